@@ -1,0 +1,55 @@
+import * as fs from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { EXIT } from '../exit';
+import { Io, guard } from '../run';
+
+interface Args {
+  file: string;
+  profile?: string;
+  pages?: string;
+  set: string;
+  output?: string;
+  'page-size': number;
+  'max-page-size'?: number;
+  json: boolean;
+}
+
+export function stampCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
+  return {
+    command: 'stamp <file>',
+    describe: 'Write the page set into the file\'s note (in place, atomically)',
+    builder: (y) =>
+      y
+        .positional('file', { type: 'string', demandOption: true })
+        .option('profile', { alias: 'p', type: 'string', describe: 'profile JSON written by `elfprefetch record`' })
+        .option('pages', { type: 'string', describe: 'page ranges of the file, e.g. 0-15,20,31-40' })
+        .option('set', { type: 'string', default: 'default', describe: 'name of the page set (with --pages)' })
+        .option('output', { alias: 'o', type: 'string', describe: 'write here instead of replacing the file' })
+        .option('page-size', { type: 'number', default: 4096, describe: 'bytes per page of the bitmap (power of two)' })
+        .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
+        .option('json', { type: 'boolean', default: false })
+        .check((a) => {
+          if (!a.profile === !a.pages) throw new Error('Give exactly one of --profile or --pages, e.g. `elfprefetch stamp app --pages 0-15`.');
+          const ps = a['page-size'];
+          if (!Number.isInteger(ps) || ps < 512 || ps > 1 << 20 || (ps & (ps - 1)) !== 0) throw new Error('--page-size must be a power of two from 512 to 1048576.');
+          return true;
+        }) as never,
+    handler: async (a) => {
+      setCode(
+        await guard(io, a.file, async () => {
+          const { stampFile } = await import('../../src/ops/stamp');
+          const { requestFromProfile } = await import('../../src/ops/from-profile');
+          const { parseRanges } = await import('../../src/note/pageset');
+          const pageShift = Math.log2(a['page-size']);
+          const req = a.pages
+            ? { pageShift, sets: [{ name: a.set, runs: parseRanges(a.pages) }] }
+            : requestFromProfile(a.file, a.profile!, fs.readFileSync(a.profile!, 'utf8'));
+          const r = stampFile(a.file, req, { output: a.output, maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined });
+          if (a.json) io.out(JSON.stringify({ ...r, growth: Number(r.growth) }));
+          else io.out(`${r.output}: stamped (${r.strategy}): ${r.pages} pages, note ${r.descUsed} of ${r.descCapacity} bytes, file grew by ${r.growth} bytes`);
+          return EXIT.ok;
+        }),
+      );
+    },
+  };
+}

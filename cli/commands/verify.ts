@@ -1,0 +1,33 @@
+import type { CommandModule } from 'yargs';
+import { EXIT } from '../exit';
+import { Io, guard } from '../run';
+
+interface Args {
+  file: string;
+  json: boolean;
+}
+
+export function verifyCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
+  return {
+    command: 'verify <file>',
+    describe: 'Check that the note is intact and belongs to this build (exit 0 valid, 10 absent, 11 stale, 12 corrupt)',
+    builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as never,
+    handler: async (a) => {
+      setCode(
+        await guard(io, a.file, async () => {
+          const { openElf } = await import('../../src/elf/read');
+          const { verifyElf } = await import('../../src/ops/verify');
+          const elf = openElf(a.file);
+          try {
+            const r = verifyElf(elf);
+            if (a.json) io.out(JSON.stringify({ file: a.file, status: r.status, reason: r.reason }));
+            else io.out(`${a.file}: ${r.status}: ${r.reason}`);
+            return { valid: EXIT.ok, absent: EXIT.absent, stale: EXIT.stale, corrupt: EXIT.corrupt }[r.status];
+          } finally {
+            elf.source.close();
+          }
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { EXIT } from './exit';
+import { Io, processIo } from './run';
+import { infoCommand } from './commands/info';
+import { stampCommand } from './commands/stamp';
+import { verifyCommand } from './commands/verify';
+import { removeCommand } from './commands/remove';
+import { reserveCommand } from './commands/reserve';
+
+/** The CLI, with argv and output passed in so tests can run it in-process. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let code: number = EXIT.ok;
+  const setCode = (c: number): void => {
+    code = c;
+  };
+  const parser = yargs(argv)
+    .scriptName('elfprefetch')
+    .usage('$0 <command> [options]\n\nKeeps the pages a program needs at start-up as a note in its ELF file, so they can be prefetched at the next cold start.')
+    .command(infoCommand(io, setCode))
+    .command(stampCommand(io, setCode))
+    .command(verifyCommand(io, setCode))
+    .command(removeCommand(io, setCode))
+    .command(reserveCommand(io, setCode))
+    .demandCommand(1, 'Name a command.')
+    .strict()
+    .recommendCommands()
+    .help()
+    .version()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      io.err(y.help() && `elfprefetch: ${msg}\nRun 'elfprefetch --help' for usage.`);
+      setCode(EXIT.error);
+    })
+    .exitProcess(false);
+  await parser.parseAsync();
+  return code;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((c) => {
+    process.exitCode = c;
+  });
+}

@@ -1,0 +1,186 @@
+// End-to-end: every fixture of samples/build.sh (7 machines, PIE, non-PIE,
+// static, shared library, odd layouts, Go) still runs the same after
+// `elfprefetch stamp`, after a second stamp (which changes no byte) and after
+// binutils strip; verify and readelf accept the result.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  copyFixture,
+  type Fixture,
+  loadFixtures,
+  repoRoot,
+  runCommand,
+  runFixtureAsync,
+  type RunResult,
+} from './helpers/fixtures';
+
+type Test = tap.Test;
+
+/** The built CLI (ELFPREFETCH_CLI may name another, e.g. to try the spec). */
+const cli = process.env.ELFPREFETCH_CLI
+  ? path.resolve(process.env.ELFPREFETCH_CLI)
+  : path.join(repoRoot, 'dist', 'cli', 'main.js');
+
+const EXIT_OK = 0;
+const EXIT_REFUSED = 3; // stamp: no safe place for the note
+const EXIT_STALE = 11; // verify: the note no longer matches the file
+
+const PAGES = '0-3';
+
+// Fixtures run under qemu and each step starts a process: two at a time
+// keeps the file well under 3 minutes on 2 cores.
+t.jobs = Number(process.env.ELFPREFETCH_SPEC_JOBS ?? 2);
+
+function diag(r: RunResult): Record<string, unknown> {
+  return {
+    status: r.status,
+    signal: r.signal,
+    stdout: r.stdout.slice(0, 2000),
+    stderr: r.stderr.slice(0, 2000),
+    ...(r.error ? { error: r.error.message } : {}),
+  };
+}
+
+function elfprefetch(...args: string[]): Promise<RunResult> {
+  return runCommand([process.execPath, cli, ...args], { cwd: repoRoot });
+}
+
+/** `elfprefetch stamp FILE --pages 0-3`; true if it exited 0. */
+async function stamp(t: Test, file: string, what: string): Promise<boolean> {
+  const r = await elfprefetch('stamp', file, '--pages', PAGES);
+  if (r.status === EXIT_OK) {
+    t.pass(`stamp ${what}`);
+    return true;
+  }
+  t.fail(
+    r.status === EXIT_REFUSED
+      ? `stamp ${what}: refused (exit 3: no safe place for the note)`
+      : `stamp ${what}: exit ${r.status}`,
+    diag(r),
+  );
+  return false;
+}
+
+/** `elfprefetch verify FILE`, whose exit status must be one of `allowed`. */
+async function verify(t: Test, file: string, what: string, allowed: number[]): Promise<void> {
+  const r = await elfprefetch('verify', file);
+  t.ok(
+    r.status !== null && allowed.includes(r.status),
+    `verify ${what} exits ${allowed.join(' or ')} (got ${r.status})`,
+    diag(r),
+  );
+}
+
+/** The program runs as the original did. */
+async function runsLikeOriginal(t: Test, f: Fixture, exe: string, what: string): Promise<void> {
+  const r = await runFixtureAsync(f, exe);
+  t.equal(r.status, f.status, `${what} exits ${f.status}`, diag(r));
+  t.equal(r.stdout, f.expected, `${what} prints the same output`);
+}
+
+/** Program header types and, for each, the names of the sections it holds. */
+function segments(readelfOut: string): { type: string; sections: string[] }[] {
+  const lines = readelfOut.split('\n');
+  const types: string[] = [];
+  let i = lines.findIndex((l) => /^\s*Program Headers:/.test(l));
+  if (i < 0) return [];
+  for (i += 2; i < lines.length && lines[i].trim() !== ''; i++) {
+    const m = /^\s+([A-Z_a-z0-9+]+)\s+0x/.exec(lines[i]);
+    if (m) types.push(m[1]);
+  }
+  const segs = types.map((type) => ({ type, sections: [] as string[] }));
+  const j = lines.findIndex((l) => /Section to Segment mapping:/.test(l));
+  if (j >= 0) {
+    for (const l of lines.slice(j + 2)) {
+      const m = /^\s+(\d+)\s+(.*)$/.exec(l);
+      if (!m) break;
+      const seg = segs[Number(m[1])];
+      if (seg) seg.sections = m[2].trim().split(/\s+/).filter(Boolean);
+    }
+  }
+  return segs;
+}
+
+/** readelf -lSnW accepts the stamped file and shows the note as a section in a NOTE segment. */
+async function readelfShowsNote(t: Test, file: string, original: string, what: string): Promise<void> {
+  const r = await runCommand(['readelf', '-lSnW', file]);
+  t.equal(r.status, 0, `readelf -lSnW ${what} exits 0`, diag(r));
+  const before = await runCommand(['readelf', '-lSnW', original]);
+  if (before.stderr === '') t.equal(r.stderr, '', `readelf has no warnings about ${what}`);
+  t.match(r.stdout, /^\s*\[\s*\d+\]\s+\.note\.elfprefetch\s/m, `${what} has a section .note.elfprefetch`);
+  const segs = segments(r.stdout);
+  t.ok(
+    segs.some((s) => s.type === 'NOTE'),
+    `${what} has a NOTE segment`,
+  );
+  t.ok(
+    segs.some((s) => s.type === 'NOTE' && s.sections.includes('.note.elfprefetch')),
+    `a NOTE segment of ${what} holds .note.elfprefetch`,
+    { segments: segs },
+  );
+}
+
+async function checkFixture(t: Test, f: Fixture): Promise<void> {
+  const orig = await runFixtureAsync(f);
+  t.equal(orig.status, f.status, `original exits ${f.status}`, diag(orig));
+  t.equal(orig.stdout, f.expected, 'original prints the expected output');
+
+  if (!fs.existsSync(cli)) {
+    t.fail(`${path.relative(repoRoot, cli)} is missing: build the CLI first (npm run build)`);
+    return;
+  }
+  const dir = t.testdir();
+
+  // Stamp a copy of the exe; the copy of the library (if any) stays as built.
+  const copy = copyFixture(f, path.join(dir, 'stamped'));
+  if (!(await stamp(t, copy.exe, 'the exe'))) return;
+  await verify(t, copy.exe, 'the stamped exe', [EXIT_OK]);
+  await runsLikeOriginal(t, f, copy.exe, 'the stamped exe');
+  await readelfShowsNote(t, copy.exe, f.path, 'the stamped exe');
+
+  // A second stamp with the same pages changes nothing.
+  const once = fs.readFileSync(copy.exe);
+  if (await stamp(t, copy.exe, 'the exe again')) {
+    t.ok(once.equals(fs.readFileSync(copy.exe)), 'stamping again leaves the same bytes');
+  }
+
+  // The libraries: stamp them too, and run the stamped exe against them.
+  for (const lib of copy.libs) {
+    const base = path.basename(lib);
+    const original = f.libs.find((l) => path.basename(l) === base) ?? lib;
+    if (!(await stamp(t, lib, base))) return;
+    await verify(t, lib, `the stamped ${base}`, [EXIT_OK]);
+    await readelfShowsNote(t, lib, original, `the stamped ${base}`);
+    const libOnce = fs.readFileSync(lib);
+    if (await stamp(t, lib, `${base} again`)) {
+      t.ok(libOnce.equals(fs.readFileSync(lib)), `stamping ${base} again leaves the same bytes`);
+    }
+  }
+  if (copy.libs.length > 0) {
+    await runsLikeOriginal(t, f, copy.exe, 'the stamped exe with the stamped libraries');
+  }
+
+  // strip (of this machine's binutils) on copies of the stamped files.
+  const strippedDir = path.join(dir, 'stripped');
+  fs.mkdirSync(strippedDir);
+  const stripped: string[] = [];
+  for (const file of [copy.exe, ...copy.libs]) {
+    const to = path.join(strippedDir, path.basename(file));
+    fs.copyFileSync(file, to);
+    fs.chmodSync(to, fs.statSync(file).mode & 0o7777);
+    const r = await runCommand([f.strip, to]);
+    t.equal(r.status, 0, `${f.strip} ${path.basename(file)} exits 0`, diag(r));
+    stripped.push(to);
+  }
+  await runsLikeOriginal(t, f, stripped[0], 'the stripped stamped exe');
+  for (const file of stripped) {
+    await verify(t, file, `the stripped stamped ${path.basename(file)}`, [EXIT_OK, EXIT_STALE]);
+  }
+}
+
+const fixtures = loadFixtures();
+t.ok(fixtures.length > 0, `samples/build.sh made ${fixtures.length} fixtures`);
+for (const f of fixtures) {
+  t.test(f.name, async (t) => checkFixture(t, f));
+}

@@ -1,0 +1,143 @@
+import * as fs from 'node:fs';
+import { ElfFormatError, ElfPath } from './errors';
+
+/** Random access to a file's bytes by position, so big files are never loaded whole. */
+export interface ByteSource {
+  readonly size: bigint;
+  /** Exactly `length` bytes at `offset`; throws ElfFormatError('truncated') past the end. */
+  read(offset: bigint, length: number, path?: ElfPath): Uint8Array;
+  close(): void;
+}
+
+function checkRange(size: bigint, offset: bigint, length: number, path: ElfPath): void {
+  if (offset < 0n || length < 0 || offset + BigInt(length) > size) {
+    throw new ElfFormatError(
+      'truncated',
+      `${length} bytes requested beyond the end of the file (size ${size})`,
+      offset,
+      path,
+    );
+  }
+}
+
+export class BufferSource implements ByteSource {
+  readonly size: bigint;
+  constructor(readonly bytes: Uint8Array) {
+    this.size = BigInt(bytes.length);
+  }
+  read(offset: bigint, length: number, path: ElfPath = []): Uint8Array {
+    checkRange(this.size, offset, length, path);
+    const start = Number(offset);
+    return this.bytes.subarray(start, start + length);
+  }
+  close(): void {}
+}
+
+export class FileSource implements ByteSource {
+  readonly size: bigint;
+  private constructor(private fd: number, size: bigint, readonly path: string) {
+    this.size = size;
+  }
+  static open(path: string): FileSource {
+    const fd = fs.openSync(path, 'r');
+    try {
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (!st.isFile()) throw new Error(`${path}: not a regular file`);
+      return new FileSource(fd, st.size, path);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+  read(offset: bigint, length: number, path: ElfPath = []): Uint8Array {
+    checkRange(this.size, offset, length, path);
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, buf, done, length - done, Number(offset) + done);
+      if (n === 0) throw new ElfFormatError('truncated', 'file shrank while being read', offset + BigInt(done), path);
+      done += n;
+    }
+    return buf;
+  }
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/**
+ * Bounds-checked integer access to a block of bytes read from the file; `base` is the
+ * block's file offset so errors name the right place. The only DataView in the project.
+ */
+export class ByteView {
+  private view: DataView;
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly littleEndian: boolean,
+    readonly base: bigint = 0n,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  get length(): number {
+    return this.bytes.length;
+  }
+  private check(at: number, n: number, path: ElfPath): void {
+    if (at < 0 || at + n > this.bytes.length) {
+      throw new ElfFormatError('truncated', `field of ${n} bytes runs past its block`, this.base + BigInt(at), path);
+    }
+  }
+  u8(at: number, path: ElfPath = []): number {
+    this.check(at, 1, path);
+    return this.view.getUint8(at);
+  }
+  u16(at: number, path: ElfPath = []): number {
+    this.check(at, 2, path);
+    return this.view.getUint16(at, this.littleEndian);
+  }
+  u32(at: number, path: ElfPath = []): number {
+    this.check(at, 4, path);
+    return this.view.getUint32(at, this.littleEndian);
+  }
+  u64(at: number, path: ElfPath = []): bigint {
+    this.check(at, 8, path);
+    return this.view.getBigUint64(at, this.littleEndian);
+  }
+  /** An address-sized field: 4 bytes in ELF32, 8 in ELF64. */
+  word(at: number, is64: boolean, path: ElfPath = []): bigint {
+    return is64 ? this.u64(at, path) : BigInt(this.u32(at, path));
+  }
+  slice(at: number, n: number, path: ElfPath = []): Uint8Array {
+    this.check(at, n, path);
+    return this.bytes.subarray(at, at + n);
+  }
+}
+
+/** Writes integers in a given byte order into a buffer being built. */
+export class ByteWriter {
+  readonly bytes: Uint8Array;
+  private view: DataView;
+  constructor(length: number, readonly littleEndian: boolean) {
+    this.bytes = new Uint8Array(length);
+    this.view = new DataView(this.bytes.buffer);
+  }
+  u8(at: number, v: number): void {
+    this.view.setUint8(at, v);
+  }
+  u16(at: number, v: number): void {
+    this.view.setUint16(at, v, this.littleEndian);
+  }
+  u32(at: number, v: number): void {
+    this.view.setUint32(at, v >>> 0, this.littleEndian);
+  }
+  u64(at: number, v: bigint): void {
+    this.view.setBigUint64(at, BigInt.asUintN(64, v), this.littleEndian);
+  }
+  word(at: number, v: bigint, is64: boolean): void {
+    if (is64) this.u64(at, v);
+    else this.u32(at, Number(BigInt.asUintN(32, v)));
+  }
+  set(at: number, b: Uint8Array): void {
+    this.bytes.set(b, at);
+  }
+}

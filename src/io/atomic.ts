@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Extended attributes (file capabilities among them), as `getfattr --dump` prints them. */
+function readXattrs(file: string): string | undefined {
+  const r = spawnSync('getfattr', ['--dump', '--match=-', '--encoding=base64', '--absolute-names', file], { encoding: 'utf8' });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('getfattr is not installed (Debian package "attr"): without it the file capabilities and other extended attributes of the file could not be kept');
+    }
+    throw r.error;
+  }
+  if (r.status !== 0) {
+    // A filesystem without xattr support has none to keep.
+    if (/Operation not supported/.test(r.stderr)) return undefined;
+    throw new Error(`reading extended attributes of ${file}: ${r.stderr.trim()}`);
+  }
+  return r.stdout.trim() ? r.stdout : undefined;
+}
+
+function writeXattrs(file: string, dump: string): void {
+  const body = dump.replace(/^# file: .*$/m, `# file: ${file}`);
+  const r = spawnSync('setfattr', ['--restore=-'], { input: body, encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`restoring extended attributes on ${file}: ${r.error?.message ?? r.stderr.trim()}`);
+}
+
+export interface ReplaceOptions {
+  /** Write here instead of replacing the input (the input is only read). */
+  output?: string;
+}
+
+/**
+ * Writes a new version of `input` atomically: a temporary file in the destination's directory
+ * is filled by `produce`, flushed, given the original's mode, owner and extended attributes,
+ * and renamed over the destination. Symlinks are followed. On any error the temporary file is
+ * removed and the destination is as it was.
+ */
+export function replaceAtomically(input: string, produce: (tmpPath: string) => void, opts: ReplaceOptions = {}): string {
+  const source = fs.realpathSync(input);
+  let dest = source;
+  if (opts.output !== undefined) {
+    dest = fs.existsSync(opts.output) ? fs.realpathSync(opts.output) : path.resolve(opts.output);
+  }
+  const st = fs.statSync(source);
+  const xattrs = readXattrs(source);
+  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.elfprefetch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    produce(tmp);
+    const fd = fs.openSync(tmp, 'r+');
+    try {
+      fs.fsyncSync(fd);
+      // chown clears set-id bits, so owner first, then mode; capabilities go last.
+      if (process.getuid?.() === 0 || st.uid === process.getuid?.()) {
+        try {
+          fs.fchownSync(fd, st.uid, st.gid);
+        } catch (e) {
+          if (process.getuid?.() === 0) throw e;
+        }
+      }
+      fs.fchmodSync(fd, st.mode & 0o7777);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (xattrs) writeXattrs(tmp, xattrs);
+    fs.renameSync(tmp, dest);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  const dir = fs.openSync(path.dirname(dest), 'r');
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
+  }
+  return dest;
+}

@@ -1,0 +1,41 @@
+import type { FileHeader, ProgramHeader, SectionHeader } from '../elf/types';
+
+/** Where the note went, in the order of preference of docs/DESIGN.md. */
+export type Strategy =
+  | 'in-place' // our note was there already, with room: only its descriptor changes
+  | 'reserved' // a reservation linked in by `elfprefetch reserve`, filled in place
+  | 'slack' // table and note moved into the unused end of the first PT_LOAD's last page
+  | 'exec-shift' // ET_EXEC: whole pages inserted before the first segment
+  | 'tail-segment' // a new PT_LOAD at the end, with the first PT_LOAD's offset-to-address delta
+  | 'remove';
+
+export interface CopyPiece {
+  from: bigint;
+  to: bigint;
+  length: bigint;
+}
+
+export interface WritePiece {
+  at: bigint;
+  bytes: Uint8Array;
+  what: string;
+}
+
+/**
+ * A layout plan is plain data: the output is `copies` of the input, then `writes` on top,
+ * zeros elsewhere, `outputSize` bytes long. The writer applies it and nothing else.
+ */
+export interface LayoutPlan {
+  strategy: Strategy;
+  outputSize: bigint;
+  copies: CopyPiece[];
+  writes: WritePiece[];
+  /** Where the note's descriptor lands and how many bytes it may take (0 for remove). */
+  descOffset: bigint;
+  descCapacity: number;
+  header: FileHeader;
+  programHeaders: ProgramHeader[];
+  sections: SectionHeader[];
+  /** Bytes the file grows by. */
+  growth: bigint;
+}

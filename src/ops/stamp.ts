@@ -1,0 +1,199 @@
+import * as fs from 'node:fs';
+import { FileSource } from '../elf/bytes';
+import { openElf, readElf } from '../elf/read';
+import type { ElfFile } from '../elf/types';
+import { applyPlan, writeAt } from '../io/apply';
+import { replaceAtomically } from '../io/atomic';
+import { checkLayout, newViolations } from '../layout/check';
+import type { LayoutPlan, Strategy } from '../layout/plan';
+import { PlanOptions, findOurNote, planRemove, planStamp } from '../layout/planner';
+import { NoteObject, PageSet, emptyNote, encodeNote } from '../note/codec';
+import { DEFAULT_PAGE_SHIFT, FORMAT_VERSION } from '../note/format';
+import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
+import { Run, normalizeRuns } from '../note/pageset';
+import { verifyElf } from './verify';
+
+/** A page set of the file being stamped, by page of the input file. */
+export interface SelfPageSet {
+  name: string;
+  runs: Run[];
+}
+
+/** A library the program loads, with its own identity and page sets. */
+export interface LibraryEntry {
+  path: string;
+  buildId: Uint8Array;
+  layoutDigest: bigint;
+  contentSha256?: Uint8Array;
+  pageSets: PageSet[];
+}
+
+export interface StampRequest {
+  pageShift?: number;
+  sets: SelfPageSet[];
+  libraries?: LibraryEntry[];
+}
+
+export interface StampResult {
+  strategy: Strategy;
+  output: string;
+  growth: bigint;
+  descUsed: number;
+  descCapacity: number;
+  pages: number;
+}
+
+/** Maps page runs of the input to the output: an exec shift moves all content by whole pages. */
+function shiftRuns(runs: Run[], shift: bigint, pageSize: number): Run[] {
+  const bytes = Number(shift);
+  return normalizeRuns(
+    runs.map((r) => {
+      const start = r.first * pageSize + bytes;
+      const end = (r.first + r.count) * pageSize + bytes;
+      const first = Math.floor(start / pageSize);
+      return { first, count: Math.ceil(end / pageSize) - first };
+    }),
+  );
+}
+
+function buildNote(req: StampRequest, pageCount: number, shift: bigint, self: Omit<NoteObject, 'pageSets'>): Uint8Array {
+  const pageShift = req.pageShift ?? DEFAULT_PAGE_SHIFT;
+  const pageSize = 1 << pageShift;
+  const sets: PageSet[] = req.sets.map((s) => ({
+    name: s.name,
+    pageCount,
+    // Page 0 holds the headers and the note: the loader reads it first anyway.
+    runs: normalizeRuns([{ first: 0, count: 1 }, ...shiftRuns(s.runs, shift, pageSize)]),
+  }));
+  const libraries: NoteObject[] = (req.libraries ?? []).map((l) => ({
+    path: l.path,
+    buildId: l.buildId,
+    layoutDigest: l.layoutDigest,
+    contentSha256: l.contentSha256 ?? new Uint8Array(32),
+    pageSets: l.pageSets,
+  }));
+  return encodeNote({ version: FORMAT_VERSION, pageShift, empty: false, objects: [{ ...self, pageSets: sets }, ...libraries] });
+}
+
+const placeholderSelf = { path: '', buildId: new Uint8Array(64), layoutDigest: 0n, contentSha256: new Uint8Array(32) };
+
+function checkPages(req: StampRequest, fileSize: bigint): void {
+  const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
+  const pages = Math.ceil(Number(fileSize) / pageSize);
+  for (const s of req.sets) {
+    const last = normalizeRuns(s.runs).pop();
+    if (last && last.first + last.count > pages) {
+      throw new Error(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the file's ${pages} pages of ${pageSize} bytes`);
+    }
+  }
+}
+
+/** Plans a stamp whose capacity fits the note for the output's size (which the plan decides). */
+function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): LayoutPlan {
+  const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
+  let size = elf.source.size;
+  for (let i = 0; i < 4; i++) {
+    const pageCount = Math.ceil(Number(size) / pageSize);
+    const needed = buildNote(req, pageCount, 0n, placeholderSelf).length + 8 * 2;
+    const plan = planStamp(elf, needed, opts);
+    const outPages = Math.ceil(Number(plan.outputSize) / pageSize);
+    const shift = plan.strategy === 'exec-shift' ? plan.outputSize - elf.source.size : 0n;
+    if (buildNote(req, outPages, shift, placeholderSelf).length <= plan.descCapacity) return plan;
+    size = plan.outputSize;
+  }
+  throw new Error('the note does not converge to a size that fits its place');
+}
+
+/**
+ * Stamps `input` with a note holding the requested page sets. The output is written to a
+ * temporary file, re-parsed, checked against the layout rules and verified before it
+ * replaces the destination; the input is untouched on any error.
+ */
+export function stampFile(input: string, req: StampRequest, opts: PlanOptions & { output?: string } = {}): StampResult {
+  const elf = openElf(input);
+  try {
+    checkPages(req, elf.source.size);
+    const plan = planFor(elf, req, opts);
+    let result: StampResult | undefined;
+    const output = replaceAtomically(
+      input,
+      (tmp) => {
+        applyPlan(elf.source as FileSource, plan, tmp);
+        const out = openElf(tmp);
+        try {
+          const broken = newViolations(elf, out);
+          if (broken.length) throw new Error(`internal error: the rewritten file would break layout rules: ${broken.join('; ')}`);
+          const ours = findOurNote(out);
+          if (!ours) throw new Error('internal error: the rewritten file has no note');
+          const zeroed = [{ start: ours.note.descOffset, end: ours.note.descOffset + BigInt(ours.note.descSize) }];
+          const self = {
+            path: '',
+            buildId: buildIdOf(out),
+            layoutDigest: layoutDigest(out.programHeaders),
+            contentSha256: contentSha256(out.source, out.header.ehsize, out.programHeaders, zeroed),
+          };
+          const pageCount = Math.ceil(Number(out.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+          const shift = plan.strategy === 'exec-shift' ? plan.outputSize - elf.source.size : 0n;
+          const desc = buildNote(req, pageCount, shift, self);
+          const padded = new Uint8Array(ours.note.descSize);
+          padded.set(desc);
+          writeAt(tmp, ours.note.descOffset, padded);
+          const pages = desc.length;
+          result = { strategy: plan.strategy, output: '', growth: plan.growth, descUsed: desc.length, descCapacity: ours.note.descSize, pages };
+        } finally {
+          out.source.close();
+        }
+        const check = openElf(tmp);
+        try {
+          const v = verifyElf(check);
+          if (v.status !== 'valid') throw new Error(`internal error: the stamped file does not verify: ${v.reason}`);
+          result!.pages = v.note!.objects[0]!.pageSets.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.count, 0), 0);
+        } finally {
+          check.source.close();
+        }
+      },
+      { output: opts.output },
+    );
+    if (plan.strategy === 'in-place' && findOurNote(elf) && verifyElf(elf).note?.empty) result!.strategy = 'reserved';
+    result!.output = output;
+    return result!;
+  } finally {
+    elf.source.close();
+  }
+}
+
+export interface RemoveResult {
+  removed: boolean;
+  output: string;
+}
+
+/** Takes our note out (or empties a linked-in reservation). Without a note, nothing changes. */
+export function removeNote(input: string, opts: { output?: string } = {}): RemoveResult {
+  const elf = openElf(input);
+  try {
+    const plan = planRemove(elf, emptyNote());
+    if (!plan) {
+      if (opts.output !== undefined) fs.copyFileSync(input, opts.output);
+      return { removed: false, output: opts.output ?? input };
+    }
+    const output = replaceAtomically(
+      input,
+      (tmp) => {
+        applyPlan(elf.source as FileSource, plan, tmp);
+        const out = openElf(tmp);
+        try {
+          const broken = newViolations(elf, out);
+          if (broken.length) throw new Error(`internal error: removing the note would break layout rules: ${broken.join('; ')}`);
+        } finally {
+          out.source.close();
+        }
+      },
+      { output: opts.output },
+    );
+    return { removed: true, output };
+  } finally {
+    elf.source.close();
+  }
+}
+
+export { checkLayout, readElf };

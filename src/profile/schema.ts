@@ -1,0 +1,55 @@
+import { z } from 'zod';
+
+const hex = (what: string) => z.string().regex(/^([0-9a-f]{2})*$/, `${what} must be lower-case hex`);
+
+/** Page ranges of a file, as `0-15,20,31-40` (inclusive). */
+const ranges = z.string().regex(/^\s*(\d+(-\d+)?)(\s*,\s*\d+(-\d+)?)*\s*$|^$/, 'pages must be ranges like 0-15,20,31-40');
+
+export const ProfileObjectSchema = z.object({
+  /** Path of the file as the program loaded it. */
+  path: z.string().min(1),
+  /** GNU build-id, hex; empty when the file has none. */
+  buildId: hex('buildId'),
+  /** FNV-1a 64 layout digest of the file's PT_LOADs (docs/FORMAT.md), 16 hex digits. */
+  layoutDigest: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  /** File size in bytes when recorded. */
+  size: z.number().int().nonnegative(),
+  /** True for the program itself (the file that is stamped). */
+  main: z.boolean().default(false),
+  /** Pages touched, by file offset / pageSize. */
+  pages: ranges,
+  /** In how many of the profile's runs each page was touched, for selection (same order as the pages). */
+  counts: z.array(z.number().int().nonnegative()).optional(),
+  /** Name of the page set these pages go into. */
+  set: z.string().min(1).max(64).default('default'),
+});
+
+export const ProfileSchema = z.object({
+  format: z.literal('elfprefetch-profile'),
+  version: z.literal(1),
+  pageSize: z.number().int().refine((n) => n >= 512 && n <= 1 << 20 && (n & (n - 1)) === 0, 'pageSize must be a power of two from 512 to 1 MiB'),
+  /** Number of runs merged into this profile. */
+  runs: z.number().int().min(1).default(1),
+  command: z.array(z.string()).optional(),
+  createdAt: z.string().optional(),
+  objects: z.array(ProfileObjectSchema).min(1),
+});
+
+export type Profile = z.infer<typeof ProfileSchema>;
+export type ProfileObject = z.infer<typeof ProfileObjectSchema>;
+
+/** Parses profile JSON text; the error names the field that is wrong. */
+export function parseProfile(text: string, where = 'profile'): Profile {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${where}: not JSON: ${(e as Error).message}`);
+  }
+  const r = ProfileSchema.safeParse(data);
+  if (!r.success) {
+    const first = r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`${where}: ${first.join('; ')}`);
+  }
+  return r.data;
+}
