@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import { FileSource } from '../elf/bytes';
-import { openElf, readElf } from '../elf/read';
+import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
 import { applyPlan, writeAt } from '../io/apply';
 import { replaceAtomically } from '../io/atomic';
-import { checkLayout, newViolations } from '../layout/check';
+import { newViolations } from '../layout/check';
 import type { LayoutPlan, Strategy } from '../layout/plan';
 import { PlanOptions, findOurNote, planRemove, planStamp } from '../layout/planner';
 import { NoteObject, PageSet, emptyNote, encodeNote } from '../note/codec';
@@ -196,4 +196,4 @@ export function removeNote(input: string, opts: { output?: string } = {}): Remov
   }
 }
 
-export { checkLayout, readElf };
+

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for elfprefetch: the system packages the tools and tests
+# use, the npm dependencies, and the build. Run as root (or with sudo) from the checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# binutils, elfutils: the independent readers and strippers the tests compare against.
+# gcc-*-linux-gnu, libc6-dev-*-cross, qemu-user, golang-go: the cross-built sample fixtures
+# and running them. libc6-i386 runs the i386 fixtures natively. attr, libcap2-bin: keeping
+# extended attributes (file capabilities) when a file is replaced.
+PACKAGES=(
+  gcc make binutils elfutils file attr libcap2-bin
+  qemu-user golang-go libc6-i386
+  gcc-i686-linux-gnu libc6-dev-i386-cross
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+  gcc-powerpc64-linux-gnu libc6-dev-ppc64-cross
+  gcc-s390x-linux-gnu libc6-dev-s390x-cross
+  gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund
+npm run build
