@@ -4,7 +4,8 @@
 #   npx tsc -p . && bash bench/stamp-speed.sh
 #
 # Every round times each operation once, in an order rotated from round to round (so no
-# operation always runs right after another), on a fresh copy of the input:
+# operation always runs right after another), on a fresh copy of the input, with a sync
+# (untimed) before each so no operation pays for writing back another's output:
 #   cp           cp IN OUT
 #   cp+sync      cp IN OUT && sync OUT   (stamp fsyncs its output before the rename; cp does not)
 #   objcopy      objcopy --add-section .note.test=NOTE --set-section-flags .note.test=alloc,readonly IN OUT
@@ -90,6 +91,7 @@ for ((r = 0; r < ROUNDS; r++)); do
   n=${#ops[@]}
   for ((i = 0; i < n; i++)); do
     op=${ops[(i + r) % n]}
+    sync # write back what the last operation left dirty, so it does not slow this one down
     t0=$(now)
     run_op "$op"
     t1=$(now)

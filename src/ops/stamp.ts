@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PlacementRefusedError } from '../elf/errors';
 import { FileSource } from '../elf/bytes';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
@@ -113,7 +115,14 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
   const elf = openElf(input);
   try {
     checkPages(req, elf.source.size);
-    const plan = planFor(elf, req, opts);
+    let plan: LayoutPlan;
+    try {
+      plan = planFor(elf, req, opts);
+    } catch (e) {
+      // A note we added earlier that is now too small: take it out and place a bigger one.
+      if (!(e instanceof PlacementRefusedError) || !findOurNote(elf)?.appended) throw e;
+      return restampLarger(input, req, opts);
+    }
     let result: StampResult | undefined;
     const output = replaceAtomically(
       input,
@@ -159,6 +168,17 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
     return result!;
   } finally {
     elf.source.close();
+  }
+}
+
+function restampLarger(input: string, req: StampRequest, opts: PlanOptions & { output?: string }): StampResult {
+  const dir = fs.mkdtempSync(path.join(path.dirname(fs.realpathSync(input)), '.elfprefetch-'));
+  try {
+    const removed = path.join(dir, 'removed');
+    removeNote(input, { output: removed });
+    return stampFile(removed, req, { ...opts, output: opts.output ?? input });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
