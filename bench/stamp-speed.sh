@@ -61,8 +61,7 @@ echo "machine:   $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: 
 echo "rounds:    $ROUNDS"
 echo
 
-# now: microseconds since the epoch, without a fork.
-now() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+TIMEFORMAT='%3R %3U %3S'
 
 ops=(cp cp+sync objcopy stamp re-stamp node-e-0 cli-version)
 run_op() {
@@ -92,10 +91,10 @@ for ((r = 0; r < ROUNDS; r++)); do
   for ((i = 0; i < n; i++)); do
     op=${ops[(i + r) % n]}
     sync # write back what the last operation left dirty, so it does not slow this one down
-    t0=$(now)
-    run_op "$op"
-    t1=$(now)
-    printf '%s\t%d\t%d\n' "$op" "$r" $((t1 - t0)) >>"$times"
+    # bash's time keyword: wall, user and system seconds of the operation and its children, no fork.
+    { time run_op "$op" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }; } 2>"$WORK/t"
+    read -r real user sys <"$WORK/t"
+    printf '%s\t%d\t%s\t%s\t%s\n' "$op" "$r" "$real" "$user" "$sys" >>"$times"
   done
 done
 
@@ -103,16 +102,19 @@ done
 const fs = require('fs');
 const [file, opList] = process.argv.slice(2);
 const rows = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split('\t'));
-const by = {};
-for (const [op, , us] of rows) (by[op] ??= []).push(Number(us) / 1000);
+const by = {}, cpu = {};
+for (const [op, , real, user, sys] of rows) {
+  (by[op] ??= []).push(Number(real) * 1000);
+  (cpu[op] ??= []).push((Number(user) + Number(sys)) * 1000);
+}
 const med = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const f = (x) => x.toFixed(1).padStart(8);
-console.log('operation     median ms    min ms    max ms   all rounds (ms, in round order)');
+console.log('wall clock   median ms    min ms    max ms   CPU ms (user+sys, median)   wall ms of each round');
 const M = {};
 for (const op of opList.split(' ')) {
   const a = by[op];
   M[op] = med(a);
-  console.log(`${op.padEnd(12)} ${f(M[op])}  ${f(Math.min(...a))}  ${f(Math.max(...a))}   ${a.map((x) => x.toFixed(0)).join(' ')}`);
+  console.log(`${op.padEnd(12)} ${f(M[op])}  ${f(Math.min(...a))}  ${f(Math.max(...a))}   ${f(med(cpu[op]))}                   ${a.map((x) => x.toFixed(0)).join(' ')}`);
 }
 const ratio = (name, a, b) => console.log(`${name.padEnd(44)} ${(a / b).toFixed(2)}`);
 console.log();
