@@ -8,6 +8,9 @@ import { verifyCommand } from './commands/verify';
 import { removeCommand } from './commands/remove';
 import { reserveCommand } from './commands/reserve';
 
+/** Bad usage: wrong or contradictory options. */
+class UsageError extends Error {}
+
 /** The CLI, with argv and output passed in so tests can run it in-process. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code: number = EXIT.ok;
@@ -28,13 +31,18 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .help()
     .version()
     .wrap(Math.min(100, process.stdout.columns || 100))
-    .fail((msg, err, y) => {
-      if (err) throw err;
-      io.err(y.help() && `elfprefetch: ${msg}\nRun 'elfprefetch --help' for usage.`);
-      setCode(EXIT.error);
+    .fail((msg, err) => {
+      // Throwing stops yargs before it runs a handler; main turns it into a message and exit 1.
+      throw new UsageError(err?.message ?? msg);
     })
     .exitProcess(false);
-  await parser.parseAsync();
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`elfprefetch: ${e.message}\nRun 'elfprefetch --help' for usage.`);
+    return EXIT.error;
+  }
   return code;
 }
 

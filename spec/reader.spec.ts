@@ -431,12 +431,20 @@ t.test('malformed input: ElfFormatError with a specific code and offset', async 
     b = fresh({ extendedShnum: true });
     b.setSection(0, 'sh_size', k.is64 ? 1n << 63n : 0xffffffffn);
     expectFormatError(t, b.bytes, 'too_large', b.shoff, `${L}: section count ${k.is64 ? '2^63' : '2^32-1'}`);
+    // Counts under the limit that still do not fit in the file.
+    b = fresh({ extendedShnum: true });
+    b.setSection(0, 'sh_size', 200000n);
+    expectFormatError(t, b.bytes, 'out_of_bounds', b.shoff, `${L}: 200000 sections do not fit in the file`, 'e_shoff');
+    b = fresh({ extendedPhnum: true });
+    b.setSection(0, 'sh_info', 200000);
+    expectFormatError(t, b.bytes, 'out_of_bounds', b.phoff, `${L}: PN_XNUM with a count of 200000 does not fit in the file`, 'e_phoff');
+    // Counts past the largest table the reader reads are refused before any read.
     b = fresh({ extendedShnum: true });
     b.setSection(0, 'sh_size', 1n << 24n);
-    expectFormatError(t, b.bytes, 'out_of_bounds', b.shoff, `${L}: 2^24 sections do not fit in the file`, 'e_shoff');
+    expectFormatError(t, b.bytes, 'too_large', b.shoff, `${L}: 2^24 sections`, 'sh_size');
     b = fresh({ extendedPhnum: true });
     b.setSection(0, 'sh_info', 0xfffffff0);
-    expectFormatError(t, b.bytes, 'out_of_bounds', b.phoff, `${L}: PN_XNUM with a count of 0xfffffff0`, 'e_phoff');
+    expectFormatError(t, b.bytes, 'too_large', b.shoff, `${L}: PN_XNUM with a count of 0xfffffff0`, 'sh_info');
   }
 });
 
@@ -579,13 +587,6 @@ t.test('huge table claims in a 3 GiB sparse file are refused, not read', async (
       },
     },
     {
-      what: 'e_phnum PN_XNUM with 20 million program headers in sh_info',
-      patch: (b) => {
-        b.setHeader('e_phnum', 0xffff);
-        b.setSection(0, 'sh_info', 20_000_000);
-      },
-    },
-    {
       what: 'e_shnum 0 with 2^24 sections in section 0',
       patch: (b) => {
         b.setHeader('e_shnum', 0);
@@ -614,7 +615,7 @@ t.test('huge table claims in a 3 GiB sparse file are refused, not read', async (
       out.ms = Date.now() - started;
       out.grewMiB = Math.round((process.memoryUsage().rss - before) / 1048576);
       console.log(JSON.stringify(out));`;
-    const r = spawnSync(process.execPath, ['--max-old-space-size=1024', '-e', child, file], { encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL' });
+    const r = spawnSync(process.execPath, ['--max-old-space-size=1024', '-e', child, file], { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
     fs.rmSync(file, { force: true });
     let out: Record<string, unknown> = {};
     try {
@@ -622,7 +623,7 @@ t.test('huge table claims in a 3 GiB sparse file are refused, not read', async (
     } catch {
       /* crashed */
     }
-    t.equal(r.signal, null, `${c.what}: the reader is not killed (time limit 15 s)`, { signal: r.signal });
+    t.equal(r.signal, null, `${c.what}: the reader is not killed (time limit 10 s)`, { signal: r.signal });
     t.equal(out.name, 'ElfFormatError', `${c.what}: refused with ElfFormatError`, { status: r.status, out, stderr: r.stderr.slice(0, 1500) });
     t.ok(typeof out.grewMiB === 'number' && out.grewMiB < 200, `${c.what}: memory stays small`, { out });
   }

@@ -22,6 +22,8 @@ export function reserveCommand(io: Io, setCode: (c: number) => void): CommandMod
         .example('$0 reserve -o epf-note.o --cc aarch64-linux-gnu-gcc', 'an object to link into an aarch64 program')
         .check((a) => {
           if (!Number.isInteger(a.capacity) || a.capacity < 64 || a.capacity > 1 << 20 || a.capacity % 4 !== 0) throw new Error('--capacity must be a multiple of 4 from 64 to 1048576.');
+          const ps = a['page-size'];
+          if (!Number.isInteger(ps) || ps < 512 || ps > 1 << 20 || (ps & (ps - 1)) !== 0) throw new Error('--page-size must be a power of two from 512 to 1048576.');
           return true;
         }) as never,
     handler: async (a) => {

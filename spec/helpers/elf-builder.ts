@@ -289,13 +289,17 @@ export function buildElf(spec: ElfSpec): BuiltElf {
 
   // Section name table: index 0 is the empty name.
   const names: string[] = withShdrs ? [...userSections.map((s) => s.name), '.shstrtab'] : [];
-  let strtab = Buffer.from([0]);
+  const parts: Buffer[] = [Buffer.from([0])];
+  let strtabLength = 1;
   const nameOffsets = names.map((n) => {
     if (n === '') return 0;
-    const at = strtab.length;
-    strtab = Buffer.concat([strtab, Buffer.from(n + '\0', 'latin1')]);
+    const at = strtabLength;
+    const bytes = Buffer.from(n + '\0', 'latin1');
+    parts.push(bytes);
+    strtabLength += bytes.length;
     return at;
   });
+  const strtab = Buffer.concat(parts);
 
   let off = sz.ehdr;
   const phoff = segSpecs.length ? alignUpN(off, 8) : 0;

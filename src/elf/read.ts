@@ -7,6 +7,8 @@ import type { ElfFile, FileHeader, Note, ProgramHeader, SectionHeader } from './
 const MAX_NOTE_CONTAINER = 64n << 20n;
 /** Largest section-name table we read. */
 const MAX_SHSTRTAB = 64n << 20n;
+/** Largest program or section header table we read (about 300,000 program headers). */
+const MAX_TABLE = 16n << 20n;
 
 export function parseElf(bytes: Uint8Array): ElfFile {
   return readElf(new BufferSource(bytes));
@@ -74,9 +76,9 @@ function readHeader(src: ByteSource): FileHeader {
   if (h.shoff !== 0n) {
     if (h.shentsize !== sz.shdr) throw new ElfFormatError('bad_entsize', `section header size must be ${sz.shdr}`, BigInt(at(46, 58)), ['e_shentsize'], h.shentsize);
     const s0 = new ByteView(src.read(h.shoff, sz.shdr, ['sectionHeaders', 0]), h.littleEndian, h.shoff);
-    if (h.raw.shnum === 0) h.shnum = safeBound(s0.word(is64 ? 32 : 20, is64), 1n << 24n, 'section count in section 0 sh_size', h.shoff, ['sectionHeaders', 0, 'sh_size']);
+    if (h.raw.shnum === 0) h.shnum = safeBound(s0.word(is64 ? 32 : 20, is64), MAX_TABLE / BigInt(sz.shdr), 'section count in section 0 sh_size', h.shoff, ['sectionHeaders', 0, 'sh_size']);
     if (h.raw.shstrndx === C.SHN_XINDEX) h.shstrndx = s0.u32(is64 ? 40 : 24);
-    if (h.raw.phnum === C.PN_XNUM) h.phnum = s0.u32(is64 ? 44 : 28);
+    if (h.raw.phnum === C.PN_XNUM) h.phnum = safeBound(BigInt(s0.u32(is64 ? 44 : 28)), MAX_TABLE / BigInt(sz.phdr), 'program header count in section 0 sh_info', h.shoff, ['sectionHeaders', 0, 'sh_info']);
   } else if (h.shnum !== 0) {
     throw new ElfFormatError('out_of_bounds', 'sections counted but no section header table', BigInt(at(48, 60)), ['e_shnum'], h.shnum);
   } else {

@@ -45,7 +45,8 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
   }
   const st = fs.statSync(source);
   const xattrs = readXattrs(source);
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.elfprefetch-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+    // A name of our own: getfattr/setfattr escape and unescape unusual characters in names.
+  const tmp = path.join(path.dirname(dest), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
   try {
     produce(tmp);
     const fd = fs.openSync(tmp, 'r+');

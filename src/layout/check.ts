@@ -51,6 +51,7 @@ export function checkLayout(elf: ElfFile): string[] {
 
 /** The rules broken by `after` that `before` kept. */
 export function newViolations(before: ElfFile, after: ElfFile): string[] {
-  const old = new Set(checkLayout(before).map((s) => s.replace(/\d+/g, '#')));
-  return checkLayout(after).filter((s) => !old.has(s.replace(/\d+/g, '#')));
+  const mask = (s: string): string => s.replace(/0x[0-9a-f]+|\d+/g, '#');
+  const old = new Set(checkLayout(before).map(mask));
+  return checkLayout(after).filter((s) => !old.has(mask(s)));
 }

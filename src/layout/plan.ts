@@ -38,4 +38,6 @@ export interface LayoutPlan {
   sections: SectionHeader[];
   /** Bytes the file grows by. */
   growth: bigint;
+  /** Distance every input byte moves (exec-shift: the inserted pages; else 0). */
+  shift: bigint;
 }

@@ -369,6 +369,7 @@ function assemble(elf: ElfFile, p: Placement): LayoutPlan {
     programHeaders: p.phdrs,
     sections: p.sections,
     growth: outputSize - elf.source.size,
+    shift: p.shift,
   };
 }
 
@@ -409,7 +410,7 @@ function planRefill(elf: ElfFile, ours: OurNote, needed: number): LayoutPlan {
   }
   return {
     strategy: 'in-place', outputSize: elf.source.size, copies: [{ from: 0n, to: 0n, length: elf.source.size }], writes: [],
-    descOffset: ours.note.descOffset, descCapacity: ours.note.descSize, header: elf.header, programHeaders: elf.programHeaders, sections: elf.sections, growth: 0n,
+    descOffset: ours.note.descOffset, descCapacity: ours.note.descSize, header: elf.header, programHeaders: elf.programHeaders, sections: elf.sections, growth: 0n, shift: 0n,
   };
 }
 
@@ -424,7 +425,7 @@ export function planRemove(elf: ElfFile, emptyDescriptor: Uint8Array): LayoutPla
   const h = elf.header;
   const plan: LayoutPlan = {
     strategy: 'remove', outputSize: elf.source.size, copies: [{ from: 0n, to: 0n, length: elf.source.size }], writes: [],
-    descOffset: ours.note.descOffset, descCapacity: 0, header: h, programHeaders: elf.programHeaders, sections: elf.sections, growth: 0n,
+    descOffset: ours.note.descOffset, descCapacity: 0, header: h, programHeaders: elf.programHeaders, sections: elf.sections, growth: 0n, shift: 0n,
   };
   if (!ours.appended || !ours.segment || !(ours.alone || ours.last)) {
     const desc = new Uint8Array(ours.note.descSize);

@@ -99,7 +99,7 @@ function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): LayoutPlan
     const needed = buildNote(req, pageCount, 0n, placeholderSelf).length + 8 * 2;
     const plan = planStamp(elf, needed, opts);
     const outPages = Math.ceil(Number(plan.outputSize) / pageSize);
-    const shift = plan.strategy === 'exec-shift' ? plan.outputSize - elf.source.size : 0n;
+    const shift = plan.shift;
     if (buildNote(req, outPages, shift, placeholderSelf).length <= plan.descCapacity) return plan;
     size = plan.outputSize;
   }
@@ -142,7 +142,7 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
             contentSha256: contentSha256(out.source, out.header.ehsize, out.programHeaders, zeroed),
           };
           const pageCount = Math.ceil(Number(out.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
-          const shift = plan.strategy === 'exec-shift' ? plan.outputSize - elf.source.size : 0n;
+          const shift = plan.shift;
           const desc = buildNote(req, pageCount, shift, self);
           const padded = new Uint8Array(ours.note.descSize);
           padded.set(desc);
