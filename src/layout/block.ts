@@ -74,6 +74,8 @@ export function blockAfterTable(elf: ElfFile, reasons: string[]): { block?: Mova
   const staying = occupied(elf, (r) => r.kind === 'phdrs' || (r.kind === 'section' && moving.some((m) => m.index === r.index)) || (r.kind === 'segment' && ([C.PT_LOAD, C.PT_PHDR].includes(elf.programHeaders[r.index]!.type) || (moving.length > 0 && movesAlong(elf.programHeaders[r.index]!)))));
   let freeEnd = 1n << 64n;
   for (const r of staying) if (r.end > tableEnd) freeEnd = minOf(freeEnd, r.start < tableEnd ? tableEnd : r.start);
+  // An allocated SHT_NOBITS section (as in separate debug-info files) names file bytes too.
+  for (const s of elf.sections) if (s.type === C.SHT_NOBITS && (s.flags & C.SHF_ALLOC) !== 0n && s.offset >= tableEnd) freeEnd = minOf(freeEnd, s.offset);
   const first = loadsOf(elf.programHeaders)[0];
   if (first) freeEnd = minOf(freeEnd, first.offset + first.filesz);
   if (moving.length === 0) return { freeEnd };
@@ -93,7 +95,7 @@ export function blockOfNoteSegment(elf: ElfFile, seg: ProgramHeader, reasons: st
  * Moves `block` to file offset `to` (address `toVaddr`): updates the given copies of the
  * section and program headers and returns the writes that fix symbols defined in it.
  */
-export function relocateBlock(elf: ElfFile, block: MovableBlock, to: bigint, toVaddr: bigint, sections: SectionHeader[], phdrs: ProgramHeader[]): WritePiece[] {
+export function relocateBlock(elf: ElfFile, block: MovableBlock, to: bigint, toVaddr: bigint, sections: SectionHeader[], phdrs: ProgramHeader[], movedPhdrs: ProgramHeader[] = []): WritePiece[] {
   const dOff = to - block.start;
   const dAddr = toVaddr - block.vaddr;
   const moved = new Set(block.sections.map((s) => s.index));
@@ -105,6 +107,7 @@ export function relocateBlock(elf: ElfFile, block: MovableBlock, to: bigint, toV
   for (const p of phdrs) {
     if (p.type === C.PT_LOAD || p.type === C.PT_PHDR || p.filesz === 0n) continue;
     if (p.offset >= block.start && p.offset + p.filesz <= block.end) {
+      movedPhdrs.push(p);
       p.offset += dOff;
       p.vaddr += dAddr;
       p.paddr += dAddr;

@@ -139,6 +139,25 @@ function slackOf(elf: ElfFile, page: bigint, reasons: string[]) {
   return { first, fileEnd, tail, fileLimit, addrLimit, delta, pdelta, limit: minOf(fileLimit, addrLimit - delta) };
 }
 
+/**
+ * Bytes the writer takes over without a section or segment saying what they hold must be
+ * zero in the input: files with partial or no section headers (packers, hand-made files)
+ * keep live data where the tables say nothing.
+ */
+function unusedBytes(elf: ElfFile, start: bigint, end: bigint, skip: Array<{ start: bigint; end: bigint }>, what: string, reasons: string[]): boolean {
+  const stop = minOf(end, elf.source.size);
+  if (start >= stop) return true;
+  const bytes = elf.source.read(start, Number(stop - start));
+  for (let i = 0; i < bytes.length; i++) {
+    const at = start + BigInt(i);
+    if (bytes[i] !== 0 && !skip.some((r) => at >= r.start && at < r.end)) {
+      reasons.push(`${what} at file offset 0x${at.toString(16)} holds data no section describes`);
+      return false;
+    }
+  }
+  return true;
+}
+
 /** The congruent position at or after `at` for a block that must keep `start mod align`. */
 function congruentAfter(at: bigint, start: bigint, align: bigint): bigint {
   return at + ((((start - at) % align) + align) % align);
@@ -162,6 +181,7 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
   if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
+  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
   const phdrs = clonePhdrs(elf.programHeaders);
   const sections = cloneSections(elf.sections);
   const writes: WritePiece[] = [{ at: block.start, bytes: new Uint8Array(Number(block.end - block.start)), what: 'old place of the moved notes' }];
@@ -187,15 +207,19 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
   const s = slackOf(elf, page, reasons);
   if (!s) return undefined;
   if (h.phoff < s.first.offset || h.phoff + BigInt(h.phnum * entsize) > s.fileEnd) return reasons.push('the program header table is not in the first PT_LOAD'), undefined;
+  if (h.shnum === 0) return reasons.push('without section headers nothing says what follows the program header table'), undefined;
   const { block, freeEnd } = blockAfterTable(elf, reasons);
+  const tableEnd = h.phoff + BigInt(h.phnum * entsize);
   const newTableEnd = h.phoff + BigInt((h.phnum + 1) * entsize);
-  if (newTableEnd > freeEnd) return reasons.push(`no room for one more program header after the table (${freeEnd - h.phoff - BigInt(h.phnum * entsize)} bytes free or movable)`), undefined;
+  if (newTableEnd > freeEnd) return reasons.push(`no room for one more program header after the table (${freeEnd - tableEnd} bytes free or movable)`), undefined;
+  if (!unusedBytes(elf, tableEnd, newTableEnd, block ? [block] : [], 'the room after the program header table', reasons)) return undefined;
   const dest = block ? congruentAfter(s.fileEnd, block.start, block.align) : s.fileEnd;
   const noteAt = alignUp(block ? dest + (block.end - block.start) : s.fileEnd, 4n);
   const end = noteAt + BigInt(noteEntrySize(needed));
   if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
+  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
   let phdrs = clonePhdrs(elf.programHeaders);
   const sections = cloneSections(elf.sections);
   const writes: WritePiece[] = [];
@@ -232,6 +256,9 @@ function tryExecShift(elf: ElfFile, needed: number, page: bigint, opts: PlanOpti
     reasons.push(`moving the first segment down by 0x${shift.toString(16)} from 0x${first.vaddr.toString(16)} would go below vm.mmap_min_addr 0x${minAddr.toString(16)}`);
     return undefined;
   }
+  const limit = h.is64 ? 1n << 64n : 1n << 32n;
+  const wraps = elf.sections.find((s) => s.index > 0 && s.offset + shift >= limit) ?? elf.programHeaders.find((p) => p.offset + shift >= limit);
+  if (wraps || h.shoff + shift >= limit) return reasons.push('a file offset would overflow its field after the shift'), undefined;
   const capacity = capacityFor(noteAt, needed, shift);
   const newVaddr = first.vaddr - shift;
   const newPaddr = first.paddr - shift;
@@ -274,8 +301,11 @@ function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: str
   if (!tableFits(elf, h.phnum + 2, reasons)) return undefined;
   const loads = loadsOf(elf.programHeaders);
   if (loads.length === 0) return reasons.push('no PT_LOAD'), undefined;
+  if (h.shnum === 0) return reasons.push('without section headers nothing says what follows the program header table'), undefined;
   const { block, freeEnd } = blockAfterTable(elf, reasons);
-  if (h.phoff + BigInt((h.phnum + 2) * entsize) > freeEnd) return reasons.push('no room for two more program headers after the table'), undefined;
+  const tableEnd = h.phoff + BigInt(h.phnum * entsize);
+  if (tableEnd + BigInt(2 * entsize) > freeEnd) return reasons.push('no room for two more program headers after the table'), undefined;
+  if (!unusedBytes(elf, tableEnd, tableEnd + BigInt(2 * entsize), block ? [block] : [], 'the room after the program header table', reasons)) return undefined;
   const align = maxOf(page, ...loads.map((p) => p.align));
   const tail = tailStart(elf);
   const at = alignUp(tail, block ? block.align : 8n);
@@ -294,10 +324,11 @@ function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: str
   const toV = (off: bigint): bigint => vaddr + (off - at);
   if (block) {
     writes.push({ at: block.start, bytes: new Uint8Array(Number(block.end - block.start)), what: 'old place of the moved sections' });
-    writes.push(...relocateBlock(elf, block, dest, toV(dest), sections, phdrs));
+    const moved: ProgramHeader[] = [];
+    writes.push(...relocateBlock(elf, block, dest, toV(dest), sections, phdrs, moved));
     copies.push({ from: block.start, to: dest, length: block.end - block.start });
     // Moved segments' physical addresses follow the new segment's.
-    for (const p of phdrs) if (p.type !== C.PT_LOAD && p.offset >= dest && p.offset < segEnd) p.paddr = paddr + (p.offset - at);
+    for (const p of moved) p.paddr = paddr + (p.offset - at);
   }
   const load: ProgramHeader = { index: -1, type: C.PT_LOAD, flags: C.PF_R, offset: at, vaddr, paddr, filesz: segEnd - at, memsz: segEnd - at, align };
   phdrs = insertPhdr(phdrs, load);
