@@ -21,7 +21,9 @@
  *   3. stamp: stampFile(input, pages 0-0, {output}) in --jobs worker processes (node -e), timed.
  *             ET_EXEC and ET_DYN are surveyed; ET_REL and others are stamped too, to see them
  *             refused, but counted apart.
- *   4. verify: `node CLI verify OUT` on every output (must exit 0), --jobs at a time.
+ *   4. verify: `node CLI verify OUT` on every output (must exit 0), --jobs at a time; and the
+ *             page set read back from each note must be page 0 plus the input's page 0 where
+ *             it landed (page 0 again, or after an exec shift the shift in pages).
  *   5. run:   a sample of stamped executables, run with --version (or --help) as user nobody,
  *             beside an unstamped copy at a path of the same length with the same argv[0]:
  *             stdout and exit status must match.
@@ -267,6 +269,7 @@ async function main(): Promise<void> {
   fs.chmodSync(work, 0o755); // the sample runs as nobody
   const version = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' }).stdout.trim();
   console.log(`elfprefetch ${version} from ${dist}; node ${process.version}; ${os.cpus().length} CPUs; jobs ${jobs}; work ${work}`);
+  console.log(`load average at the start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (anything else running skews the times)`);
 
   // 1. walk
   let t0 = Date.now();
@@ -298,6 +301,7 @@ async function main(): Promise<void> {
     if (bad.length) console.log(`   cp failed on ${bad.length} files, e.g. ${bad[0]!.out}`);
     return { ms, syncMs };
   };
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] cp\n`);
   const cp1 = await cpRun();
   fs.rmSync(cpDir, { recursive: true, force: true });
   timeSync('');
@@ -308,6 +312,7 @@ async function main(): Promise<void> {
   fs.rmSync(cpDir, { recursive: true, force: true });
   timeSync('');
 
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] stamp\n`);
   // 3. stamp
   t0 = Date.now();
   const res = await pool(
@@ -330,6 +335,9 @@ async function main(): Promise<void> {
   const cp2 = await cpRun();
   fs.rmSync(cpDir, { recursive: true, force: true });
 
+  const loadAfter = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] verify\n`);
   // 4. verify every output with the CLI
   const oks = entries.filter((e) => e.outcome!.kind === 'ok');
   t0 = Date.now();
@@ -337,6 +345,11 @@ async function main(): Promise<void> {
   const verifyMs = Date.now() - t0;
   oks.forEach((e, i) => (e.verify = ver[i]));
 
+  // 4b. the page set in each note: pages 0-0 asked for, so page 0 (headers and note) and the
+  // input's page 0 where it landed: page 0 too, or, after an exec shift, the shift in pages.
+  const pageBad = checkPageSets(oks, dist);
+
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] run\n`);
   // 5. run a sample: original (an unstamped copy) vs stamped, same argv[0], as nobody
   const runReport = runSample(entries, work, sampleN, dist);
 
@@ -361,12 +374,16 @@ async function main(): Promise<void> {
   }
   const sizeBad = surveyed.filter((e) => e.outcome!.kind === 'ok' && (e.outcome as { outSize: number; growth: number }).outSize !== e.size + (e.outcome as { growth: number }).growth);
   if (sizeBad.length) console.log(`   output size != input size + growth: ${sizeBad.map((e) => e.path).join(', ')}`);
-  const refused = surveyed.filter((e) => e.outcome!.kind === 'refused') as (FileEntry & { outcome: { reasons: string[]; message: string } })[];
+  const refused = surveyed.filter((e) => e.outcome!.kind === 'refused');
+  const firstReason = (e: FileEntry): string => {
+    const o = e.outcome as { reasons: string[]; message: string };
+    return shape(o.reasons[0] ?? o.message);
+  };
   if (refused.length) {
     console.log('   refused (exit 3), by first reason:');
-    for (const [k, n] of count(refused, (e) => shape(e.outcome.reasons[0] ?? e.outcome.message))) {
-      const ex = refused.find((e) => shape(e.outcome.reasons[0] ?? e.outcome.message) === k)!;
-      console.log(`     ${String(n).padStart(5)}  ${k}\n            e.g. ${ex.path}: ${ex.outcome.message}`);
+    for (const [k, n] of count(refused, firstReason)) {
+      const ex = refused.find((e) => firstReason(e) === k)!;
+      console.log(`     ${String(n).padStart(5)}  ${k}\n            e.g. ${ex.path}: ${(ex.outcome as { message: string }).message}`);
     }
   }
   const malformed = surveyed.filter((e) => e.outcome!.kind === 'malformed');
@@ -382,17 +399,27 @@ async function main(): Promise<void> {
   const vBad = oks.filter((e) => e.verify!.code !== 0);
   console.log(`   verify (CLI) of the ${oks.length} outputs: ${oks.length - vBad.length} exit 0, ${vBad.length} not, in ${sec(verifyMs)}`);
   for (const e of vBad) console.log(`     ${e.path} -> ${e.output}: exit ${e.verify!.code}: ${e.verify!.out}`);
+  console.log(`   page set in the note (asked: page 0 of the input; expected: page 0 and that page where it landed): ${oks.length - pageBad.length} as expected, ${pageBad.length} not`);
+  for (const b of pageBad) console.log(`     ${b}`);
   const slow = [...entries].filter((e) => !Number.isNaN(e.ms)).sort((a, b) => b.ms! - a.ms!).slice(0, 5);
   console.log(`   slowest stamps: ${slow.map((e) => `${path.basename(e.path)} (${(e.size / 2 ** 20).toFixed(0)} MiB) ${e.ms!.toFixed(0)} ms`).join(', ')}`);
 
+  console.log(`\n   load average after the stamp and cp phases: ${loadAfter}`);
   console.log(`\n   time for the tree: ${entries.length} files, ${(totalBytes / 2 ** 20).toFixed(0)} MiB, ${jobs} at a time`);
-  console.log(`     cp, one process per file (cold run)     ${sec(cp1.ms).padStart(9)}   + sync after: ${sec(cp1.syncMs)}`);
+  console.log(`     cp, one process per file (first run)    ${sec(cp1.ms).padStart(9)}   + sync after: ${sec(cp1.syncMs)}`);
   console.log(`     fs.copyFileSync in ${jobs} workers            ${sec(copyFileMs).padStart(9)}   + sync after: ${sec(copyFileSyncMs)}`);
   console.log(`     stampFile in ${jobs} workers (fsyncs each)    ${sec(stampMs).padStart(9)}   + sync after: ${sec(stampSyncMs)}`);
-  console.log(`     cp, one process per file (warm run)     ${sec(cp2.ms).padStart(9)}   + sync after: ${sec(cp2.syncMs)}`);
-  console.log(`     stamp / cp (warm)                       ${(stampMs / cp2.ms).toFixed(2)}`);
-  console.log(`     stamp / (cp + sync) (warm)              ${(stampMs / (cp2.ms + cp2.syncMs)).toFixed(2)}`);
-  console.log(`     sum of per-file stamp times ${sec(entries.reduce((n, e) => n + (e.ms ?? 0), 0))}, median ${median(entries.map((e) => e.ms!)).toFixed(1)} ms`);
+  console.log(`     cp, one process per file (second run)   ${sec(cp2.ms).padStart(9)}   + sync after: ${sec(cp2.syncMs)}`);
+  console.log(`     stamp / cp (second run)                 ${(stampMs / cp2.ms).toFixed(2)}`);
+  console.log(`     stamp / (cp + sync) (second run)        ${(stampMs / (cp2.ms + cp2.syncMs)).toFixed(2)}`);
+  console.log(`     sum of per-file stamp times ${sec(entries.reduce((n, e) => n + (e.ms ?? 0), 0))}, median ${median(entries.map((e) => e.ms!)).toFixed(1)} ms; by file size:`);
+  for (const [label, lo, hi] of [['< 1 MB', 0, 1e6], ['1-10 MB', 1e6, 1e7], ['> 10 MB', 1e7, Infinity]] as [string, number, number][]) {
+    const g = entries.filter((e) => e.size >= lo && e.size < hi && !Number.isNaN(e.ms));
+    if (!g.length) continue;
+    const ms = g.reduce((n, e) => n + e.ms!, 0);
+    const bytes = g.reduce((n, e) => n + e.size, 0);
+    console.log(`       ${label.padEnd(8)} ${String(g.length).padStart(5)} files ${(bytes / 2 ** 20).toFixed(0).padStart(6)} MiB  ${sec(ms).padStart(8)}  ${(ms / g.length).toFixed(1).padStart(6)} ms/file  ${(bytes / 2 ** 20 / (ms / 1000)).toFixed(0).padStart(5)} MiB/s`);
+  }
 
   console.log(`\n5. run, original vs stamped (--version or --help, as nobody, 3 s limit)`);
   console.log(runReport.text);
@@ -403,6 +430,37 @@ async function main(): Promise<void> {
     fs.rmSync(path.join(work, 'out'), { recursive: true, force: true });
     fs.rmSync(path.join(work, 'ctl'), { recursive: true, force: true });
   }
+}
+
+function checkPageSets(oks: FileEntry[], dist: string): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { openElf } = require(path.join(dist, 'src/elf/read'));
+  const { findOurNote } = require(path.join(dist, 'src/layout/planner'));
+  const { decodeNote } = require(path.join(dist, 'src/note/codec'));
+  const firstLoadVaddr = (elf: { programHeaders: { type: number; vaddr: bigint }[] }): bigint => elf.programHeaders.find((p) => p.type === 1)!.vaddr;
+  const bad: string[] = [];
+  for (const e of oks) {
+    const inp = openElf(e.path);
+    const out = openElf(e.output);
+    try {
+      const shift = (e.outcome as { strategy: string }).strategy === 'exec-shift' ? firstLoadVaddr(inp) - firstLoadVaddr(out) : 0n;
+      const ours = findOurNote(out);
+      const note = decodeNote(out.source.read(ours.note.descOffset, ours.note.descSize));
+      const runs: { first: number; count: number }[] = note.objects[0].pageSets[0].runs;
+      const pageSize = 1n << BigInt(note.pageShift);
+      const landed = Number(shift / pageSize);
+      const want = landed === 0 ? [{ first: 0, count: 1 }] : landed === 1 ? [{ first: 0, count: 2 }] : [{ first: 0, count: 1 }, { first: landed, count: 1 }];
+      if (shift % pageSize !== 0n || JSON.stringify(runs) !== JSON.stringify(want)) {
+        bad.push(`${e.path} [${(e.outcome as { strategy: string }).strategy}, shift 0x${shift.toString(16)}]: runs ${JSON.stringify(runs)}, expected ${JSON.stringify(want)}`);
+      }
+    } catch (err) {
+      bad.push(`${e.path}: reading the note back: ${(err as Error).message}`);
+    } finally {
+      inp.source.close();
+      out.source.close();
+    }
+  }
+  return bad;
 }
 
 /** Programs not to start even with --version: they might act on the machine instead. */

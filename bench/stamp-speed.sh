@@ -59,6 +59,7 @@ echo "first stamp of the probe: $(cat "$WORK/probe.json")"
 echo "note:      $note_bytes bytes (section .note.elfprefetch), objcopy adds a section of that size"
 echo "machine:   $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(findmnt -no FSTYPE --target "$WORK") at $WORK"
 echo "rounds:    $ROUNDS"
+echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) at the start (anything else running on the machine skews every figure)"
 echo
 
 TIMEFORMAT='%3R %3U %3S'
@@ -98,6 +99,8 @@ for ((r = 0; r < ROUNDS; r++)); do
   done
 done
 
+echo "load:      $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo
 "$NODE" - "$times" "${ops[*]}" <<'EOF'
 const fs = require('fs');
 const [file, opList] = process.argv.slice(2);

@@ -38,12 +38,12 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
       setCode(
         await guard(io, a.file, async () => {
           const { stampFile } = await import('../../src/ops/stamp');
-          const { requestFromProfile } = await import('../../src/ops/from-profile');
           const { parseRanges } = await import('../../src/note/pageset');
           const pageShift = Math.log2(a['page-size']);
+          // The profile reader (and zod) load only when a profile is used.
           const req = a.pages
             ? { pageShift, sets: [{ name: a.set, runs: parseRanges(a.pages) }] }
-            : requestFromProfile(a.file, a.profile!, fs.readFileSync(a.profile!, 'utf8'));
+            : (await import('../../src/ops/from-profile')).requestFromProfile(a.file, a.profile!, fs.readFileSync(a.profile!, 'utf8'));
           const r = stampFile(a.file, req, { output: a.output, maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined });
           if (a.json) io.out(JSON.stringify({ ...r, growth: Number(r.growth) }));
           else io.out(`${r.output}: stamped (${r.strategy}): ${r.pages} pages, note ${r.descUsed} of ${r.descCapacity} bytes, file grew by ${r.growth} bytes`);

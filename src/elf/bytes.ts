@@ -6,6 +6,8 @@ export interface ByteSource {
   readonly size: bigint;
   /** Exactly `length` bytes at `offset`; throws ElfFormatError('truncated') past the end. */
   read(offset: bigint, length: number, path?: ElfPath): Uint8Array;
+  /** `target.length` bytes at `offset`, in `target` or (for memory) a view of the bytes themselves. */
+  readInto(offset: bigint, target: Uint8Array, path?: ElfPath): Uint8Array;
   close(): void;
 }
 
@@ -34,6 +36,9 @@ export class BufferSource implements ByteSource {
     const start = Number(offset);
     return this.bytes.subarray(start, start + length);
   }
+  readInto(offset: bigint, target: Uint8Array, path: ElfPath = []): Uint8Array {
+    return this.read(offset, target.length, path);
+  }
   close(): void {}
 }
 
@@ -55,14 +60,18 @@ export class FileSource implements ByteSource {
   }
   read(offset: bigint, length: number, path: ElfPath = []): Uint8Array {
     checkRange(this.size, offset, length, path);
-    const buf = Buffer.allocUnsafe(length);
+    return this.readInto(offset, Buffer.allocUnsafe(length), path);
+  }
+  readInto(offset: bigint, target: Uint8Array, path: ElfPath = []): Uint8Array {
+    const length = target.length;
+    checkRange(this.size, offset, length, path);
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.fd, buf, done, length - done, Number(offset) + done);
+      const n = fs.readSync(this.fd, target, done, length - done, Number(offset) + done);
       if (n === 0) throw new ElfFormatError('truncated', 'file shrank while being read', offset + BigInt(done), path);
       done += n;
     }
-    return buf;
+    return target;
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);

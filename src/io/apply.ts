@@ -10,25 +10,31 @@ function writeAll(fd: number, bytes: Uint8Array, at: bigint): void {
 }
 
 /**
- * Writes the output of `plan` to `outPath`: copies of the input, then the planned writes
- * on top. A plan that keeps every byte in place starts from a kernel-side file copy.
+ * Writes the output of `plan` to `outPath`: copies of the input, then the planned writes on
+ * top, zeros elsewhere. When the main copy keeps every byte in place, the file starts as a
+ * kernel-side copy of the input (copy_file_range or a reflink) and only the rest is written.
  */
 export function applyPlan(src: ByteSource & { path?: string }, plan: LayoutPlan, outPath: string): void {
-  const whole = plan.copies.length === 1 && plan.copies[0]!.from === 0n && plan.copies[0]!.to === 0n && plan.copies[0]!.length === src.size;
-  if (whole && src.path) {
-    fs.copyFileSync(src.path, outPath, fs.constants.COPYFILE_EXCL);
-  } else {
-    fs.closeSync(fs.openSync(outPath, 'wx', 0o600));
-  }
+  const [main, ...rest] = plan.copies;
+  const inPlace = !!src.path && !!main && main.from === 0n && main.to === 0n;
+  if (inPlace) fs.copyFileSync(src.path!, outPath, fs.constants.COPYFILE_EXCL);
+  else fs.closeSync(fs.openSync(outPath, 'wx', 0o600));
   const fd = fs.openSync(outPath, 'r+');
   try {
-    if (!(whole && src.path)) {
-      for (const c of plan.copies) {
-        for (let done = 0n; done < c.length; ) {
-          const n = Number(c.length - done > BigInt(CHUNK) ? BigInt(CHUNK) : c.length - done);
-          writeAll(fd, src.read(c.from + done, n), c.to + done);
-          done += BigInt(n);
-        }
+    const buffer = new Uint8Array(CHUNK);
+    if (inPlace) {
+      // Bytes of the input past the main copy are not part of the output.
+      const end = src.size < plan.outputSize ? src.size : plan.outputSize;
+      for (let at = main!.length; at < end; at += BigInt(CHUNK)) {
+        const n = Number(end - at > BigInt(CHUNK) ? BigInt(CHUNK) : end - at);
+        writeAll(fd, new Uint8Array(n), at);
+      }
+    }
+    for (const c of inPlace ? rest : plan.copies) {
+      for (let done = 0n; done < c.length; ) {
+        const n = Number(c.length - done > BigInt(CHUNK) ? BigInt(CHUNK) : c.length - done);
+        writeAll(fd, src.readInto(c.from + done, buffer.subarray(0, n)), c.to + done);
+        done += BigInt(n);
       }
     }
     fs.ftruncateSync(fd, Number(plan.outputSize));

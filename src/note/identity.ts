@@ -58,16 +58,22 @@ export function contentSha256(src: ByteSource, ehsize: number, phdrs: ProgramHea
   const hash = createHash('sha256');
   const holes = [{ start: 0n, end: BigInt(ehsize) }, ...zeroed];
   const CHUNK = 1 << 20;
+  const scratch = new Uint8Array(CHUNK);
   for (const p of phdrs) {
     if (p.type !== C.PT_LOAD || p.filesz === 0n) continue;
     const end = p.offset + p.filesz > src.size ? src.size : p.offset + p.filesz;
     for (let at = p.offset; at < end; ) {
       const n = Number(end - at > BigInt(CHUNK) ? BigInt(CHUNK) : end - at);
-      const chunk = Uint8Array.from(src.read(at, n));
+      let chunk = src.readInto(at, scratch.subarray(0, n));
       for (const h of holes) {
         const s = h.start > at ? h.start : at;
         const e = h.end < at + BigInt(n) ? h.end : at + BigInt(n);
-        if (s < e) chunk.fill(0, Number(s - at), Number(e - at));
+        if (s >= e) continue;
+        if (chunk.buffer !== scratch.buffer) {
+          scratch.set(chunk);
+          chunk = scratch.subarray(0, n);
+        }
+        chunk.fill(0, Number(s - at), Number(e - at));
       }
       hash.update(chunk);
       at += BigInt(n);

@@ -9,7 +9,7 @@ import { replaceAtomically } from '../io/atomic';
 import { newViolations } from '../layout/check';
 import type { LayoutPlan, Strategy } from '../layout/plan';
 import { PlanOptions, findOurNote, planRemove, planStamp } from '../layout/planner';
-import { NoteObject, PageSet, emptyNote, encodeNote } from '../note/codec';
+import { NoteObject, PageSet, decodeNote, emptyNote, encodeNote } from '../note/codec';
 import { DEFAULT_PAGE_SHIFT, FORMAT_VERSION } from '../note/format';
 import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
 import { Run, normalizeRuns } from '../note/pageset';
@@ -90,6 +90,16 @@ function checkPages(req: StampRequest, fileSize: bigint): void {
   }
 }
 
+function wasEmptyReservation(elf: ElfFile): boolean {
+  const ours = findOurNote(elf);
+  if (!ours) return false;
+  try {
+    return decodeNote(elf.source.read(ours.note.descOffset, ours.note.descSize)).empty;
+  } catch {
+    return false;
+  }
+}
+
 /** Plans a stamp whose capacity fits the note for the output's size (which the plan decides). */
 function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): LayoutPlan {
   const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
@@ -154,7 +164,8 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
         }
         const check = openElf(tmp);
         try {
-          const v = verifyElf(check);
+          // The content digest was computed from these very bytes a moment ago.
+          const v = verifyElf(check, { content: false });
           if (v.status !== 'valid') throw new Error(`internal error: the stamped file does not verify: ${v.reason}`);
           result!.pages = v.note!.objects[0]!.pageSets.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.count, 0), 0);
         } finally {
@@ -163,7 +174,7 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
       },
       { output: opts.output },
     );
-    if (plan.strategy === 'in-place' && findOurNote(elf) && verifyElf(elf).note?.empty) result!.strategy = 'reserved';
+    if (plan.strategy === 'in-place' && wasEmptyReservation(elf)) result!.strategy = 'reserved';
     result!.output = output;
     return result!;
   } finally {

@@ -32,6 +32,14 @@ export const ProfileSchema = z.object({
   runs: z.number().int().min(1).default(1),
   command: z.array(z.string()).optional(),
   createdAt: z.string().optional(),
+  /** How the pages were recorded: `pagemap` (unprivileged) or `exact` (root), docs/RECORDING.md. */
+  method: z.enum(['pagemap', 'exact']).optional(),
+  /** Only the first windowMs milliseconds of each process were recorded. */
+  windowMs: z.number().int().positive().optional(),
+  /** The selection applied (`elfprefetch select`): pages used in at least minShare of the runs, within budget bytes. */
+  selection: z
+    .object({ minShare: z.number().min(0).max(1), budget: z.number().int().nonnegative().optional(), merged: z.number().int().min(1).optional() })
+    .optional(),
   objects: z.array(ProfileObjectSchema).min(1),
 });
 

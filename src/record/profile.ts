@@ -1,0 +1,111 @@
+import * as fs from 'node:fs';
+import { formatRanges, runsFromPages } from '../note/pageset';
+import { Profile, ProfileObject, ProfileSchema } from '../profile/schema';
+import { ObjectIdentity, identify } from './objects';
+import type { Method, RunRecord } from './types';
+
+export interface BuildOptions {
+  pageSize?: number;
+  command?: string[];
+  method?: Method;
+  windowMs?: number;
+  /** The file to mark as the program, instead of the command's own executable. */
+  main?: string;
+  /** Files left out (the recorder's own libraries). */
+  exclude?: string[];
+}
+
+export interface BuildResult {
+  profile: Profile;
+  /** Files the runs touched that are not in the profile, and why. */
+  skipped: Array<{ path: string; reason: string }>;
+}
+
+const real = (f: string): string => {
+  try {
+    return fs.realpathSync(f);
+  } catch {
+    return f;
+  }
+};
+
+/** The most frequent value (the first one on a tie). */
+function mode<T>(values: T[]): T | undefined {
+  const n = new Map<T, number>();
+  for (const v of values) n.set(v, (n.get(v) ?? 0) + 1);
+  let best: T | undefined;
+  for (const [v, c] of n) if (best === undefined || c > n.get(best)!) best = v;
+  return best;
+}
+
+/**
+ * Turns recorded runs into a profile: one object per ELF file any run touched, its pages
+ * (touched in at least one run) and, page by page, in how many runs it was touched. The
+ * program (main) is the command's own executable unless `main` names another file.
+ */
+export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildResult {
+  if (runs.length === 0) throw new Error('no runs to build a profile from');
+  const pageSize = opts.pageSize ?? 4096;
+  const exclude = new Set((opts.exclude ?? []).map(real));
+  const counts = new Map<string, Map<number, number>>();
+  for (const r of runs) {
+    for (const [file, pages] of r.files) {
+      let c = counts.get(file);
+      if (!c) counts.set(file, (c = new Map()));
+      for (const p of pages) c.set(p, (c.get(p) ?? 0) + 1);
+    }
+  }
+  const mainPath = opts.main ? real(opts.main) : mode(runs.map((r) => r.main).filter((m): m is string => !!m));
+  const skipped: BuildResult['skipped'] = [];
+  const objects: ProfileObject[] = [];
+  for (const file of [...counts.keys()].sort()) {
+    if (exclude.has(real(file))) continue;
+    let id: ObjectIdentity | undefined;
+    try {
+      id = identify(file);
+    } catch (e) {
+      skipped.push({ path: file, reason: `unreadable ELF: ${(e as Error).message}` });
+      continue;
+    }
+    if (!id) {
+      skipped.push({ path: file, reason: fs.existsSync(file) ? 'not ELF' : 'gone' });
+      continue;
+    }
+    const last = Math.ceil(id.size / pageSize);
+    const c = counts.get(file)!;
+    const pages = [...c.keys()].filter((p) => p < last).sort((a, b) => a - b);
+    if (pages.length === 0) continue;
+    objects.push({
+      path: file,
+      buildId: id.buildId,
+      layoutDigest: id.layoutDigest,
+      size: id.size,
+      main: mainPath !== undefined && real(file) === mainPath,
+      pages: formatRanges(runsFromPages(pages)),
+      counts: pages.map((p) => c.get(p)!),
+      set: 'default',
+    });
+  }
+  if (mainPath && !objects.some((o) => o.main)) {
+    throw new Error(`the program ${mainPath} is not among the recorded objects${opts.main ? '' : ' (a static program? name the file with --main)'}`);
+  }
+  objects.sort((a, b) => Number(b.main) - Number(a.main));
+  if (objects.length === 0) throw new Error('the runs touched no ELF object');
+  const profile = ProfileSchema.parse({
+    format: 'elfprefetch-profile',
+    version: 1,
+    pageSize,
+    runs: runs.length,
+    command: opts.command,
+    createdAt: new Date().toISOString(),
+    ...(opts.method ? { method: opts.method } : {}),
+    ...(opts.windowMs ? { windowMs: opts.windowMs } : {}),
+    objects,
+  });
+  return { profile, skipped };
+}
+
+/** Profile JSON as written to disk: indented, with number arrays (counts) on one line. */
+export function profileJson(p: Profile): string {
+  return JSON.stringify(p, null, 2).replace(/\[\s*(\d+(?:,\s*\d+)*)\s*\]/g, (_m, nums: string) => `[${nums.split(/,\s*/).join(',')}]`) + '\n';
+}

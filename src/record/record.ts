@@ -1,0 +1,93 @@
+import type { StdioOptions } from 'node:child_process';
+import { Profile } from '../profile/schema';
+import { recordExact, exactUnavailable } from './exact';
+import { RECORDER_LIBRARY, nativeFile } from './native';
+import { identify } from './objects';
+import { recordPagemapRun } from './pagemap';
+import { noticingSignals, resolveCommand } from './spawn';
+import { buildProfile } from './profile';
+import type { Method, RunRecord } from './types';
+
+export interface RecordOptions {
+  method?: Method | 'auto';
+  runs?: number;
+  windowMs?: number;
+  /** Recorder switches for measurements (pagemap method): noaudit, nouffd, nozap, random. */
+  flags?: string[];
+  /** The file that is the program, when the command's own executable is a wrapper. */
+  main?: string;
+  stdio?: StdioOptions;
+  env?: NodeJS.ProcessEnv;
+  /** Keep the pagemap method's raw results in DIR/run-N. */
+  rawDir?: string;
+  log?: (s: string) => void;
+}
+
+export interface RecordResult {
+  profile: Profile;
+  method: Method;
+  runs: RunRecord[];
+  skipped: Array<{ path: string; reason: string }>;
+  notes: string[];
+}
+
+/** The method `auto` stands for here: exact when it can run (root, tracefs, loop devices), else pagemap. */
+export function resolveMethod(method: Method | 'auto' = 'auto'): { method: Method; why?: string } {
+  if (method !== 'auto') return { method };
+  const why = exactUnavailable();
+  return why ? { method: 'pagemap', why } : { method: 'exact' };
+}
+
+/** Records `runs` runs of argv and builds their profile (per-page counts over the runs). */
+export async function record(argv: string[], opts: RecordOptions = {}): Promise<RecordResult> {
+  if (argv.length === 0) throw new Error('name the command to record after --');
+  const runs = opts.runs ?? 1;
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${runs}`);
+  const log = opts.log ?? (() => {});
+  const { method, why } = resolveMethod(opts.method);
+  if (opts.method === 'auto' || opts.method === undefined) log(`method: ${method}${why ? ` (exact: ${why.replace(/^the exact method /, '')})` : ''}`);
+  const lib = nativeFile(RECORDER_LIBRARY);
+  const notes: string[] = [];
+  const records: RunRecord[] = [];
+  const pagemapRun = (i: number): Promise<RunRecord> =>
+    recordPagemapRun(argv, { windowMs: opts.windowMs, flags: opts.flags, stdio: opts.stdio, env: opts.env, rawDir: opts.rawDir ? `${opts.rawDir}/run-${i}` : undefined });
+  await noticingSignals(async (interrupted) => {
+    if (method === 'pagemap') {
+      for (let i = 1; i <= runs && !interrupted(); i++) records.push(await pagemapRun(i));
+      return;
+    }
+    // A pagemap run first, to learn which files the command's processes map.
+    const discovery = await pagemapRun(0);
+    if (interrupted()) return;
+    const files = [...discovery.files.keys()].filter((f) => f !== lib && safeIdentify(f));
+    let main = discovery.main;
+    if (!main) {
+      // A static program loads no recorder: the exact method still sees its own file.
+      main = resolveCommand(argv[0]!, opts.env);
+      if (!main || !safeIdentify(main)) throw new Error(`cannot tell which program the command runs: ${discovery.notes.join('; ')}`);
+      files.push(main);
+      log(`exact: the recorder saw no process (a static program?); tracing ${main} only`);
+    } else log(`exact: a pagemap run found ${files.length} ELF files`);
+    const exact = await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, interrupted });
+    for (const r of exact) records.push({ ...r, main });
+  });
+  records.forEach((r, i) => {
+    const tag = runs > 1 ? `run ${i + 1}: ` : '';
+    if (r.signal) notes.push(`${tag}the command was killed by ${r.signal}`);
+    else if (r.code) notes.push(`${tag}the command exited with status ${r.code}`);
+    for (const n of r.notes) notes.push(tag + n);
+  });
+  if (records.every((r) => r.files.size === 0)) {
+    throw new Error(`nothing recorded: ${[...new Set(notes)].join('; ') || 'no pages'}`);
+  }
+  const built = buildProfile(records, { command: argv, method, windowMs: opts.windowMs, main: opts.main, exclude: [lib] });
+  return { profile: built.profile, method, runs: records, skipped: built.skipped, notes: [...new Set(notes)] };
+}
+
+function safeIdentify(f: string): boolean {
+  try {
+    return identify(f) !== undefined;
+  } catch {
+    return false;
+  }
+}

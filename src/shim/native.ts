@@ -1,0 +1,46 @@
+/** Where the loader shim's native build lives: build/native/ under the package root. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type Hook = 'exec' | 'audit' | 'preload';
+export const HOOKS: readonly Hook[] = ['exec', 'audit', 'preload'];
+
+/** The package root: the nearest folder above this module holding our package.json. */
+export function packageRoot(from: string = __dirname): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    const pj = path.join(dir, 'package.json');
+    try {
+      if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'elfprefetch') return dir;
+    } catch {
+      // not here: go up
+    }
+    if (path.dirname(dir) === dir) throw new Error(`no elfprefetch package.json above ${from}`);
+  }
+}
+
+export const NATIVE_FILES = {
+  exec: 'elfprefetch-exec',
+  audit: 'libelfprefetch-audit.so',
+  preload: 'libelfprefetch-preload.so',
+  plan: 'epf-plan',
+} as const;
+
+/** build/native/ (ELFPREFETCH_NATIVE_DIR overrides it). */
+export function nativeDir(): string {
+  return process.env.ELFPREFETCH_NATIVE_DIR ? path.resolve(process.env.ELFPREFETCH_NATIVE_DIR) : path.join(packageRoot(), 'build', 'native');
+}
+
+/** Absolute path of a native artifact; throws with what to run when it is missing. */
+export function nativePath(what: keyof typeof NATIVE_FILES): string {
+  const p = path.join(nativeDir(), NATIVE_FILES[what]);
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: build the shim with \`npm run build:native\` (make -C shim)`);
+  return p;
+}
+
+/** The argv and environment that run `cmd` with the given hook. */
+export function hookCommand(hook: Hook, cmd: string[], env: NodeJS.ProcessEnv = process.env): { argv: string[]; env: NodeJS.ProcessEnv } {
+  const add = (name: string, value: string, sep: string): NodeJS.ProcessEnv => ({ ...env, [name]: env[name] ? `${value}${sep}${env[name]}` : value });
+  if (hook === 'exec') return { argv: [nativePath('exec'), ...cmd], env: { ...env } };
+  if (hook === 'audit') return { argv: [...cmd], env: add('LD_AUDIT', nativePath('audit'), ':') };
+  return { argv: [...cmd], env: add('LD_PRELOAD', nativePath('preload'), ':') };
+}

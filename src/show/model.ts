@@ -1,0 +1,221 @@
+/**
+ * What `elfprefetch show` draws: per object, its pages, the PT_LOAD segments and sections
+ * over them, the selected pages of a page set and the reads the shim would issue for them.
+ */
+import * as fs from 'node:fs';
+import * as C from '../elf/constants';
+import { openElf } from '../elf/read';
+import type { ElfFile } from '../elf/types';
+import { buildIdOf } from '../note/identity';
+import { Run, pageTotal, parseRanges } from '../note/pageset';
+import { verifyElf } from '../ops/verify';
+import { parseProfile } from '../profile/schema';
+import { DeviceParams, ReadRequest, planReads } from '../plan/coalesce';
+import { detectDevice } from '../plan/device';
+
+export type SegmentKind = 'r' | 'x' | 'w';
+
+export interface ShownSegment {
+  kind: SegmentKind;
+  /** e.g. "LOAD R X" */
+  label: string;
+  offset: number;
+  size: number;
+}
+
+export interface ShownSection {
+  name: string;
+  offset: number;
+  size: number;
+}
+
+export interface ShownObject {
+  /** Path (or what the object is). */
+  title: string;
+  /** One-line facts: status of the note, sizes. */
+  notes: string[];
+  fileSize: number;
+  pageSize: number;
+  pageCount: number;
+  segments: ShownSegment[];
+  sections: ShownSection[];
+  setName: string;
+  selected: Run[];
+  device: DeviceParams;
+  plan: ReadRequest[];
+}
+
+export interface ShowOptions {
+  /** Device class to plan for (default: detected from the file's device, as the shim does). */
+  device?: string;
+  /** Page set name (default "default"). */
+  set?: string;
+}
+
+const kindOf = (flags: number): SegmentKind => (flags & C.PF_W ? 'w' : flags & C.PF_X ? 'x' : 'r');
+
+function layoutOf(elf: ElfFile): { segments: ShownSegment[]; sections: ShownSection[] } {
+  const segments = elf.programHeaders
+    .filter((p) => p.type === C.PT_LOAD && p.filesz > 0n)
+    .map((p) => ({
+      kind: kindOf(p.flags),
+      label: `LOAD ${p.flags & C.PF_R ? 'R' : ''}${p.flags & C.PF_W ? 'W' : ''}${p.flags & C.PF_X ? 'X' : ''}`,
+      offset: Number(p.offset),
+      size: Number(p.filesz),
+    }));
+  const sections = elf.sections
+    .filter((s) => s.type !== C.SHT_NOBITS && s.type !== C.SHT_NULL && s.size > 0n)
+    .map((s) => ({ name: s.name || `[${s.index}]`, offset: Number(s.offset), size: Number(s.size) }))
+    .sort((a, b) => a.offset - b.offset);
+  return { segments, sections };
+}
+
+function object(
+  title: string,
+  notes: string[],
+  fileSize: number,
+  pageSize: number,
+  layout: { segments: ShownSegment[]; sections: ShownSection[] },
+  setName: string,
+  selected: Run[],
+  device: DeviceParams,
+): ShownObject {
+  const pageCount = Math.ceil(fileSize / pageSize);
+  return { title, notes, fileSize, pageSize, pageCount, ...layout, setName, selected, device, plan: planReads(selected, pageSize, device, fileSize) };
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** The layout of a library file if it is there and is the build named (else nothing). */
+function libraryLayout(path: string, buildId: string): { layout: { segments: ShownSegment[]; sections: ShownSection[] }; size?: number; note: string } {
+  const none = { segments: [], sections: [] };
+  if (!fs.existsSync(path)) return { layout: none, note: 'file not found here' };
+  let elf: ElfFile;
+  try {
+    elf = openElf(path);
+  } catch (e) {
+    return { layout: none, note: `not readable as ELF: ${(e as Error).message}` };
+  }
+  try {
+    const id = hex(buildIdOf(elf));
+    if (id !== buildId) return { layout: none, note: `the file here is another build (build-id ${id || 'none'})` };
+    return { layout: layoutOf(elf), size: Number(elf.source.size), note: 'the file here is this build' };
+  } finally {
+    elf.source.close();
+  }
+}
+
+/** An ELF file: its own page set and, after it, the library sets its note names. */
+function fromElf(file: string, opts: ShowOptions): ShownObject[] {
+  const elf = openElf(file);
+  try {
+    const size = Number(elf.source.size);
+    const v = verifyElf(elf);
+    const setName = opts.set ?? 'default';
+    const device = detectDevice(file, opts.device);
+    const pageSize = v.note ? 1 << v.note.pageShift : 4096;
+    const self = v.note?.objects[0];
+    const set = self?.pageSets.find((s) => s.name === setName);
+    const usable = v.status === 'valid';
+    const notes = [`note: ${v.status}: ${v.reason}`];
+    if (v.note && !set) notes.push(`no page set named '${setName}' (sets: ${self?.pageSets.map((s) => s.name).join(', ') || 'none'})`);
+    if (v.note && !usable) notes.push('the shim ignores this note: nothing is prefetched');
+    const out = [object(file, notes, size, pageSize, layoutOf(elf), setName, usable && set ? set.runs : [], device)];
+    if (usable && v.note) {
+      for (const lib of v.note.objects.slice(1)) {
+        const lset = lib.pageSets.find((s) => s.name === setName);
+        const l = libraryLayout(lib.path, hex(lib.buildId));
+        const lsize = l.size ?? (lset ? lset.pageCount * pageSize : 0);
+        const ldev = fs.existsSync(lib.path) ? detectDevice(lib.path, opts.device) : device;
+        out.push(object(lib.path, [`library set of ${file}; ${l.note}`], lsize, pageSize, l.layout, setName, lset?.runs ?? [], ldev));
+      }
+    }
+    return out;
+  } finally {
+    elf.source.close();
+  }
+}
+
+/** A profile: each object's recorded pages. */
+function fromProfile(file: string, text: string, opts: ShowOptions): ShownObject[] {
+  const p = parseProfile(text, file);
+  return p.objects
+    .filter((o) => !opts.set || o.set === opts.set)
+    .map((o) => {
+      const l = libraryLayout(o.path, o.buildId);
+      const runs = o.pages.trim() ? parseRanges(o.pages) : [];
+      const device = fs.existsSync(o.path) ? detectDevice(o.path, opts.device) : detectDevice(file, opts.device);
+      const notes = [`profile ${file}${o.main ? ', the program' : ''}, ${p.runs} run${p.runs === 1 ? '' : 's'}; ${l.note}`];
+      return object(o.path, notes, o.size, p.pageSize, l.layout, o.set, runs, device);
+    });
+}
+
+/** Reads FILE (an ELF file or a profile JSON) into what show draws. */
+export function showModel(file: string, opts: ShowOptions = {}): ShownObject[] {
+  const fd = fs.openSync(file, 'r');
+  const magic = Buffer.alloc(4);
+  try {
+    fs.readSync(fd, magic, 0, 4, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return fromElf(file, opts);
+  return fromProfile(file, fs.readFileSync(file, 'utf8'), opts);
+}
+
+/** Per cell of `per` pages: the segment kind, pages selected, pages read. */
+export interface Cell {
+  first: number;
+  pages: number;
+  kind: SegmentKind | '-';
+  selected: number;
+  read: number;
+  /** Sections starting in this cell. */
+  starts: string[];
+}
+
+function countIn(first: number, end: number, ranges: Array<[number, number]>): number {
+  let n = 0;
+  for (const [a, b] of ranges) {
+    const s = Math.max(a, first);
+    const e = Math.min(b, end);
+    if (s < e) n += e - s;
+  }
+  return n;
+}
+
+/** Groups pages into at most maxCells cells. */
+export function cells(o: ShownObject, maxCells: number): { per: number; cells: Cell[] } {
+  const per = Math.max(1, Math.ceil(o.pageCount / maxCells));
+  const sel: Array<[number, number]> = o.selected.map((r) => [r.first, Math.min(r.first + r.count, o.pageCount)]);
+  const read: Array<[number, number]> = o.plan.map((r) => [Math.floor(r.offset / o.pageSize), Math.ceil((r.offset + r.length) / o.pageSize)]);
+  const out: Cell[] = [];
+  for (let first = 0; first < o.pageCount; first += per) {
+    const end = Math.min(first + per, o.pageCount);
+    const lo = first * o.pageSize;
+    const hi = end * o.pageSize;
+    // The segment holding most of the cell's bytes.
+    let kind: SegmentKind | '-' = '-';
+    let best = 0;
+    for (const s of o.segments) {
+      const ov = Math.min(hi, s.offset + s.size) - Math.max(lo, s.offset);
+      if (ov > best) {
+        best = ov;
+        kind = s.kind;
+      }
+    }
+    const starts = o.sections.filter((s) => s.offset >= lo && s.offset < hi).map((s) => s.name);
+    out.push({ first, pages: end - first, kind, selected: countIn(first, end, sel), read: countIn(first, end, read), starts });
+  }
+  return { per, cells: out };
+}
+
+export function summary(o: ShownObject): string {
+  const bytes = o.plan.reduce((n, r) => n + r.length, 0);
+  const d = o.device;
+  const ms = (o.plan.length / d.iops + bytes / d.bandwidth) * 1000;
+  return (
+    `set '${o.setName}': ${pageTotal(o.selected)} of ${o.pageCount} pages selected in ${o.selected.length} runs; ` +
+    `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms`
+  );
+}
