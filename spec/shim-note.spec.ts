@@ -6,6 +6,7 @@ import { NoteDecodeError, PrefetchNote, decodeNote, encodeNote } from '../src/no
 import { crc32 } from '../src/note/crc32';
 import * as F from '../src/note/format';
 import { Run, normalizeRuns } from '../src/note/pageset';
+import { prng as rng } from './helpers/prng';
 
 const shim = path.join(__dirname, '..', 'shim');
 
@@ -32,17 +33,6 @@ t.test('the C header repeats the TypeScript constants', async (t) => {
   ];
   for (const [name, value] of pairs) t.equal(num(name), value, `EPF_${name}`);
 });
-
-/** A deterministic generator, so a failure can be reproduced from its seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 function randomNote(r: () => number): PrefetchNote {
   const objects = 1 + Math.floor(r() * 3);

@@ -458,17 +458,7 @@ export function buildElf(spec: ElfSpec): BuiltElf {
   return built;
 }
 
-/** A deterministic pseudo-random generator (mulberry32), so a failing case can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from './prng';
 
 /** Some typical notes: a GNU build-id, an ABI tag and a few odd ones. */
 export function sampleNotes(rand: () => number, count: number): NoteSpec[] {

@@ -1,0 +1,59 @@
+import type { CommandModule } from 'yargs';
+import { EXIT } from '../exit';
+import { Io, guard } from '../run';
+
+interface Args {
+  hook: string;
+  cmd?: string[];
+  '--'?: string[];
+}
+
+export function runCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
+  return {
+    command: 'run [cmd..]',
+    describe: 'Run CMD with its note prefetched (exec: a wrapper that prefetches, then execs; audit: LD_AUDIT; preload: LD_PRELOAD)',
+    builder: (y) =>
+      y
+        .usage('$0 run [--hook exec|audit|preload] -- CMD [ARGS...]')
+        .positional('cmd', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
+        .option('hook', { type: 'string', choices: ['exec', 'audit', 'preload'], default: 'exec', describe: 'how the prefetch runs' })
+        .parserConfiguration({ 'populate--': true, 'unknown-options-as-args': false })
+        .check((a) => {
+          const cmd = [...((a.cmd as string[] | undefined) ?? []), ...((a['--'] as string[] | undefined) ?? [])];
+          if (cmd.length === 0) throw new Error('Name the command to run, e.g. `elfprefetch run -- node -e 0`.');
+          return true;
+        }) as never,
+    handler: async (a) => {
+      const cmd = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
+      setCode(
+        await guard(io, undefined, async () => {
+          const { spawn } = await import('node:child_process');
+          const os = await import('node:os');
+          const { hookCommand } = await import('../../src/shim/native');
+          const { argv, env } = hookCommand(a.hook as 'exec' | 'audit' | 'preload', cmd);
+          return await new Promise<number>((resolve) => {
+            const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
+            // The child gets the terminal's signals itself; we only wait for it.
+            const forward = (sig: NodeJS.Signals): void => {
+              child.kill(sig);
+            };
+            const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+            for (const s of sigs) process.on(s, forward);
+            const done = (code: number): void => {
+              for (const s of sigs) process.off(s, forward);
+              resolve(code);
+            };
+            child.on('error', (e: NodeJS.ErrnoException) => {
+              io.err(`elfprefetch: ${cmd[0]}: ${e.code === 'ENOENT' ? 'command not found' : e.message}`);
+              done(e.code === 'ENOENT' ? 127 : 126);
+            });
+            child.on('exit', (status, signal) => {
+              if (signal) done(128 + (os.constants.signals[signal] ?? 0));
+              else done(status ?? EXIT.error);
+            });
+          });
+        }),
+      );
+    },
+  };
+}

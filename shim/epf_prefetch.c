@@ -1,0 +1,667 @@
+/*
+ * The loader shim core: see epf_prefetch.h. docs/FORMAT.md sections 2 and 4 are the rules.
+ * Reads at most the ELF header, the program header table and the note segments of a file
+ * (pread into a page on the stack; anything outside it into an anonymous mapping of exactly
+ * the size needed), validates the note with epf_note_open, checks the build identity and
+ * issues readahead(2) requests planned by the coalescer.
+ */
+#define _GNU_SOURCE
+#include "epf_prefetch.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "epf_note.h"
+
+#if __SIZEOF_POINTER__ == 8
+#define EPF_ELFCLASS ELFCLASS64
+#else
+#define EPF_ELFCLASS ELFCLASS32
+#endif
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define EPF_ELFDATA ELFDATA2LSB
+#else
+#define EPF_ELFDATA ELFDATA2MSB
+#endif
+
+#define HEAD_BYTES 4096
+
+/* ---------------------------------------------------------------- devices and the plan */
+
+static const struct epf_device devices[] = {
+    {"hdd", 100, 150000000ull},
+    {"ssd", 10000, 500000000ull},
+    {"nvme", 100000, 2000000000ull},
+    {"net", 100, 30000000ull},
+};
+
+const struct epf_device *epf_device_by_name(const char *name) {
+  if (!name) return 0;
+  for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
+    if (strcmp(name, devices[i].name) == 0) return &devices[i];
+  return 0;
+}
+
+void epf_plan_init(struct epf_plan *p, uint64_t file_size, uint32_t page_shift, const struct epf_device *dev, epf_request_fn emit, void *ctx) {
+  memset(p, 0, sizeof *p);
+  p->file_size = file_size;
+  p->page_shift = page_shift;
+  p->iops = dev->iops;
+  p->bandwidth = dev->bandwidth;
+  p->emit = emit;
+  p->ctx = ctx;
+}
+
+static void plan_emit(struct epf_plan *p, uint64_t start, uint64_t end) {
+  p->requests++;
+  p->bytes += end - start;
+  p->emit(p->ctx, start, end - start);
+}
+
+int epf_plan_run(void *plan, uint32_t first, uint32_t count) {
+  struct epf_plan *p = plan;
+  if (p->done) return 1;
+  if (count == 0 || p->page_shift > 20) return 0;
+  uint64_t a = (uint64_t)first << p->page_shift;
+  uint64_t b = ((uint64_t)first + count) << p->page_shift;
+  if (a >= p->file_size) {
+    p->done = 1; /* runs come sorted: nothing after this is in the file either */
+    return 1;
+  }
+  if (b > p->file_size) {
+    b = p->file_size;
+    p->done = 1;
+  }
+  p->runs++;
+  /* Merge the hole iff reading it costs less than the request it saves: h/bw < 1/iops. The size
+   * test comes first, so h < 1 MiB and h * iops cannot overflow. */
+  if (p->have && a >= p->end && b - p->start <= EPF_MAX_REQUEST && (a - p->end) * p->iops < p->bandwidth) {
+    p->end = b;
+    return p->done;
+  }
+  if (p->have) plan_emit(p, p->start, p->end);
+  while (b - a > EPF_MAX_REQUEST) {
+    plan_emit(p, a, a + EPF_MAX_REQUEST);
+    a += EPF_MAX_REQUEST;
+  }
+  p->have = 1;
+  p->start = a;
+  p->end = b;
+  return p->done;
+}
+
+void epf_plan_finish(struct epf_plan *p) {
+  if (p->have) plan_emit(p, p->start, p->end);
+  p->have = 0;
+}
+
+/* ---------------------------------------------------------------- options and diagnostics */
+
+static int flag_on(const char *v) { return v && v[0] && !(v[0] == '0' && v[1] == 0); }
+
+void epf_options_load(struct epf_options *o) {
+  memset(o, 0, sizeof *o);
+  memcpy(o->set, "default", 8);
+  o->set_len = 7;
+  /* Secure mode (setuid, setgid, capabilities): the environment is not ours to trust. */
+  if (getauxval(AT_SECURE)) return;
+  o->disabled = flag_on(getenv("ELFPREFETCH_DISABLE"));
+  o->debug = flag_on(getenv("ELFPREFETCH_DEBUG"));
+  const char *set = getenv("ELFPREFETCH_SET");
+  if (set) {
+    size_t n = strlen(set);
+    if (n >= 1 && n <= EPF_MAX_SET_NAME) {
+      memcpy(o->set, set, n + 1);
+      o->set_len = n;
+    }
+  }
+  const char *dev = getenv("ELFPREFETCH_DEVICE");
+  if (dev && dev[0]) o->device = epf_device_by_name(dev);
+}
+
+struct line {
+  char b[640];
+  size_t n;
+};
+
+static void put(struct line *l, const char *s) {
+  while (*s && l->n < sizeof l->b - 2) l->b[l->n++] = *s++;
+}
+
+static void put_u64(struct line *l, uint64_t v) {
+  char t[24];
+  int i = 0;
+  do t[i++] = (char)('0' + v % 10), v /= 10;
+  while (v);
+  while (i > 0 && l->n < sizeof l->b - 2) l->b[l->n++] = t[--i];
+}
+
+static void emit_line(struct line *l) {
+  l->b[l->n++] = '\n';
+  size_t off = 0;
+  while (off < l->n) {
+    ssize_t w = write(2, l->b + off, l->n - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+}
+
+void epf_debug(const struct epf_options *o, const char *file, const char *a, const char *b) {
+  if (!o->debug) return;
+  struct line l;
+  l.n = 0;
+  put(&l, "elfprefetch: ");
+  put(&l, file ? file : "?");
+  put(&l, ": ");
+  put(&l, a);
+  if (b) put(&l, b);
+  emit_line(&l);
+}
+
+/* ---------------------------------------------------------------- files */
+
+int epf_seen_has(const struct epf_seen *seen, uint64_t dev, uint64_t ino) {
+  if (!seen) return 0;
+  for (uint32_t i = 0; i < seen->count && i < EPF_MAX_SEEN; i++)
+    if (seen->file[i].dev == dev && seen->file[i].ino == ino) return 1;
+  return 0;
+}
+
+static void seen_add(struct epf_seen *seen, const struct stat *st) {
+  if (!seen || seen->count >= EPF_MAX_SEEN || epf_seen_has(seen, st->st_dev, st->st_ino)) return;
+  seen->file[seen->count].dev = st->st_dev;
+  seen->file[seen->count].ino = st->st_ino;
+  seen->count++;
+}
+
+/*
+ * Opens a regular file for reading. Paths that come from a note are untrusted: they are
+ * stat()ed first so a device or FIFO is never opened (an open can have side effects).
+ */
+static int open_regular(const char *path, struct stat *st, int untrusted) {
+  struct stat pre;
+  if (untrusted && (stat(path, &pre) != 0 || !S_ISREG(pre.st_mode))) return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return -1;
+  if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size < 0 ||
+      (untrusted && (st->st_dev != pre.st_dev || st->st_ino != pre.st_ino))) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Reads exactly len bytes at off, or fails. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+/* Bytes of the file outside the first page: an anonymous mapping of exactly their size. */
+struct region {
+  void *map;
+  size_t len;
+};
+
+static void region_release(struct region *r) {
+  if (r->map) munmap(r->map, r->len);
+  r->map = 0;
+  r->len = 0;
+}
+
+/* An open file whose fstat is done only when needed (objects without a note never need it). */
+struct file {
+  int fd;
+  int have_st;
+  struct stat st;
+};
+
+static int file_stat(struct file *f) {
+  if (!f->have_st) {
+    if (fstat(f->fd, &f->st) != 0 || !S_ISREG(f->st.st_mode) || f->st.st_size < 0) return -1;
+    f->have_st = 1;
+  }
+  return 0;
+}
+
+/* The first HEAD_BYTES of the file (fewer at its end); -1 on a read error. */
+static ssize_t read_head(int fd, uint8_t *head) {
+  size_t done = 0;
+  while (done < HEAD_BYTES) {
+    ssize_t n = pread(fd, head + done, HEAD_BYTES - done, (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  return (ssize_t)done;
+}
+
+/*
+ * [off, off + len) of the file: from the head buffer when it holds them, else (inside the file
+ * and at most EPF_MAX_NOTE_SEGMENT + EPF_MAX_PHDR_BYTES long) read into r. NULL when out of bounds.
+ */
+static const uint8_t *file_bytes(struct file *f, const uint8_t *head, size_t head_len, uint64_t off, uint64_t len, struct region *r) {
+  if (off <= head_len && len <= head_len - off) return head + off;
+  if (len == 0 || len > EPF_MAX_NOTE_SEGMENT + EPF_MAX_PHDR_BYTES || file_stat(f) != 0) return 0;
+  uint64_t size = (uint64_t)f->st.st_size;
+  if (off > size || len > size - off) return 0;
+  void *m = mmap(0, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return 0;
+  r->map = m;
+  r->len = (size_t)len;
+  if (pread_full(f->fd, m, (size_t)len, off) != 0) {
+    region_release(r);
+    return 0;
+  }
+  return m;
+}
+
+/* ---------------------------------------------------------------- identity */
+
+struct ident {
+  uint64_t layout;
+  uint32_t bid_len;
+  int bid_found;
+  uint8_t bid[EPF_MAX_BUILD_ID];
+  const uint8_t *note; /* our descriptor */
+  uint32_t note_len;
+  int note_found;
+  int note_align8; /* the first elfprefetch note sits in an 8-aligned segment */
+  struct region ph, nr;
+};
+
+static void ident_release(struct ident *id) {
+  region_release(&id->ph);
+  region_release(&id->nr);
+}
+
+static uint32_t ld32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+static void le64_put(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* FNV-1a 64 over "u32 n, u32 0" and, per PT_LOAD in table order, the 48-byte entry of FORMAT.md 2. */
+static uint64_t layout_digest(const uint8_t *ph, size_t phnum) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < phnum; i++) {
+    ElfW(Phdr) p;
+    memcpy(&p, ph + i * sizeof p, sizeof p);
+    if (p.p_type == PT_LOAD) n++;
+  }
+  uint8_t b[48];
+  memset(b, 0, 8);
+  le64_put(b, n); /* u32 n, u32 0 */
+  uint64_t h = epf_fnv1a64(EPF_FNV_OFFSET, b, 8);
+  for (size_t i = 0; i < phnum; i++) {
+    ElfW(Phdr) p;
+    memcpy(&p, ph + i * sizeof p, sizeof p);
+    if (p.p_type != PT_LOAD) continue;
+    le64_put(b, p.p_offset);
+    le64_put(b + 8, p.p_vaddr);
+    le64_put(b + 16, p.p_filesz);
+    le64_put(b + 24, p.p_memsz);
+    le64_put(b + 32, p.p_align);
+    le64_put(b + 40, p.p_flags); /* u32 flags, u32 0 */
+    h = epf_fnv1a64(h, b, 48);
+  }
+  return h;
+}
+
+static int name_is(const uint8_t *name, uint32_t namesz, const char *want, uint32_t len) {
+  if (namesz == len + 1) return memcmp(name, want, len + 1) == 0;
+  return namesz == len && memcmp(name, want, len) == 0;
+}
+
+/*
+ * Walks the notes of one PT_NOTE (native byte order, `align` 4 or 8): the first GNU build-id and
+ * the first elfprefetch note. Returns -1 on a malformed note (then the file is left alone).
+ */
+static int walk_notes(const uint8_t *p, uint64_t len, uint64_t align, struct ident *id) {
+  uint64_t at = 0;
+  while (at < len) {
+    if (len - at < 12) return -1;
+    uint32_t namesz = ld32(p + at), descsz = ld32(p + at + 4), type = ld32(p + at + 8);
+    uint64_t name_at = at + 12;
+    if (namesz > len - name_at) return -1;
+    uint64_t desc_at = (name_at + namesz + align - 1) & ~(align - 1);
+    if (desc_at > len || descsz > len - desc_at) return -1;
+    const uint8_t *name = p + name_at;
+    if (!id->bid_found && type == NT_GNU_BUILD_ID && name_is(name, namesz, "GNU", 3)) {
+      id->bid_found = 1;
+      if (descsz >= 1 && descsz <= EPF_MAX_BUILD_ID) {
+        memcpy(id->bid, p + desc_at, descsz);
+        id->bid_len = descsz;
+      }
+    }
+    if (!id->note_found && type == EPF_NT_ELFPREFETCH && name_is(name, namesz, EPF_NOTE_NAME, EPF_NOTE_NAMESZ - 1)) {
+      id->note_found = 1;
+      id->note_align8 = align == 8;
+      id->note = p + desc_at;
+      id->note_len = descsz;
+    }
+    uint64_t next = (desc_at + descsz + align - 1) & ~(align - 1);
+    at = next < len ? next : len;
+  }
+  return 0;
+}
+
+static int note_align(uint64_t a) { return a <= 4 ? 4 : a == 8 ? 8 : 0; }
+
+/* Reads the identity of an open file and finds its note (kept in id->nr when outside the head). */
+static const char *inspect_file(struct file *f, uint8_t *head, struct ident *id, int want_note) {
+  memset(id, 0, sizeof *id);
+  ssize_t got = read_head(f->fd, head);
+  if (got < (ssize_t)sizeof(ElfW(Ehdr))) return "not an ELF file";
+  size_t head_len = (size_t)got;
+  ElfW(Ehdr) eh;
+  memcpy(&eh, head, sizeof eh);
+  if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) return "not an ELF file";
+  if (eh.e_ident[EI_CLASS] != EPF_ELFCLASS || eh.e_ident[EI_DATA] != EPF_ELFDATA || eh.e_ident[EI_VERSION] != EV_CURRENT)
+    return "not a native ELF file";
+  if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) return "not an executable or shared object";
+  if (eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum == 0 || eh.e_phnum == PN_XNUM) return "unusable program header table";
+  uint64_t phbytes = (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr));
+  if (phbytes > EPF_MAX_PHDR_BYTES) return "program header table too large";
+  const uint8_t *ph = file_bytes(f, head, head_len, eh.e_phoff, phbytes, &id->ph);
+  if (!ph) return "cannot read the program headers";
+  id->layout = layout_digest(ph, eh.e_phnum);
+  for (size_t i = 0; i < eh.e_phnum; i++) {
+    ElfW(Phdr) p;
+    memcpy(&p, ph + i * sizeof p, sizeof p);
+    if (p.p_type != PT_NOTE || p.p_filesz == 0) continue;
+    int align = note_align(p.p_align);
+    if (!align) return "note segment with a bad alignment";
+    if (p.p_filesz > EPF_MAX_NOTE_SEGMENT) return "note segment too large";
+    /* Only a 4-aligned segment can hold our note; an 8-aligned one is read for a build-id. */
+    if (id->bid_found && (id->note_found || !want_note || align == 8)) continue;
+    struct region r = {0, 0};
+    const uint8_t *notes = file_bytes(f, head, head_len, p.p_offset, p.p_filesz, &r);
+    if (!notes) return "cannot read a note segment";
+    int had = id->note_found;
+    if (walk_notes(notes, p.p_filesz, (uint64_t)align, id) != 0) {
+      region_release(&r);
+      return "malformed note";
+    }
+    if (!had && id->note_found && r.map) id->nr = r; /* keep the mapping the note lives in */
+    else region_release(&r);
+    if (id->note_found && id->note_align8) return "elfprefetch note in an 8-aligned segment";
+  }
+  region_release(&id->ph);
+  return 0;
+}
+
+/* The same for a loaded object: note segments are read where they are mapped. */
+static const char *inspect_mapped(ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum, struct ident *id) {
+  memset(id, 0, sizeof *id);
+  if (!phdr || phnum == 0 || phnum > EPF_MAX_PHDR_BYTES / sizeof(ElfW(Phdr))) return "no program headers";
+  for (size_t i = 0; i < phnum; i++) {
+    const ElfW(Phdr) *p = &phdr[i];
+    if (p->p_type != PT_NOTE || p->p_filesz == 0) continue;
+    int align = note_align(p->p_align);
+    if (!align) return "note segment with a bad alignment";
+    if (p->p_filesz > EPF_MAX_NOTE_SEGMENT) return "note segment too large";
+    /* The bytes must be mapped from the file and readable: inside a PT_LOAD's file part. */
+    int mapped = 0;
+    for (size_t k = 0; k < phnum && !mapped; k++) {
+      const ElfW(Phdr) *l = &phdr[k];
+      if (l->p_type != PT_LOAD || !(l->p_flags & PF_R)) continue;
+      if (p->p_vaddr < l->p_vaddr || p->p_filesz > l->p_filesz || p->p_vaddr - l->p_vaddr > l->p_filesz - p->p_filesz) continue;
+      if (p->p_offset < l->p_offset || p->p_offset - l->p_offset != p->p_vaddr - l->p_vaddr) continue;
+      mapped = 1;
+    }
+    if (!mapped) return "note segment not mapped";
+    if (id->bid_found && (id->note_found || align == 8)) continue;
+    if (walk_notes((const uint8_t *)(base + p->p_vaddr), p->p_filesz, (uint64_t)align, id) != 0) return "malformed note";
+    if (id->note_found && id->note_align8) return "elfprefetch note in an 8-aligned segment";
+  }
+  if (!id->note_found) return 0; /* no system call, no digest: the cheap path */
+  id->layout = layout_digest((const uint8_t *)phdr, phnum);
+  return 0;
+}
+
+static int same_build(const struct epf_object *obj, const struct ident *id) {
+  return obj->layout_digest == id->layout && obj->build_id_len == id->bid_len && memcmp(obj->build_id, id->bid, id->bid_len) == 0;
+}
+
+/* ---------------------------------------------------------------- prefetching */
+
+/* The device class of the file's device: ELFPREFETCH_DEVICE, else sysfs rotational, else ssd. */
+static const struct epf_device *device_for(const struct epf_options *o, int fd, const struct stat *st) {
+  static uint64_t cached_dev;
+  static const struct epf_device *cached;
+  if (o->device) return o->device;
+  if (cached && cached_dev == (uint64_t)st->st_dev) return cached;
+  const struct epf_device *d = &devices[1];
+  unsigned maj = major(st->st_dev), min = minor(st->st_dev);
+  if (maj == 0) {
+    /* An anonymous device: network and FUSE file systems count as net. */
+    struct statfs fs;
+    if (fstatfs(fd, &fs) == 0) {
+      unsigned long t = (unsigned long)fs.f_type;
+      if (t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653)
+        d = &devices[3];
+    }
+  } else {
+    /* /sys/dev/block/MAJ:MIN/queue/rotational; a partition has its queue in the parent. */
+    struct line path;
+    const char *tails[2] = {"/queue/rotational", "/../queue/rotational"};
+    for (int k = 0; k < 2; k++) {
+      path.n = 0;
+      put(&path, "/sys/dev/block/");
+      put_u64(&path, maj);
+      put(&path, ":");
+      put_u64(&path, min);
+      put(&path, tails[k]);
+      path.b[path.n] = 0;
+      int f = open(path.b, O_RDONLY | O_CLOEXEC);
+      if (f < 0) continue;
+      char c = 0;
+      ssize_t n = read(f, &c, 1);
+      close(f);
+      if (n == 1) {
+        d = c == '1' ? &devices[0] : &devices[1];
+        break;
+      }
+    }
+  }
+  cached_dev = st->st_dev;
+  cached = d;
+  return d;
+}
+
+struct ra {
+  int fd;
+  int fadvise;
+};
+
+static void issue(void *ctx, uint64_t off, uint64_t len) {
+  struct ra *r = ctx;
+  if (!r->fadvise) {
+    if (readahead(r->fd, (off64_t)off, (size_t)len) == 0) return;
+    r->fadvise = 1; /* a file system without readahead: the rest goes through fadvise */
+  }
+  posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+/* Prefetches page set o->set of object `index` of note n from fd. Returns 1 if it did. */
+static int prefetch_set(const char *label, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
+  const struct epf_device *dev = device_for(o, fd, st);
+  struct ra r = {fd, 0};
+  struct epf_plan plan;
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dev, issue, &r);
+  if (epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan) != EPF_OK) {
+    epf_debug(o, label, "no page set named ", o->set);
+    return 0;
+  }
+  epf_plan_finish(&plan);
+  if (o->debug) {
+    struct line l;
+    l.n = 0;
+    put(&l, "elfprefetch: ");
+    put(&l, label);
+    put(&l, ": prefetched ");
+    put_u64(&l, plan.runs);
+    put(&l, " runs, ");
+    put_u64(&l, plan.bytes);
+    put(&l, " bytes in ");
+    put_u64(&l, plan.requests);
+    put(&l, " requests (");
+    put(&l, dev->name);
+    put(&l, r.fadvise ? ", fadvise)" : ")");
+    emit_line(&l);
+  }
+  return 1;
+}
+
+/* Object `index` (a library) of note n: open its path, check its build, prefetch its set. */
+static int prefetch_library(const struct epf_note *n, uint32_t index, const struct epf_options *o, struct epf_seen *seen) {
+  struct epf_object obj;
+  if (epf_note_object(n, index, &obj) != EPF_OK || obj.path_len == 0 || obj.path_len >= EPF_MAX_PATH + 1) return 0;
+  char path[EPF_MAX_PATH + 1];
+  memcpy(path, obj.path, obj.path_len);
+  path[obj.path_len] = 0;
+  if (path[0] != '/' || strlen(path) != obj.path_len) {
+    epf_debug(o, path, "library path is not absolute", 0);
+    return 0;
+  }
+  struct file f;
+  f.have_st = 1;
+  f.fd = open_regular(path, &f.st, 1);
+  if (f.fd < 0) {
+    epf_debug(o, path, "cannot open the library", 0);
+    return 0;
+  }
+  int done = 0;
+  if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) {
+    epf_debug(o, path, "prefetched already", 0);
+  } else {
+    uint8_t head[HEAD_BYTES];
+    struct ident id;
+    const char *why = inspect_file(&f, head, &id, 0);
+    if (why) epf_debug(o, path, why, 0);
+    else if (!same_build(&obj, &id)) epf_debug(o, path, "the library is another build than the note's", 0);
+    else if ((done = prefetch_set(path, f.fd, &f.st, n, index, o))) seen_add(seen, &f.st);
+    ident_release(&id);
+  }
+  close(f.fd);
+  return done;
+}
+
+/* A file's own note, found: check it, then prefetch object 0 from fd and the library sets. */
+static int use_note(const char *label, int fd, const struct stat *st, const struct ident *id, const struct epf_options *o, struct epf_seen *seen) {
+  struct epf_note n;
+  int e = epf_note_open(&n, id->note, id->note_len);
+  if (e != EPF_OK) {
+    epf_debug(o, label, e == EPF_E_VERSION ? "note of another format version" : "corrupt note", 0);
+    return 0;
+  }
+  if (n.empty) {
+    epf_debug(o, label, "an empty reservation", 0);
+    return 0;
+  }
+  struct epf_object self;
+  if (epf_note_object(&n, 0, &self) != EPF_OK) return 0;
+  if (self.build_id_len != id->bid_len || memcmp(self.build_id, id->bid, id->bid_len) != 0) {
+    epf_debug(o, label, "stale note (another build-id)", 0);
+    return 0;
+  }
+  if (self.layout_digest != id->layout) {
+    epf_debug(o, label, "stale note (another layout)", 0);
+    return 0;
+  }
+  int count = 0;
+  if (epf_seen_has(seen, st->st_dev, st->st_ino)) {
+    epf_debug(o, label, "prefetched already", 0);
+  } else if (prefetch_set(label, fd, st, &n, 0, o)) {
+    seen_add(seen, st);
+    count++;
+  }
+  for (uint32_t i = 1; i < n.object_count; i++) count += prefetch_library(&n, i, o, seen);
+  return count;
+}
+
+/* "/proc/self/exe" as a readable name in diagnostics. */
+static const char *self_label(const struct epf_options *o, const char *path, char *buf, size_t cap) {
+  if (!o->debug || strcmp(path, "/proc/self/exe") != 0) return path;
+  ssize_t n = readlink(path, buf, cap - 1);
+  if (n <= 0) return path;
+  buf[n] = 0;
+  return buf;
+}
+
+/* A file by path: `loaded` files (mapped by the kernel or ld.so) are fstat()ed only if they have a note. */
+static int prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen, int loaded) {
+  if (o->disabled || !path) return 0;
+  int saved = errno, count = 0;
+  char name[256];
+  const char *label = self_label(o, path, name, sizeof name);
+  struct file f;
+  f.have_st = !loaded;
+  f.fd = loaded ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) : open_regular(path, &f.st, 0);
+  if (f.fd < 0) {
+    epf_debug(o, label, "cannot open", 0);
+    count = -1;
+  } else {
+    uint8_t head[HEAD_BYTES];
+    struct ident id;
+    const char *why = inspect_file(&f, head, &id, 1);
+    if (why) epf_debug(o, label, why, 0);
+    else if (!id.note_found) epf_debug(o, label, "no note", 0);
+    else if (file_stat(&f) != 0) epf_debug(o, label, "not a regular file", 0);
+    else if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) epf_debug(o, label, "prefetched already", 0);
+    else count = use_note(label, f.fd, &f.st, &id, o, seen);
+    ident_release(&id);
+    close(f.fd);
+  }
+  errno = saved;
+  return count;
+}
+
+int epf_prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen) { return prefetch_path(path, o, seen, 0); }
+
+int epf_prefetch_loaded(const char *path, const struct epf_options *o, struct epf_seen *seen) { return prefetch_path(path, o, seen, 1); }
+
+int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum, const struct epf_options *o, struct epf_seen *seen) {
+  if (o->disabled || !path) return 0;
+  int saved = errno, count = 0;
+  struct ident id;
+  char name[256];
+  const char *why = inspect_mapped(base, phdr, phnum, &id);
+  if (why || !id.note_found) {
+    epf_debug(o, self_label(o, path, name, sizeof name), why ? why : "no note", 0);
+  } else {
+    const char *label = self_label(o, path, name, sizeof name);
+    struct stat st;
+    int fd = open_regular(path, &st, 0);
+    if (fd < 0) {
+      epf_debug(o, label, "cannot open", 0);
+    } else {
+      count = use_note(label, fd, &st, &id, o, seen);
+      close(fd);
+    }
+  }
+  errno = saved;
+  return count;
+}

@@ -1,0 +1,114 @@
+/*
+ * elfprefetch loader shim core: finds a file's elfprefetch note (docs/FORMAT.md), checks that it
+ * belongs to the file, and prefetches its page sets with readahead(2) in a few large requests.
+ * Used by the exec wrapper, the LD_AUDIT library and the LD_PRELOAD library. C99 + libc only.
+ *
+ * Never changes what the host program does: every length is checked against the bytes read,
+ * errno is restored, every fd is closed, nothing is allocated beyond a few pages that are
+ * unmapped again, and any problem means doing nothing (silently, unless ELFPREFETCH_DEBUG=1).
+ */
+#ifndef EPF_PREFETCH_H
+#define EPF_PREFETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <link.h>
+
+/* Largest request handed to readahead(2): the kernel silently caps larger calls. */
+#define EPF_MAX_REQUEST (1u << 20)
+/* Bounds on what the shim reads: the program header table and one note segment. */
+#define EPF_MAX_PHDR_BYTES (64u << 10)
+#define EPF_MAX_NOTE_SEGMENT (1u << 20)
+/* How many files one process remembers as prefetched already (audit, preload). */
+#define EPF_MAX_SEEN 256
+
+/* A device class of the coalescing cost model: a request costs 1/iops seconds, a byte 1/bandwidth. */
+struct epf_device {
+  const char *name;
+  uint64_t iops;
+  uint64_t bandwidth; /* bytes per second (MB = 10^6 bytes) */
+};
+
+/* hdd, ssd, nvme, net; NULL for anything else. */
+const struct epf_device *epf_device_by_name(const char *name);
+
+/* Called for each planned read request. */
+typedef void (*epf_request_fn)(void *ctx, uint64_t offset, uint64_t length);
+
+/*
+ * The streaming coalescer (src/plan/coalesce.ts is the same function in TypeScript). Feed it the
+ * runs of a page set in file order; it clips them to the file size (a run at or past the end
+ * stops the plan), merges a hole of h bytes into the current request iff h * iops < bandwidth
+ * (h / bandwidth < 1 / iops: the transfer costs less than the request it saves) and the merged
+ * request stays within EPF_MAX_REQUEST, and splits a longer run into EPF_MAX_REQUEST pieces
+ * from its start.
+ */
+struct epf_plan {
+  uint64_t file_size;
+  uint32_t page_shift;
+  uint64_t iops, bandwidth;
+  epf_request_fn emit;
+  void *ctx;
+  int have;
+  uint64_t start, end;
+  uint32_t runs;     /* runs that reached the plan (after clipping) */
+  uint32_t requests; /* requests emitted */
+  uint64_t bytes;    /* bytes requested */
+  int done;          /* a run reached the end of the file */
+};
+
+void epf_plan_init(struct epf_plan *p, uint64_t file_size, uint32_t page_shift, const struct epf_device *dev, epf_request_fn emit, void *ctx);
+/* Adds a run of pages; returns non-zero once the plan is complete (end of file reached). */
+int epf_plan_run(void *plan, uint32_t first, uint32_t count);
+void epf_plan_finish(struct epf_plan *p);
+
+/* What the environment asks for (all ignored in secure mode). */
+struct epf_options {
+  int disabled;
+  int debug;
+  char set[65];
+  size_t set_len;
+  const struct epf_device *device; /* forced device class, or NULL to detect it */
+};
+
+/* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET and _DEVICE unless getauxval(AT_SECURE) is set. */
+void epf_options_load(struct epf_options *o);
+
+/* The files one process prefetched already, by device and inode. */
+struct epf_seen {
+  uint32_t count;
+  struct {
+    uint64_t dev, ino;
+  } file[EPF_MAX_SEEN];
+};
+
+/*
+ * Prefetches the file at `path` from its own note: object 0's page set and the library sets
+ * (objects 1..n, each checked against the library file's identity). Files already in `seen`
+ * are skipped and the ones prefetched are added (seen may be NULL). Returns the number of
+ * files prefetched; 0 when there was nothing to do or any problem; -1 when `path` could not
+ * be opened.
+ */
+int epf_prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen);
+
+/*
+ * The same for a file the kernel or ld.so has mapped (so it is a regular file): it is not
+ * fstat()ed unless it has a note, so an object without one costs open, pread and close.
+ */
+int epf_prefetch_loaded(const char *path, const struct epf_options *o, struct epf_seen *seen);
+
+/*
+ * The same for an object that is loaded already: its note and build-id are read from memory
+ * (base + p_vaddr of its PT_NOTE, which must lie in the file-backed part of a PT_LOAD), its
+ * layout digest from `phdr`; `path` is the file opened for readahead. Objects without a note
+ * cost no system call.
+ */
+int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum, const struct epf_options *o, struct epf_seen *seen);
+
+/* Whether the file (device, inode) is in `seen`. */
+int epf_seen_has(const struct epf_seen *seen, uint64_t dev, uint64_t ino);
+
+/* One diagnostic line on stderr, "elfprefetch: <file>: <a><b>", when o->debug is set. */
+void epf_debug(const struct epf_options *o, const char *file, const char *a, const char *b);
+
+#endif

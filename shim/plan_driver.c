@@ -1,0 +1,37 @@
+/*
+ * Test driver: the C coalescer on cases from stdin, for the differential test against
+ * src/plan/coalesce.ts. Each input line is "DEVICE PAGE_SHIFT FILE_SIZE N first count ..."
+ * (N runs); each output line lists the planned requests as "offset+length" separated by spaces.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "epf_prefetch.h"
+
+static void print_request(void *ctx, uint64_t off, uint64_t len) {
+  int *first = ctx;
+  printf("%s%" PRIu64 "+%" PRIu64, *first ? "" : " ", off, len);
+  *first = 0;
+}
+
+int main(void) {
+  char dev[16];
+  unsigned shift, n;
+  unsigned long long size;
+  while (scanf("%15s %u %llu %u", dev, &shift, &size, &n) == 4) {
+    const struct epf_device *d = epf_device_by_name(dev);
+    if (!d) return 2;
+    int first = 1;
+    struct epf_plan p;
+    epf_plan_init(&p, size, shift, d, print_request, &first);
+    int stop = 0;
+    for (unsigned i = 0; i < n; i++) {
+      unsigned f, c;
+      if (scanf("%u %u", &f, &c) != 2) return 2;
+      if (!stop) stop = epf_plan_run(&p, f, c);
+    }
+    epf_plan_finish(&p);
+    printf("\n");
+  }
+  return 0;
+}

@@ -1,0 +1,572 @@
+// The loader shim (shim/epf_prefetch.c) through its three hooks: what it prefetches, that it
+// never changes what a program does, and that hostile notes cannot make it misbehave.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t, { Test } from 'tap';
+import { openElf } from '../src/elf/read';
+import { findOurNote } from '../src/layout/planner';
+import { NoteObject, encodeNote } from '../src/note/codec';
+import { crc32 } from '../src/note/crc32';
+import * as F from '../src/note/format';
+import { buildIdOf, layoutDigest } from '../src/note/identity';
+import { Run } from '../src/note/pageset';
+import { verifyElf } from '../src/ops/verify';
+import { LibraryEntry, stampFile } from '../src/ops/stamp';
+import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
+import { Fixture, copyFixture, loadFixtures, repoRoot, runCommand } from './helpers/fixtures';
+import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper } from './helpers/shim';
+import { prng as rng } from './helpers/prng';
+
+const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
+const shimDir = path.join(repoRoot, 'shim');
+
+const made = buildNative();
+if (made) throw new Error(made);
+
+function fixture(name: string): Fixture {
+  const f = loadFixtures().find((x) => x.name === name);
+  if (!f) throw new Error(`fixture ${name} missing from the manifest`);
+  return f;
+}
+
+/** The identity and note placement of an ELF file. */
+function inspect(file: string) {
+  const elf = openElf(file);
+  try {
+    const v = verifyElf(elf);
+    const ours = findOurNote(elf);
+    return {
+      size: Number(elf.source.size),
+      buildId: buildIdOf(elf),
+      layout: layoutDigest(elf.programHeaders),
+      status: v.status,
+      note: v.note,
+      descOffset: ours ? Number(ours.note.descOffset) : -1,
+      descSize: ours ? ours.note.descSize : 0,
+    };
+  } finally {
+    elf.source.close();
+  }
+}
+
+/** What the shim should issue for `file`'s note on `device`: per file, in order. */
+function expectedCalls(file: string, device: DeviceClass): Array<{ path: string; reqs: ReadRequest[] }> {
+  const me = inspect(file);
+  if (me.status !== 'valid' || !me.note) throw new Error(`${file}: ${me.status}`);
+  const pageSize = 1 << me.note.pageShift;
+  return me.note.objects.map((o, i) => {
+    const p = i === 0 ? file : o.path;
+    const set = o.pageSets.find((s) => s.name === 'default')!;
+    return { path: p, reqs: planReads(set.runs, pageSize, DEVICES[device], fs.statSync(p).size) };
+  });
+}
+
+const fmt = (calls: Array<{ path: string; offset: number; length: number }>): string[] => calls.map((c) => `${c.path} ${c.offset}+${c.length}`);
+
+function cc(t: Test, out: string, sources: string[], extra: string[] = []): boolean {
+  const r = spawnSync('gcc', ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, ...sources, ...extra], { encoding: 'utf8' });
+  t.equal(r.status, 0, `gcc ${path.basename(out)}: ${r.stderr}`);
+  return r.status === 0;
+}
+
+/** A program with 3 MiB of read-only data, so page sets can have long runs and far holes. */
+const BIG_C = `#include <stdio.h>
+#define N (3u << 20)
+__attribute__((aligned(4096))) const unsigned char blob[N] = {1, 2, 3};
+int main(int argc, char **argv) {
+  unsigned s = 0;
+  for (unsigned i = 0; i < N; i += 4096 * 97) s += blob[i] + i;
+  printf("big %d %s %u\\n", argc, argc > 1 ? argv[1] : "-", s);
+  return 3;
+}
+`;
+
+t.test('(a) a stamped program: each hook issues exactly the planned reads, output unchanged', async (t) => {
+  const dir = t.testdir();
+  const pie = fixture('x86-64-pie');
+  const shlib = fixture('x86-64-shlib');
+
+  // 1. the x86-64 PIE fixture, pages 0 and 2-4 (the last one partial: clipped at the end).
+  const a = copyFixture(pie, path.join(dir, 'pie'));
+  stampFile(a.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 2, count: 3 }] }] });
+
+  // 2. the shared-library fixture with a library set for libgreet.so.
+  const b = copyFixture(shlib, path.join(dir, 'shlib'));
+  const lib = inspect(b.libs[0]!);
+  const libEntry: LibraryEntry = {
+    path: b.libs[0]!,
+    buildId: lib.buildId,
+    layoutDigest: lib.layout,
+    pageSets: [{ name: 'default', pageCount: Math.ceil(lib.size / 4096), runs: [{ first: 0, count: 1 }, { first: 3, count: 1 }] }],
+  };
+  stampFile(b.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 1, count: 1 }] }], libraries: [libEntry] });
+
+  // 3. a 3 MiB program: runs far apart, one longer than 1 MiB.
+  const big = path.join(dir, 'big', 'big');
+  fs.mkdirSync(path.dirname(big));
+  fs.writeFileSync(big + '.c', BIG_C);
+  if (!cc(t, big, [big + '.c'])) return;
+  const bigPlain = spawnSync(big, ['x'], { encoding: 'utf8' });
+  const bigRuns: Run[] = [
+    { first: 1, count: 3 },
+    { first: 10, count: 1 },
+    { first: 16, count: 6 },
+    { first: 40, count: 300 },
+    { first: 345, count: 2 },
+    { first: 600, count: 1 },
+    { first: 700, count: 5 },
+  ];
+  stampFile(big, { pageShift: 12, sets: [{ name: 'default', runs: bigRuns }] });
+
+  const cases: Array<{ name: string; exe: string; args: string[]; stdout: string; status: number; devices: DeviceClass[]; hooks: HookName[] }> = [
+    { name: 'pie', exe: a.exe, args: pie.args, stdout: pie.expected, status: pie.status, devices: ['ssd', 'nvme'], hooks: HOOKS },
+    { name: 'shlib', exe: b.exe, args: shlib.args, stdout: shlib.expected, status: shlib.status, devices: ['hdd'], hooks: HOOKS },
+    { name: 'big', exe: big, args: ['x'], stdout: bigPlain.stdout, status: bigPlain.status!, devices: ['nvme', 'hdd', 'ssd', 'net'], hooks: [...HOOKS, 'cli-exec', 'cli-audit', 'cli-preload'] },
+  ];
+  const plainPie = await runHooked('plain', [a.exe, ...pie.args]);
+  t.equal(plainPie.stdout, pie.expected, 'the stamped copy prints what the original printed');
+  const distinct = new Set<string>();
+  for (const c of cases) {
+    for (const device of c.devices) {
+      const want = expectedCalls(c.exe, device);
+      const wantCalls = want.flatMap((w) => w.reqs.map((r) => ({ path: w.path, ...r })));
+      distinct.add(fmt(wantCalls).join(','));
+      for (const hook of c.hooks) {
+        const o = await runHooked(hook, [c.exe, ...c.args], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: device } });
+        const what = `${c.name} via ${hook} on ${device}`;
+        t.equal(o.stdout, c.stdout, `${what}: same output`);
+        t.equal(o.status, c.status, `${what}: same exit status`);
+        t.same(o.unparsed, [], `${what}: strace shows nothing else`);
+        t.same(fmt(o.calls), fmt(wantCalls), `${what}: exactly the planned requests`);
+        t.ok(o.calls.every((x) => x.syscall === 'readahead' && x.result === 0), `${what}: readahead succeeded`);
+        for (const w of want) {
+          const bytes = w.reqs.reduce((n, r) => n + r.length, 0);
+          const line = new RegExp(`^elfprefetch: ${w.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: prefetched \\d+ runs, ${bytes} bytes in ${w.reqs.length} requests \\(${device}\\)$`, 'm');
+          t.match(o.stderr, line, `${what}: the debug line for ${path.basename(w.path)}`);
+        }
+        t.equal(withoutDiagnostics(o.stderr), '', `${what}: nothing else on stderr`);
+      }
+    }
+  }
+  t.ok(distinct.size >= 5, `the device classes give different plans (${distinct.size})`);
+
+  // A library with its own note: audit (la_objopen) and preload read it, the wrapper cannot know it.
+  // When the program's note covers it too, it is read once, from the program's note.
+  const own = copyFixture(shlib, path.join(dir, 'own'));
+  stampFile(own.libs[0]!, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 1, count: 1 }] }] });
+  stampFile(own.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 1, count: 1 }] }] });
+  const both = copyFixture(shlib, path.join(dir, 'both'));
+  stampFile(both.libs[0]!, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 2, count: 1 }] }] });
+  const bothLib = inspect(both.libs[0]!);
+  stampFile(both.exe, {
+    pageShift: 12,
+    sets: [{ name: 'default', runs: [{ first: 1, count: 1 }] }],
+    libraries: [{ ...libEntry, path: both.libs[0]!, buildId: bothLib.buildId, layoutDigest: bothLib.layout }],
+  });
+  for (const [name, c, libSets] of [
+    ['own note', own, expectedCalls(own.libs[0]!, 'nvme')],
+    ['own note and library set', both, []],
+  ] as const) {
+    const exeCalls = expectedCalls(c.exe, 'nvme');
+    for (const hook of HOOKS) {
+      const o = await runHooked(hook, [c.exe, ...shlib.args], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme' } });
+      const want = [...exeCalls, ...(hook === 'exec' ? [] : libSets)].flatMap((w) => w.reqs.map((r) => ({ path: w.path, ...r })));
+      t.equal(o.stdout, shlib.expected, `${name} via ${hook}: same output`);
+      t.same(fmt(o.calls), fmt(want), `${name} via ${hook}: the library read ${hook === 'exec' && libSets.length ? 'not at all' : 'once'}`);
+    }
+  }
+  const bigNvme = expectedCalls(big, 'nvme')[0]!.reqs;
+  t.ok(bigNvme.some((r) => r.length === 1 << 20) && bigNvme.length >= 5, 'the big plan splits at 1 MiB and keeps far runs apart');
+  const pieSsd = expectedCalls(a.exe, 'ssd')[0]!.reqs;
+  t.equal(pieSsd[pieSsd.length - 1]!.offset + pieSsd[pieSsd.length - 1]!.length, fs.statSync(a.exe).size, 'the PIE plan ends at the end of the file');
+
+  // ELFPREFETCH_DISABLE=1 and another set name: nothing.
+  for (const hook of HOOKS) {
+    const off = await runHooked(hook, [big, 'x'], { trace: true, env: { ELFPREFETCH_DISABLE: '1', ELFPREFETCH_DEBUG: '1' } });
+    t.same(off.calls, [], `${hook}: ELFPREFETCH_DISABLE=1 prefetches nothing`);
+    t.equal(off.stderr, '', `${hook}: and says nothing`);
+    const other = await runHooked(hook, [big, 'x'], { trace: true, env: { ELFPREFETCH_SET: 'other' } });
+    t.same(other.calls, [], `${hook}: a set name the note lacks prefetches nothing`);
+    t.equal(other.stdout, bigPlain.stdout);
+  }
+});
+
+t.test('(b) a program without a note: no readahead at all, same output', async (t) => {
+  const dir = t.testdir();
+  for (const name of ['x86-64-pie', 'x86-64-shlib', 'x86-64-static']) {
+    const f = fixture(name);
+    const c = copyFixture(f, path.join(dir, name));
+    for (const hook of HOOKS) {
+      const o = await runHooked(hook, [c.exe, ...f.args], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'hdd' } });
+      t.equal(o.stdout, f.expected, `${name} via ${hook}: same output`);
+      t.equal(o.status, f.status, `${name} via ${hook}: same status`);
+      t.same(o.calls, [], `${name} via ${hook}: no readahead or fadvise`);
+      t.same(o.unparsed, []);
+      if (hook === 'exec' || name !== 'x86-64-static') t.match(o.stderr, /: no note$/m, `${name} via ${hook}: the debug output says why`);
+      const quiet = await runHooked(hook, [c.exe, ...f.args]);
+      t.equal(quiet.stderr, '', `${name} via ${hook}: silent without ELFPREFETCH_DEBUG`);
+    }
+  }
+});
+
+t.test('(c) 2000 hostile notes: the program always behaves as the original, never a read past EOF', async (t) => {
+  const dir = t.testdir();
+  const f = fixture('x86-64-pie');
+  const base = copyFixture(f, path.join(dir, 'base'));
+  stampFile(base.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 2, count: 3 }] }] });
+  const me = inspect(base.exe);
+  t.equal(me.status, 'valid');
+  const original = fs.readFileSync(base.exe);
+  const desc = original.subarray(me.descOffset, me.descOffset + me.descSize);
+  const used = desc.readUInt32LE(F.H_USED_SIZE);
+  const fifo = path.join(dir, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  const asan = path.join(dir, 'elfprefetch-exec-asan');
+  const haveAsan = cc(t, asan, ['exec_wrapper.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s)), ['-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-O1']);
+
+  const r = rng(20261126);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const fixCrc = (d: Buffer): void => {
+    const u = d.readUInt32LE(F.H_USED_SIZE);
+    if (u < F.HEADER_SIZE || u > d.length) return;
+    const z = Buffer.from(d.subarray(0, u));
+    z.fill(0, F.H_CRC32, F.H_CRC32 + 4);
+    d.writeUInt32LE(crc32(z), F.H_CRC32);
+  };
+  const fit = (bytes: Uint8Array): Buffer => {
+    const d = Buffer.alloc(me.descSize);
+    Buffer.from(bytes).copy(d, 0, 0, Math.min(bytes.length, d.length));
+    return d;
+  };
+  const selfObject = (pageSets: NoteObject['pageSets'], over: Partial<NoteObject> = {}): NoteObject => ({
+    path: '',
+    buildId: me.buildId,
+    layoutDigest: me.layout,
+    contentSha256: new Uint8Array(32),
+    pageSets,
+    ...over,
+  });
+  const hugeRuns = (): Run[] => {
+    const runs: Run[] = [{ first: 0, count: 1 + Math.floor(r() * 8) }];
+    let at = runs[0]!.count + 1 + Math.floor(r() * 3);
+    for (let k = Math.floor(r() * 20); k > 0 && at < F.MAX_PAGE_COUNT - 100; k--) {
+      const count = 1 + Math.floor(r() * (r() < 0.3 ? 100_000 : 10));
+      runs.push({ first: at, count: Math.min(count, F.MAX_PAGE_COUNT - at) });
+      at += count + 1 + Math.floor(r() * (r() < 0.5 ? 5 : 50_000_000));
+    }
+    return runs;
+  };
+  const strangePaths = [fifo, '/dev/zero', '/dev/tty', '/dev/null', '/etc/passwd', '/proc/self/mem', '/tmp', '/nonexistent/lib.so', 'relative/lib.so', base.exe, preloadLib, '/a\0b'];
+  const kinds = ['flip', 'flip-crc', 'u32-crc', 'length-crc', 'run-count', 'past-eof', 'other-build', 'note-header', 'libraries', 'garbage'] as const;
+  type Kind = (typeof kinds)[number];
+  interface Variant {
+    kind: Kind;
+    desc: Buffer;
+    header?: Buffer; // replaces the 24-byte note header
+  }
+  /** Offsets of the length fields of the real note: header, records, object and pages fields. */
+  let runCountAt = -1;
+  const fields: Array<[number, number]> = [[F.H_HEADER_SIZE, 2], [F.H_USED_SIZE, 4], [F.H_RECORD_COUNT, 2], [F.H_OBJECT_COUNT, 4], [F.H_PAGE_SHIFT, 1]];
+  for (let at = desc.readUInt16LE(F.H_HEADER_SIZE), k = 0; k < desc.readUInt16LE(F.H_RECORD_COUNT) && at + 8 <= used; k++) {
+    const kind = desc.readUInt16LE(at);
+    const size = desc.readUInt32LE(at + 4);
+    fields.push([at, 2], [at + 2, 2], [at + 4, 4]);
+    const body = at + 8;
+    if (kind === F.REC_OBJECT) fields.push([body + 40, 1], [body + 42, 2]);
+    if (kind === F.REC_PAGES) {
+      const nameLen = desc[body + 1]!;
+      runCountAt = body + 12 + ((nameLen + 3) & ~3);
+      fields.push([body, 1], [body + 1, 1], [body + 4, 4], [body + 8, 4], [runCountAt, 4]);
+      for (let q = body + 16 + ((nameLen + 3) & ~3); q + 4 <= body + size; q += 4) fields.push([q, 4]);
+    }
+    at = body + ((size + 3) & ~3);
+  }
+  const makeVariant = (kind: Kind): Variant => {
+    const d = Buffer.from(desc);
+    const big = (): number => pick([0, 1, 2, 3, 0xff, 0xffff, 0x10000, 0x7fffffff, 0xffffffff, Math.floor(r() * 5000), Math.floor(r() * 2 ** 32)]);
+    switch (kind) {
+      case 'flip':
+      case 'flip-crc':
+        for (let k = 1 + Math.floor(r() * 8); k > 0; k--) d[Math.floor(r() * used)]! ^= 1 << Math.floor(r() * 8);
+        if (kind === 'flip-crc') fixCrc(d);
+        return { kind, desc: d };
+      case 'u32-crc':
+        d.writeUInt32LE(big(), Math.floor((r() * (used - 4)) / 4) * 4);
+        fixCrc(d);
+        return { kind, desc: d };
+      case 'length-crc': {
+        const [at, size] = pick(fields);
+        const v = big();
+        if (size === 1) d[at] = v & 0xff;
+        else if (size === 2) d.writeUInt16LE(v & 0xffff, at);
+        else d.writeUInt32LE(v >>> 0, at);
+        fixCrc(d);
+        return { kind, desc: d };
+      }
+      case 'run-count': {
+        // The run count of the PAGES record: huge, so its length check must hold.
+        d.writeUInt32LE(pick([0xffffffff, 0x10000000, 0x20000, 65536, 4097, 1 << 28, 2]), runCountAt);
+        fixCrc(d);
+        return { kind, desc: d };
+      }
+      case 'past-eof': {
+        const pageShift = pick([9, 12, 12, 16, 20]);
+        const note = encodeNote({ version: 1, pageShift, empty: false, objects: [selfObject([{ name: 'default', pageCount: F.MAX_PAGE_COUNT, runs: hugeRuns() }])] });
+        return { kind, desc: fit(note) };
+      }
+      case 'other-build': {
+        const id = r() < 0.5 ? Uint8Array.from({ length: 1 + Math.floor(r() * 64) }, () => Math.floor(r() * 256)) : me.buildId;
+        const layout = id === me.buildId ? me.layout ^ (1n << BigInt(Math.floor(r() * 64))) : me.layout;
+        const note = encodeNote({ version: 1, pageShift: 12, empty: false, objects: [selfObject([{ name: 'default', pageCount: 5, runs: [{ first: 0, count: 5 }] }], { buildId: id, layoutDigest: layout })] });
+        return { kind, desc: fit(note) };
+      }
+      case 'note-header': {
+        const h = Buffer.from(original.subarray(me.descOffset - 24, me.descOffset));
+        const which = Math.floor(r() * 3);
+        if (which === 0) h.writeUInt32LE(big(), 4); // descsz
+        else if (which === 1) h.writeUInt32LE(big(), 0); // namesz
+        else h.writeUInt32LE(big(), 8); // type
+        return { kind, desc: d, header: h };
+      }
+      case 'libraries': {
+        const libs: NoteObject[] = [];
+        for (let k = 1 + Math.floor(r() * 4); k > 0; k--) {
+          const p = pick(strangePaths);
+          const same = p === base.exe && r() < 0.5;
+          libs.push({
+            path: p,
+            buildId: same ? me.buildId : Uint8Array.from({ length: Math.floor(r() * 21) }, () => Math.floor(r() * 256)),
+            layoutDigest: same ? me.layout : BigInt(Math.floor(r() * 2 ** 32)),
+            contentSha256: new Uint8Array(32),
+            pageSets: [{ name: 'default', pageCount: F.MAX_PAGE_COUNT, runs: hugeRuns() }],
+          });
+        }
+        const note = encodeNote({ version: 1, pageShift: 12, empty: false, objects: [selfObject([{ name: 'default', pageCount: 5, runs: [{ first: 0, count: 1 }] }]), ...libs] });
+        return { kind, desc: fit(note) };
+      }
+      case 'garbage': {
+        const n = 24 + Math.floor(r() * (me.descSize - 24));
+        for (let i = 0; i < n; i++) d[i] = Math.floor(r() * 256);
+        d.writeUInt16LE(1, 0);
+        if (r() < 0.5) d.writeUInt16LE(24, 2);
+        d.writeUInt32LE(Math.min(n, me.descSize) & ~3, 4);
+        if (r() < 0.7) fixCrc(d);
+        return { kind, desc: d };
+      }
+    }
+  };
+  const variants: Variant[] = Array.from({ length: 2000 }, (_, i) => makeVariant(kinds[i % kinds.length]!));
+
+  // Each variant is a copy of the stamped file with its note rewritten in place.
+  const vdir = path.join(dir, 'v');
+  fs.mkdirSync(vdir);
+  const files = variants.map((v, i) => {
+    const file = path.join(vdir, String(i).padStart(4, '0'));
+    const bytes = Buffer.from(original);
+    if (v.header) v.header.copy(bytes, me.descOffset - 24);
+    v.desc.copy(bytes, me.descOffset);
+    fs.writeFileSync(file, bytes, { mode: 0o755 });
+    return file;
+  });
+  const size = me.size;
+  const failures: string[] = [];
+  const fail = (msg: string): void => {
+    failures.push(msg);
+  };
+  const checkCalls = (i: number, how: string, calls: Call[], exe: string): number => {
+    for (const c of calls) {
+      const limit = c.path === exe ? size : fs.statSync(c.path, { throwIfNoEntry: false })?.size ?? -1;
+      if (c.offset + c.length > limit || c.length <= 0 || c.length > 1 << 20) fail(`variant ${i} (${variants[i]!.kind}) via ${how}: ${c.syscall} ${c.path} ${c.offset}+${c.length} beyond the file's ${limit} bytes`);
+      if (c.path !== exe && c.path !== base.exe && c.path !== preloadLib) fail(`variant ${i} via ${how}: read from ${c.path}`);
+    }
+    if (variants[i]!.kind === 'other-build' && calls.length > 0) fail(`variant ${i}: a note of another build was used`);
+    return calls.length;
+  };
+
+  // ~50 under strace (every kind, with diagnostics on; the audit hook too)...
+  const traced = 50;
+  const tracedCalls = new Map<Kind, number>();
+  for (let i = 0; i < traced; i++) {
+    for (const hook of ['exec', 'preload', 'audit'] as const) {
+      const o = await runHooked(hook, [files[i]!, ...f.args], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: pick(['hdd', 'ssd', 'nvme', 'net']) } });
+      const err = withoutDiagnostics(o.stderr);
+      if (o.stdout !== f.expected || o.status !== f.status || err !== '') fail(`variant ${i} (${variants[i]!.kind}) via ${hook} (traced): status ${o.status}, stdout ${JSON.stringify(o.stdout.slice(0, 80))}, stderr ${JSON.stringify(err.slice(0, 300))}`);
+      tracedCalls.set(variants[i]!.kind, (tracedCalls.get(variants[i]!.kind) ?? 0) + checkCalls(i, hook, o.calls, files[i]!));
+    }
+  }
+  // ...the rest plain (silent: stderr must stay empty), by shell loops in parallel within a time
+  // budget; every 4th also through the wrapper built with AddressSanitizer.
+  const expectedOut = path.join(dir, 'expected.out');
+  fs.writeFileSync(expectedOut, f.expected);
+  const loop = path.join(dir, 'loop.sh');
+  fs.writeFileSync(
+    loop,
+    `#!/bin/bash
+# usage: loop.sh BUDGET_S STATUS EXPECTED WRAPPER PRELOAD ASAN LIST ARGS...
+budget=$1 status=$2 expected=$3 wrapper=$4 preload=$5 asan=$6 list=$7; shift 7
+tmp=$(mktemp -d); out=$tmp/out; err=$tmp/err; n=0; a=0
+check() { # label, command...
+  local label=$1; shift
+  "$@" >"$out" 2>"$err"; local st=$?
+  if [ "$st" != "$status" ] || ! cmp -s "$out" "$expected" || [ -s "$err" ]; then
+    echo "FAIL $f $label: status $st, stdout $(head -c 80 "$out" | tr '\\n' '|'), stderr $(head -c 300 "$err" | tr '\\n' '|')"
+  fi
+}
+while read -r i f; do
+  [ "$SECONDS" -ge "$budget" ] && break
+  check exec "$wrapper" "$f" "$@"
+  LD_PRELOAD=$preload check preload "$f" "$@"
+  if [ -n "$asan" ] && [ $((i % 4)) = 0 ]; then
+    ASAN_OPTIONS=detect_leaks=0:exitcode=99 ELFPREFETCH_DEVICE=hdd check asan "$asan" "$f" "$@"; a=$((a + 1))
+  fi
+  n=$((n + 1))
+done <"$list"
+rm -rf "$tmp"
+echo "DONE $n $a"
+`,
+  );
+  const workers = 3;
+  const start = Date.now();
+  const results = await Promise.all(
+    Array.from({ length: workers }, (_, w) => {
+      const list = path.join(dir, `list${w}`);
+      fs.writeFileSync(list, files.map((file, i) => (i >= traced && i % workers === w ? `${i} ${file}\n` : '')).join(''));
+      return runCommand(['bash', loop, '30', String(f.status), expectedOut, wrapper, preloadLib, haveAsan ? asan : '', list, ...f.args], { timeoutMs: 90_000 });
+    }),
+  );
+  let done = traced;
+  let asanRuns = 0;
+  for (const res of results) {
+    for (const line of res.stdout.split('\n')) {
+      if (line.startsWith('FAIL ')) fail(line);
+      const m = /^DONE (\d+) (\d+)$/.exec(line);
+      if (m) {
+        done += Number(m[1]);
+        asanRuns += Number(m[2]);
+      }
+    }
+    if (res.status !== 0) fail(`loop.sh: status ${res.status}: ${res.stderr.slice(0, 300)}`);
+  }
+  t.comment(`${done} variants in ${Date.now() - start} ms after the ${traced} traced (${asanRuns} also with AddressSanitizer)`);
+  t.ok(done >= 500, `at least 500 variants ran in the time budget (${done})`);
+  t.same(failures.slice(0, 10), [], `no variant changed the program or read past EOF (${failures.length} failures)`);
+  t.ok((tracedCalls.get('past-eof') ?? 0) > 0, 'notes with runs past EOF were used (clipped), so the EOF check had something to check');
+  t.equal(tracedCalls.get('other-build') ?? 0, 0, 'notes of another build were never used');
+  t.ok(!haveAsan || asanRuns > 50, `the AddressSanitizer build ran too (${asanRuns})`);
+});
+
+t.test('(d) secure mode: a setuid-root program run as nobody ignores ELFPREFETCH_DEBUG', async (t) => {
+  const dir = fs.mkdtempSync('/tmp/epf-suid-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const src = path.join(dir, 'secure.c');
+  fs.writeFileSync(src, '#include <stdio.h>\n#include <sys/auxv.h>\nint main(void) { printf("secure=%lu\\n", getauxval(AT_SECURE)); return 0; }\n');
+  // The preload form linked in: the constructor runs inside the setuid program.
+  const exe = path.join(dir, 'secure');
+  if (!cc(t, exe, [src, ...['preload.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s))])) return;
+  stampFile(exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] });
+  const env = { ...process.env, ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme' };
+  const asNobody = (file: string) => spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', file], { env, encoding: 'utf8' });
+  // Control: not setuid, the diagnostics appear (so the check below can fail).
+  fs.chmodSync(exe, 0o755);
+  const plain = asNobody(exe);
+  t.equal(plain.stdout, 'secure=0\n');
+  t.match(plain.stderr, /^elfprefetch: .*secure: prefetched 1 runs, \d+ bytes in 1 requests \(nvme\)$/m, 'not setuid: the diagnostics are there');
+  fs.chmodSync(exe, 0o4755);
+  const suid = asNobody(exe);
+  t.equal(suid.stdout, 'secure=1\n', 'setuid: AT_SECURE is set');
+  t.equal(suid.status, 0);
+  t.equal(suid.stderr, '', 'setuid: ELFPREFETCH_DEBUG is ignored');
+});
+
+t.test('(e) errno is 0 and no fd >= 3 is open at main() through every hook', async (t) => {
+  const dir = t.testdir();
+  const src = path.join(dir, 'probe.c');
+  fs.writeFileSync(
+    src,
+    `#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+int main(void) {
+  int e = errno, open = 0;
+  for (int fd = 3; fd < 4096; fd++) if (fcntl(fd, F_GETFD) != -1) { printf("fd %d is open\\n", fd); open++; }
+  printf("errno=%d open=%d\\n", e, open);
+  return e || open;
+}
+`,
+  );
+  const exe = path.join(dir, 'probe');
+  if (!cc(t, exe, [src])) return;
+  // A library set whose file is missing and one that is not ELF: the shim's own calls fail.
+  const missing: LibraryEntry = { path: path.join(dir, 'missing.so'), buildId: new Uint8Array(20), layoutDigest: 1n, pageSets: [{ name: 'default', pageCount: 4, runs: [{ first: 0, count: 1 }] }] };
+  const notElf: LibraryEntry = { ...missing, path: src };
+  stampFile(exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }], libraries: [missing, notElf] });
+  // Descriptors this test process hands down without CLOEXEC are open in the plain run too.
+  const plain = await runHooked('plain', [exe]);
+  t.match(plain.stdout, /^errno=0 open=\d+\n$/m, 'plain run: errno 0');
+  const inherited = plain.stdout;
+  for (const hook of HOOKS) {
+    const o = await runHooked(hook, [exe], { env: { ELFPREFETCH_DEBUG: '1' } });
+    t.equal(o.stdout, inherited, `${hook}: errno 0 and no fd open beyond the inherited ones`);
+    t.equal(o.status, plain.status);
+    t.match(o.stderr, /probe: prefetched/, `${hook}: the shim did prefetch`);
+    t.match(o.stderr, /missing\.so: cannot open the library/, `${hook}: and met a failing call`);
+  }
+});
+
+t.test('the exec wrapper finds programs like execvp and fails like a shell', async (t) => {
+  const env = { ...process.env, ELFPREFETCH_DEBUG: '1' };
+  const run = (args: string[], e: NodeJS.ProcessEnv = env) => spawnSync(wrapper, args, { env: e, encoding: 'utf8' });
+  const r1 = run(['sh', '-c', 'echo "$0 $1"; exit 7', 'zero', 'one']);
+  t.equal(r1.stdout, 'zero one\n');
+  t.equal(r1.status, 7, 'exit status passed through (exec, not a child)');
+  t.match(r1.stderr, /^elfprefetch: \/.*\/sh: no note$/m, 'PROG looked up in PATH');
+  const r2 = run(['no-such-command-xyz']);
+  t.equal(r2.status, 127);
+  t.match(r2.stderr, /no-such-command-xyz: command not found/);
+  const r3 = run(['/no/such/file']);
+  t.equal(r3.status, 127);
+  t.match(r3.stderr, /\/no\/such\/file: No such file or directory/);
+  const r4 = run(['/etc/passwd']);
+  t.equal(r4.status, 126);
+  t.match(r4.stderr, /\/etc\/passwd: Permission denied/);
+  const r5 = run([]);
+  t.equal(r5.status, 2);
+  const r6 = spawnSync(wrapper, ['printenv', 'ELFPREFETCH_TEST_VAR'], { env: { ...process.env, ELFPREFETCH_TEST_VAR: 'kept' }, encoding: 'utf8' });
+  t.equal(r6.stdout, 'kept\n', 'the environment is passed on');
+});
+
+t.test('other ELF classes and byte orders: refused by the native shim, read by a shim built for them', async (t) => {
+  const dir = t.testdir();
+  const i386 = fixture('i386-pie');
+  const ppc = fixture('ppc64-pie');
+  const a = copyFixture(i386, path.join(dir, 'i386'));
+  const b = copyFixture(ppc, path.join(dir, 'ppc64'));
+  stampFile(a.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 1 }, { first: 3, count: 1 }] }] });
+  stampFile(b.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] });
+  const env = { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme' };
+  // The x86-64 wrapper leaves a 32-bit file alone and still runs it.
+  const native = await runHooked('exec', [a.exe, ...i386.args], { trace: true, env });
+  t.equal(native.stdout, i386.expected);
+  t.same(native.calls, [], 'no readahead for a foreign class');
+  t.match(native.stderr, /: not a native ELF file$/m);
+  const sources = ['exec_wrapper.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s));
+  for (const [triple, f, exe, run] of [
+    ['i686-linux-gnu', i386, a.exe, (w: string) => [w, a.exe, ...i386.args]],
+    ['powerpc64-linux-gnu', ppc, b.exe, (w: string) => ['qemu-ppc64', '-L', '/usr/powerpc64-linux-gnu', w, b.exe, ...ppc.args]],
+  ] as const) {
+    const w = path.join(dir, `elfprefetch-exec-${triple}`);
+    const r = spawnSync(`${triple}-gcc`, ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', '-o', w, ...sources], { encoding: 'utf8' });
+    t.equal(r.status, 0, `${triple}-gcc: ${r.stderr}`);
+    if (r.status !== 0) continue;
+    const want = expectedCalls(exe, 'nvme')[0]!.reqs;
+    const bytes = want.reduce((n, q) => n + q.length, 0);
+    const o = await runHooked('plain', [...run(w)], { trace: triple === 'i686-linux-gnu', env });
+    t.match(o.stderr, new RegExp(`: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(nvme\\)$`, 'm'), `${triple}: the planned reads`);
+    if (triple === 'i686-linux-gnu') {
+      t.equal(o.stdout, f.expected, `${triple}: same output`);
+      t.same(fmt(o.calls), fmt(want.map((q) => ({ path: exe, ...q }))), `${triple}: exactly the planned requests`);
+    }
+  }
+});
