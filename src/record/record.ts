@@ -1,7 +1,9 @@
 import type { StdioOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Profile } from '../profile/schema';
 import { recordExact, exactUnavailable } from './exact';
-import { RECORDER_LIBRARY, nativeFile } from './native';
+import { RECORDER_LIBRARY, nativeDir, nativeFile } from './native';
 import { identify } from './objects';
 import { recordPagemapRun } from './pagemap';
 import { noticingSignals, resolveCommand } from './spawn';
@@ -80,7 +82,9 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
   if (records.every((r) => r.files.size === 0)) {
     throw new Error(`nothing recorded: ${[...new Set(notes)].join('; ') || 'no pages'}`);
   }
-  const built = buildProfile(records, { command: argv, method, windowMs: opts.windowMs, main: opts.main, exclude: [lib] });
+  // Our own native files (the recorder, the shim when it is preloaded) are not the program's.
+  const ours = fs.readdirSync(nativeDir()).map((f) => path.join(nativeDir(), f));
+  const built = buildProfile(records, { command: argv, method, windowMs: opts.windowMs, main: opts.main, exclude: [lib, ...ours] });
   return { profile: built.profile, method, runs: records, skipped: built.skipped, notes: [...new Set(notes)] };
 }
 

@@ -1,0 +1,52 @@
+import * as fs from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { EXIT } from '../exit';
+import { Io, guard } from '../run';
+
+interface Args {
+  profiles: string[];
+  output: string;
+  'min-share': number;
+  budget?: string;
+  json: boolean;
+}
+
+export function selectCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
+  return {
+    command: 'select <profiles..>',
+    describe: 'Merge profiles of several runs and keep the pages used in enough of them, within a budget',
+    builder: (y) =>
+      y
+        .positional('profiles', { type: 'string', array: true, demandOption: true, describe: 'profiles written by `elfprefetch record`' })
+        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'the selected profile to write' })
+        .option('min-share', { type: 'number', default: 0.5, describe: 'keep pages touched in at least this share of the runs (0 to 1)' })
+        .option('budget', { type: 'string', describe: 'at most this many bytes over all objects, most-used pages first (e.g. 4M)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' })
+        .check((a) => {
+          const s = a['min-share'];
+          if (!(typeof s === 'number' && s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
+          return true;
+        }) as never,
+    handler: async (a) => {
+      setCode(
+        await guard(io, undefined, async () => {
+          const { parseProfile } = await import('../../src/profile/schema');
+          const { mergeProfiles, parseSize, selectPages } = await import('../../src/record/select');
+          const { selectionLines } = await import('../../src/record/report');
+          const { profileJson } = await import('../../src/record/profile');
+          const profiles = a.profiles.map((p) => parseProfile(fs.readFileSync(p, 'utf8'), p));
+          const budget = a.budget !== undefined ? parseSize(a.budget) : undefined;
+          const sel = selectPages(mergeProfiles(profiles), { minShare: a['min-share'], budget });
+          fs.writeFileSync(a.output, profileJson(sel.profile));
+          if (a.json) io.out(JSON.stringify({ output: a.output, runs: sel.runs, overBudget: sel.overBudget, objects: sel.objects }));
+          else {
+            io.out(`selected pages used in at least ${Math.round(a['min-share'] * 100)}% of ${sel.runs} runs${budget !== undefined ? ` within ${a.budget}` : ''}:`);
+            for (const line of selectionLines(sel, sel.profile.pageSize)) io.out(line);
+            io.out(`wrote ${a.output}`);
+          }
+          return EXIT.ok;
+        }),
+      );
+    },
+  };
+}

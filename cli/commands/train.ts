@@ -1,0 +1,79 @@
+import type { CommandModule } from 'yargs';
+import { EXIT } from '../exit';
+import { Io, guard } from '../run';
+import { recordOptions, recordOpts } from './record';
+
+interface Args {
+  method: string;
+  runs: number;
+  'window-ms'?: number;
+  main?: string;
+  'keep-raw'?: string;
+  flags?: string;
+  'min-share': number;
+  budget?: string;
+  libs: boolean;
+  system: boolean;
+  profile?: string;
+  json: boolean;
+  '--'?: string[];
+}
+
+export function trainCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
+  return {
+    command: 'train',
+    describe: 'Record runs, select pages and stamp the program (and, with --libs, its libraries) in one step',
+    builder: (y) =>
+      recordOptions(
+        y
+          .usage('$0 train [--runs N] [--libs] [--min-share S] [--budget B] -- CMD [ARGS...]')
+          .option('min-share', { type: 'number', default: 0.5, describe: 'keep pages touched in at least this share of the runs (0 to 1)' })
+          .option('budget', { type: 'string', describe: 'at most this many bytes over all objects (e.g. 4M)' })
+          .option('libs', { type: 'boolean', default: false, describe: 'also stamp each library with a note of its own (not system files unless --system)' })
+          .option('system', { type: 'boolean', default: false, describe: 'allow rewriting system files (under /usr, /lib, ... or from a package)' })
+          .option('profile', { alias: 'o', type: 'string', describe: 'also write the selected profile here' })
+          .option('json', { type: 'boolean', default: false, describe: 'print what was done as JSON' })
+          .check((a) => {
+            const s = Number(a['min-share']);
+            if (!(s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
+            return true;
+          }),
+      ) as never,
+    handler: async (a) => {
+      setCode(
+        await guard(io, undefined, async () => {
+          const { train } = await import('../../src/record/train');
+          const { parseSize } = await import('../../src/record/select');
+          const { selectionLines, stampLines } = await import('../../src/record/report');
+          const cmd = (a['--'] ?? []).map(String);
+          const r = await train(cmd, {
+            ...recordOpts(a, io),
+            minShare: Number(a['min-share']),
+            budget: a.budget !== undefined ? parseSize(String(a.budget)) : undefined,
+            libs: a.libs,
+            system: a.system,
+            profileOut: a.profile,
+          });
+          for (const n of r.record.notes) io.err(`elfprefetch: warning: ${n}`);
+          if (a.json) {
+            io.out(
+              JSON.stringify({
+                method: r.record.method,
+                runs: r.selection.runs,
+                minShare: Number(a['min-share']),
+                objects: r.selection.objects,
+                stamps: r.stamps.map((s) => ({ path: s.path, kind: s.kind, skipped: s.skipped, ...(s.result ? { strategy: s.result.strategy, pages: s.result.pages, growth: Number(s.result.growth) } : {}) })),
+              }),
+            );
+          } else {
+            io.out(`trained on ${r.selection.runs} run${r.selection.runs === 1 ? '' : 's'} of ${cmd.join(' ')} (method ${r.record.method}), pages used in at least ${Math.round(Number(a['min-share']) * 100)}% of them:`);
+            for (const line of selectionLines(r.selection, r.selection.profile.pageSize)) io.out(line);
+            for (const line of stampLines(r.stamps)) io.out(line);
+            if (a.profile) io.out(`wrote ${a.profile}`);
+          }
+          return EXIT.ok;
+        }),
+      );
+    },
+  };
+}
