@@ -7,6 +7,12 @@ import { stampCommand } from './commands/stamp';
 import { verifyCommand } from './commands/verify';
 import { removeCommand } from './commands/remove';
 import { reserveCommand } from './commands/reserve';
+import { recordCommand } from './commands/record';
+import { selectCommand } from './commands/select';
+import { trainCommand } from './commands/train';
+import { runCommand } from './commands/run';
+import { showCommand } from './commands/show';
+import { benchCommand } from './commands/bench';
 
 /** Bad usage: wrong or contradictory options. */
 class UsageError extends Error {}
@@ -25,6 +31,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .command(verifyCommand(io, setCode))
     .command(removeCommand(io, setCode))
     .command(reserveCommand(io, setCode))
+    .command(recordCommand(io, setCode))
+    .command(selectCommand(io, setCode))
+    .command(trainCommand(io, setCode))
+    .command(runCommand(io, setCode))
+    .command(showCommand(io, setCode))
+    .command(benchCommand(io, setCode))
     .demandCommand(1, 'Name a command.')
     .strict()
     .recommendCommands()
@@ -47,6 +59,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 }
 
 if (require.main === module) {
+  // `elfprefetch info big | head`: a closed pipe ends the output, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   main(process.argv.slice(2)).then((c) => {
     process.exitCode = c;
   });

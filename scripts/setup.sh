@@ -7,10 +7,15 @@ cd "$(dirname "$0")/.."
 # binutils, elfutils: the independent readers and strippers the tests compare against.
 # gcc-*-linux-gnu, libc6-dev-*-cross, qemu-user, golang-go: the cross-built sample fixtures
 # and running them. libc6-i386 runs the i386 fixtures natively. attr, libcap2-bin: keeping
-# extended attributes (file capabilities) when a file is replaced.
+# extended attributes (file capabilities) when a file is replaced. strace: the shim's tests watch
+# its readahead calls; util-linux has setpriv (run as nobody).
+# e2fsprogs, mount (and util-linux's losetup): `record --method exact` copies the recorded
+# program to an ext4 file system on a loop device.
 PACKAGES=(
   gcc make binutils elfutils file attr libcap2-bin
   qemu-user golang-go libc6-i386
+  strace util-linux
+  e2fsprogs mount
   gcc-i686-linux-gnu libc6-dev-i386-cross
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
