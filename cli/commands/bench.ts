@@ -1,0 +1,68 @@
+import * as fs from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { EXIT } from '../exit';
+import { Io, guard } from '../run';
+
+interface Args {
+  model?: string[];
+  runs: number;
+  'ra-kb': number;
+  json?: string;
+  svg?: string;
+  '--'?: string[];
+}
+
+export function benchCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
+  return {
+    command: 'bench',
+    describe: 'Measure cold starts of a command: demand paging, whole-file preload, each elfprefetch hook and a warm cache, per device model (root)',
+    builder: (y) =>
+      y
+        .usage('$0 bench [--model none|cloud|hdd|net]... [--runs N] [--ra-kb 128] [--json FILE] [--svg FILE] -- CMD [ARGS...]')
+        .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
+        .option('model', { type: 'string', array: true, choices: ['none', 'cloud', 'hdd', 'net'], describe: 'device model (repeatable; default none and hdd): none = no limit, cloud = 1000 read IOPS, hdd = 100 IOPS and 150 MB/s, net = 100 IOPS and 30 MB/s' })
+        .option('runs', { type: 'number', default: 3, describe: 'cold runs of each strategy per model' })
+        .option('ra-kb', { type: 'number', default: 128, describe: "the loop device's read-ahead window, KiB" })
+        .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
+        .option('svg', { type: 'string', describe: 'write a bar chart to this file' })
+        .check((a) => {
+          const cmd = (a as { '--'?: unknown[] })['--'] ?? [];
+          if (cmd.length === 0) throw new Error('Name the command after --, e.g. `elfprefetch bench -- node -e 0`.');
+          const r = Number(a.runs);
+          if (!Number.isInteger(r) || r < 1 || r > 1000) throw new Error('--runs must be a whole number from 1 to 1000.');
+          const ra = Number(a['ra-kb']);
+          if (!Number.isInteger(ra) || ra < 0 || ra > 65536) throw new Error('--ra-kb must be a whole number from 0 to 65536.');
+          return true;
+        }) as never,
+    handler: async (a) => {
+      setCode(
+        await guard(io, undefined, async () => {
+          const { bench } = await import('../../src/bench/bench');
+          const { benchApprox } = await import('../../src/bench/approx');
+          const root = typeof process.getuid !== 'function' || process.getuid() === 0;
+          const { benchLines, benchSvg } = await import('../../src/bench/report');
+          const tty = process.stderr.isTTY;
+          let last = 0;
+          const r = await (root ? bench : benchApprox)((a['--'] ?? []).map(String), {
+            models: (a.model ?? []) as never,
+            runs: Number(a.runs),
+            raKb: Number(a['ra-kb']),
+            log: (s) => io.err(`elfprefetch: ${s}`),
+            progress: (s) => {
+              if (tty) process.stderr.write(`\r\x1b[K${s}`);
+              else if (Date.now() - last > 2000) {
+                last = Date.now();
+                io.err(s);
+              }
+            },
+          });
+          if (tty) process.stderr.write('\r\x1b[K');
+          for (const line of benchLines(r)) io.out(line);
+          if (a.json) fs.writeFileSync(a.json, JSON.stringify(r, null, 2) + '\n');
+          if (a.svg) fs.writeFileSync(a.svg, benchSvg(r));
+          return EXIT.ok;
+        }),
+      );
+    },
+  };
+}

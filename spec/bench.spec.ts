@@ -1,0 +1,143 @@
+// `elfprefetch bench` on the x86-64 pie fixture: every strategy measured with counts, demand paging
+// faults more than the exec wrapper, a warm cache reads nothing, and nothing of ours is left
+// behind (loop devices, mounts, cgroups), also after SIGTERM. Counts only: time is never asserted.
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { benchUnavailable } from '../src/bench/bench';
+import { boundMs, touchedSet } from '../src/bench/bound';
+import { loadFixtures, repoRoot } from './helpers/fixtures';
+
+const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-spec-'));
+t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+
+const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'warm'];
+
+/** Loop devices, mounts and cgroups of bench still there. */
+function leftovers(): string[] {
+  const out: string[] = [];
+  const loops = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout ?? '';
+  for (const l of loops.split('\n')) if (l.includes('elfprefetch-bench-') && !l.includes('elfprefetch-bench-spec-')) out.push(`loop: ${l}`);
+  for (const l of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) if (/elfprefetch-bench-/.test(l)) out.push(`mount: ${l}`);
+  for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/blkio']) {
+    try {
+      for (const d of fs.readdirSync(root)) if (d.startsWith('elfprefetch-bench-')) out.push(`cgroup: ${root}/${d}`);
+    } catch {
+      // not mounted
+    }
+  }
+  return out;
+}
+
+t.test('lower bound: fewest 1 MiB requests over the touched pages', async (t) => {
+  const obj = (p: string, pages: string) => ({ path: p, pages }) as never;
+  const profile = { pageSize: 4096, objects: [obj('/a', '0-9,255,256,600'), obj('/b', ''), obj('/a', '9-12')] } as never;
+  const s = touchedSet(profile);
+  t.equal(s.pages, 16); // 0-12, 255, 256, 600 in /a
+  t.equal(s.bytes, 16 * 4096);
+  t.equal(s.requests, 3); // [0,256) [256,512) [600,856)
+  t.equal(boundMs(10, s, {}), 10);
+  t.equal(boundMs(10, s, { riops: 100 }), 40);
+  t.equal(boundMs(0, s, { rbps: 65536 * 1000 }), 1);
+});
+
+const why = benchUnavailable();
+const isRoot = process.getuid?.() === 0;
+const setpriv = spawnSync('setpriv', ['--version']).status === 0;
+const fixtureForApprox = loadFixtures().find((f) => f.machine === 'x86-64' && f.variant === 'pie');
+
+t.test('without root: approximate figures, model none only', { skip: !fixtureForApprox ? 'no x86-64 pie fixture' : isRoot && !setpriv ? 'root, and no setpriv to drop it' : false }, async (t) => {
+  // as root, drop to nobody (the fixture, dist/ and the shim are world-readable)
+  const asUser = (args: string[]): string[] => (isRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args] : [process.execPath, ...args]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-spec-approx-'));
+  fs.chmodSync(dir, 0o777);
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const json = path.join(dir, 'approx.json');
+  const [cmd, ...args] = asUser([cli, 'bench', '--runs', '1', '--json', json, '--', ...fixtureForApprox!.run]);
+  const r = spawnSync(cmd!, args, { encoding: 'utf8', cwd: dir, env: { ...process.env, ...fixtureForApprox!.env, HOME: dir }, timeout: 60_000 });
+  t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-3000) });
+  t.match(r.stdout, /APPROXIMATE/);
+  const res = JSON.parse(fs.readFileSync(json, 'utf8'));
+  t.equal(res.approximate, true);
+  t.same(res.models[0].strategies.map((s: { strategy: string }) => s.strategy), STRATEGIES);
+  const warm = res.models[0].strategies.find((s: { strategy: string }) => s.strategy === 'warm');
+  t.equal(warm.majflt.median, 0, 'warm: no major fault');
+  const [cmd2, ...args2] = asUser([cli, 'bench', '--model', 'hdd', '--', 'true']);
+  const h = spawnSync(cmd2!, args2, { encoding: 'utf8', cwd: dir, env: { ...process.env, HOME: dir } });
+  t.equal(h.status, 1, '--model hdd without root: exit 1');
+  t.match(h.stderr, /need root/);
+});
+
+if (why) {
+  t.comment(`bench not measured here: ${why}`);
+} else {
+  const fixture = loadFixtures().find((f) => f.machine === 'x86-64' && f.variant === 'pie');
+
+  t.test('bench --runs 1 --model none --model hdd on the x86-64 pie fixture', { skip: fixture ? false : 'no x86-64 pie fixture' }, async (t) => {
+    const json = path.join(work, 'bench.json');
+    const svg = path.join(work, 'bench.svg');
+    const before = leftovers(); // another bench may be running: only new leftovers count
+    const r = spawnSync(process.execPath, [cli, 'bench', '--runs', '1', '--model', 'none', '--model', 'hdd', '--json', json, '--svg', svg, '--', ...fixture!.run], {
+      encoding: 'utf8',
+      env: { ...process.env, ...fixture!.env },
+      timeout: 80_000,
+    });
+    t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-3000) });
+    t.match(r.stdout, /model hdd/);
+    t.match(r.stdout, /read-ahead 128 KiB/);
+    const res = JSON.parse(fs.readFileSync(json, 'utf8'));
+    t.equal(res.readAheadKb, 128, 'read-ahead reported');
+    t.equal(res.directIo, true, 'the loop device does direct I/O');
+    t.same(
+      res.models.map((m: { model: string }) => m.model),
+      ['none', 'hdd'],
+    );
+    t.ok(res.training.trained || /valid note/.test(res.training.reason), 'trained, or the program had a note');
+    for (const m of res.models) {
+      const by = new Map<string, any>(m.strategies.map((s: any) => [s.strategy, s]));
+      t.same([...by.keys()], STRATEGIES, `${m.model}: every strategy`);
+      for (const s of by.values()) {
+        for (const k of ['wallMs', 'majflt', 'minflt', 'bytes', 'ios']) t.type(s[k].median, 'number', `${m.model} ${s.strategy} ${k}`);
+        t.equal(s.runs, 1);
+        t.equal(s.failures, 0, `${m.model} ${s.strategy}: the command ran`);
+        t.ok(s.minflt.median > 0, `${m.model} ${s.strategy}: minor faults counted`);
+      }
+      const demand = by.get('demand');
+      t.ok(demand.majflt.median > 0 && demand.bytes.median > 0 && demand.ios.median > 0, `${m.model}: demand paging reads from the device`);
+      t.ok(demand.majflt.median > by.get('elfprefetch-exec').majflt.median, `${m.model}: demand ${demand.majflt.median} major faults > exec wrapper ${by.get('elfprefetch-exec').majflt.median}`);
+      t.ok(by.get('wholefile').bytes.median >= demand.bytes.median, `${m.model}: whole-file preload reads at least what demand paging reads`);
+      t.ok(by.get('warm').bytes.median < 65536, `${m.model}: warm reads ~0 bytes (${by.get('warm').bytes.median})`);
+      t.equal(by.get('warm').majflt.median, 0, `${m.model}: warm has no major fault`);
+    }
+    t.match(fs.readFileSync(svg, 'utf8'), /^<svg[^]*elfprefetch-exec[^]*<\/svg>\n$/);
+    t.same(leftovers().filter((l) => !before.includes(l)), [], 'no loop device, mount or cgroup of ours remains');
+  });
+
+  t.test('SIGTERM while measuring: cleans up and says so', { skip: fixture ? false : 'no x86-64 pie fixture' }, async (t) => {
+    const before = leftovers();
+    const child = spawn(process.execPath, [cli, 'bench', '--runs', '100', '--model', 'hdd', '--', ...fixture!.run], {
+      env: { ...process.env, ...fixture!.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no progress line: ${stderr}`)), 60_000);
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/\[\d+\/\d+\]/.test(stderr)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGTERM');
+    const code = await done;
+    t.equal(code, 1, 'exit 1');
+    t.match(stderr, /interrupted by SIGTERM/);
+    t.same(leftovers().filter((l) => !before.includes(l)), [], 'no loop device, mount or cgroup of ours remains');
+  });
+}

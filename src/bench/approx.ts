@@ -1,0 +1,149 @@
+/*
+ * `elfprefetch bench` without root: APPROXIMATE figures. No loop device, no mount namespace, no
+ * throttle (model none only): before every cold run the clean page-cache pages of every file the
+ * command maps are dropped with posix_fadvise(DONTNEED), which cannot evict pages some other
+ * process has mapped (libc, ld.so: they stay warm) nor pages of files we did not list. Bytes read
+ * are the child tree's ru_inblock (blocks read from storage, all devices); requests are unknown.
+ * The program is trained (pagemap method) and a stamped copy in a temporary folder is run for
+ * every strategy, unless the program already carries a valid note.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openElf } from '../elf/read';
+import { requestFromProfile } from '../ops/from-profile';
+import { stampFile } from '../ops/stamp';
+import { verifyElf } from '../ops/verify';
+import { hookCommand } from '../shim/native';
+import { RECORDER_LIBRARY, nativeFile } from '../record/native';
+import { identify } from '../record/objects';
+import { recordPagemapRun } from '../record/pagemap';
+import { record } from '../record/record';
+import { selectPages } from '../record/select';
+import { noticingSignals, resolveCommand } from '../record/spawn';
+import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, lddFiles, summarize } from './bench';
+import { touchedSet } from './bound';
+import { benchHelper, parseUsage } from './helper';
+
+function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    child.on('error', (e) => reject(new Error(`cannot run ${argv[0]}: ${e.message}`)));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+const isElf = (f: string): boolean => {
+  try {
+    return identify(f) !== undefined;
+  } catch {
+    return false;
+  }
+};
+
+export async function benchApprox(argv: string[], opts: BenchOptions = {}): Promise<BenchResult> {
+  if (argv.length === 0) throw new Error('name the command to benchmark after --');
+  const models = opts.models?.length ? [...new Set(opts.models)] : ['none'];
+  if (models.some((m) => m !== 'none')) throw new Error('device models other than none need root (a cgroup throttle on a loop device); without root bench measures only --model none, approximately');
+  const runs = opts.runs ?? 3;
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? (() => {});
+  const progress = opts.progress ?? (() => {});
+  const notes = [
+    'APPROXIMATE (not root): pages evicted with posix_fadvise(DONTNEED) before each cold run; pages other processes map (libc, ld.so, ...) stay cached; no throttle; bytes are the child tree\'s ru_inblock; requests unknown',
+  ];
+  log('not root: approximate figures (posix_fadvise(DONTNEED) eviction, no loop device, no throttle)');
+  const helper = benchHelper();
+  const recorderLib = nativeFile(RECORDER_LIBRARY);
+  const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
+  const program = discovery.main ?? resolveCommand(argv[0]!, env);
+  if (!program) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
+  const targets = [...new Set([...discovery.files.keys(), program, ...lddFiles(program)].filter((f) => f !== recorderLib && isElf(f)).map((f) => fs.realpathSync(f)))];
+  const files = targets.map((f) => ({ path: f, bytes: fs.statSync(f).size }));
+  const training: BenchResult['training'] = { trained: false, reason: '' };
+  let touched: BenchResult['touched'];
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-'));
+  let cmd = argv;
+  try {
+    let status: string;
+    try {
+      const elf = openElf(program);
+      try {
+        status = verifyElf(elf, { content: false }).status;
+      } finally {
+        elf.source.close();
+      }
+    } catch (e) {
+      status = `unreadable (${(e as Error).message})`;
+    }
+    if (status === 'valid') training.reason = 'the program already carries a valid note';
+    else {
+      const t0 = Date.now();
+      const rec = await record(argv, { method: 'pagemap', runs: opts.trainRuns ?? 1, stdio: 'ignore', env });
+      const sel = selectPages(rec.profile, { minShare: 0.5 });
+      training.recordMs = Date.now() - t0;
+      const copy = path.join(work, path.basename(program));
+      fs.copyFileSync(program, copy);
+      fs.chmodSync(copy, fs.statSync(program).mode & 0o777);
+      const t1 = Date.now();
+      stampFile(copy, requestFromProfile(copy, 'the training selection', JSON.stringify(sel.profile)));
+      Object.assign(training, {
+        trained: true,
+        method: rec.method,
+        stampMs: Date.now() - t1,
+        objects: sel.profile.objects.filter((o) => o.pages.trim()).length,
+        pages: sel.objects.reduce((n, o) => n + o.selected, 0),
+        reason: `the program's note is ${status}: trained (pagemap, 1 run) and stamped a copy, ${copy}, which every strategy runs`,
+      });
+      touched = touchedSet(rec.profile);
+      cmd = [copy, ...argv.slice(1)];
+      targets.push(copy);
+    }
+    const usageFile = path.join(work, 'usage');
+    const samples = new Map<Strategy, Sample[]>(STRATEGIES.map((s) => [s, []]));
+    let interruptedBy: string | undefined;
+    await noticingSignals(async (interrupted) => {
+      let done = 0;
+      for (let round = 0; round < runs; round++) {
+        for (const s of STRATEGIES.map((_, i) => STRATEGIES[(i + round) % STRATEGIES.length]!)) {
+          if ((interruptedBy = interrupted())) return;
+          progress(`[${++done}/${runs * STRATEGIES.length}] none (approximate) round ${round + 1}/${runs}: ${s}`);
+          let full = cmd;
+          let e: NodeJS.ProcessEnv = env;
+          if (s === 'wholefile') full = [helper, 'prefetch', ...targets, '--', ...cmd];
+          else if (s.startsWith('elfprefetch-')) ({ argv: full, env: e } = hookCommand(s.slice('elfprefetch-'.length) as 'exec', cmd, env));
+          if (s === 'warm') await run(cmd, env);
+          else await run([helper, 'evict', ...targets], env);
+          fs.rmSync(usageFile, { force: true });
+          const r = await run([helper, 'run', '-', usageFile, '--', ...full], e);
+          if (r.code !== 0) throw new Error(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
+          const u = parseUsage(fs.readFileSync(usageFile, 'utf8'));
+          samples.get(s)!.push({ wallMs: u.wallNs / 1e6, majflt: u.majflt, minflt: u.minflt, bytes: u.inblock * 512, ios: NaN, status: u.status, signal: u.signal });
+        }
+      }
+    });
+    if (interruptedBy) throw new Error(`interrupted by ${interruptedBy}`);
+    return {
+      command: argv,
+      program,
+      files,
+      runs,
+      readAheadKb: NaN,
+      controller: 'none (approximate: not root)',
+      approximate: true,
+      training,
+      ...(touched ? { touched } : {}),
+      models: [summarize('none', samples, touched)],
+      notes,
+      date: new Date().toISOString(),
+      kernel: os.release(),
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
