@@ -26,6 +26,24 @@ function writeXattrs(file: string, dump: string): void {
   if (r.error || r.status !== 0) throw new Error(`restoring extended attributes on ${file}: ${r.error?.message ?? r.stderr.trim()}`);
 }
 
+const SIGNALS: Array<[NodeJS.Signals, number]> = [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]];
+let signalsDeferred = false;
+
+/**
+ * Without a listener, a signal kills Node at once, possibly between writing the temporary file
+ * and renaming it (which leaves the temporary file behind). With one, the signal is handled
+ * only when the event loop runs again, that is between two replacements, since a replacement
+ * is synchronous: so the process ends with the usual status after the file is complete.
+ * Commands that handle signals themselves (bench, record) keep their own handlers.
+ */
+function deferSignals(): void {
+  if (signalsDeferred) return;
+  signalsDeferred = true;
+  for (const [sig, num] of SIGNALS) {
+    if (process.listenerCount(sig) === 0) process.once(sig, () => process.exit(128 + num));
+  }
+}
+
 export interface ReplaceOptions {
   /** Write here instead of replacing the input (the input is only read). */
   output?: string;
@@ -43,6 +61,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
   if (opts.output !== undefined) {
     dest = fs.existsSync(opts.output) ? fs.realpathSync(opts.output) : path.resolve(opts.output);
   }
+  deferSignals();
   const st = fs.statSync(source);
   const xattrs = readXattrs(source);
     // A name of our own: getfattr/setfattr escape and unescape unusual characters in names.
