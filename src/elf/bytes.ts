@@ -44,15 +44,15 @@ export class BufferSource implements ByteSource {
 
 export class FileSource implements ByteSource {
   readonly size: bigint;
-  private constructor(private fd: number, size: bigint, readonly path: string) {
-    this.size = size;
+  private constructor(private fd: number, readonly stat: fs.BigIntStats, readonly path: string) {
+    this.size = stat.size;
   }
   static open(path: string): FileSource {
     const fd = fs.openSync(path, 'r');
     try {
       const st = fs.fstatSync(fd, { bigint: true });
       if (!st.isFile()) throw new Error(`${path}: not a regular file`);
-      return new FileSource(fd, st.size, path);
+      return new FileSource(fd, st, path);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
@@ -72,6 +72,10 @@ export class FileSource implements ByteSource {
       done += n;
     }
     return target;
+  }
+  /** A path naming exactly the file this source opened, even if its name was reused since. */
+  get openPath(): string {
+    return `/proc/self/fd/${this.fd}`;
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);

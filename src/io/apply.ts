@@ -14,10 +14,11 @@ function writeAll(fd: number, bytes: Uint8Array, at: bigint): void {
  * top, zeros elsewhere. When the main copy keeps every byte in place, the file starts as a
  * kernel-side copy of the input (copy_file_range or a reflink) and only the rest is written.
  */
-export function applyPlan(src: ByteSource & { path?: string }, plan: LayoutPlan, outPath: string): void {
+export function applyPlan(src: ByteSource & { openPath?: string }, plan: LayoutPlan, outPath: string): void {
   const [main, ...rest] = plan.copies;
-  const inPlace = !!src.path && !!main && main.from === 0n && main.to === 0n;
-  if (inPlace) fs.copyFileSync(src.path!, outPath, fs.constants.COPYFILE_EXCL);
+  // Copy the file that was opened and parsed, not whatever its name points at by now.
+  const inPlace = !!src.openPath && fs.existsSync(src.openPath) && !!main && main.from === 0n && main.to === 0n;
+  if (inPlace) fs.copyFileSync(src.openPath!, outPath, fs.constants.COPYFILE_EXCL);
   else fs.closeSync(fs.openSync(outPath, 'wx', 0o600));
   const fd = fs.openSync(outPath, 'r+');
   try {

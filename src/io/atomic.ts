@@ -47,6 +47,8 @@ function deferSignals(): void {
 export interface ReplaceOptions {
   /** Write here instead of replacing the input (the input is only read). */
   output?: string;
+  /** The file as it was opened and read: an in-place replacement refuses if the name now points elsewhere. */
+  opened?: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint };
 }
 
 /**
@@ -84,6 +86,15 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
       fs.closeSync(fd);
     }
     if (xattrs) writeXattrs(tmp, xattrs);
+    // A file replaced under us (a package upgrade, another tool) is not overwritten with a
+    // stamp of what it was before.
+    if (dest === source) {
+      const now = fs.statSync(dest, { bigint: true });
+      const was = opts.opened ?? { dev: BigInt(st.dev), ino: BigInt(st.ino), size: BigInt(st.size), mtimeNs: now.mtimeNs };
+      if (now.ino !== was.ino || now.dev !== was.dev || now.size !== was.size || now.mtimeNs !== was.mtimeNs) {
+        throw new Error(`${input} was replaced or changed while it was being rewritten; it was left as it is now`);
+      }
+    }
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });

@@ -172,7 +172,7 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
           check.source.close();
         }
       },
-      { output: opts.output },
+      { output: opts.output, opened: (elf.source as FileSource).stat },
     );
     if (plan.strategy === 'in-place' && wasEmptyReservation(elf)) result!.strategy = 'reserved';
     result!.output = output;
@@ -219,7 +219,7 @@ export function removeNote(input: string, opts: { output?: string } = {}): Remov
           out.source.close();
         }
       },
-      { output: opts.output },
+      { output: opts.output, opened: (elf.source as FileSource).stat },
     );
     return { removed: true, output };
   } finally {
