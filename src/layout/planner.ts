@@ -246,6 +246,7 @@ function tryExecShift(elf: ElfFile, needed: number, page: bigint, opts: PlanOpti
   if (!first) return reasons.push('no PT_LOAD'), undefined;
   if (first.offset !== 0n) return reasons.push('the first PT_LOAD does not start at file offset 0'), undefined;
   const entsize = C.sizes(h.is64).phdr;
+  if (h.ehsize !== C.sizes(h.is64).ehdr) return reasons.push(`e_ehsize ${h.ehsize} is not the size of an ELF header`), undefined;
   if (!tableFits(elf, h.phnum + 1, reasons)) return undefined;
   const align = maxOf(page, ...loads.map((p) => p.align));
   const tableAt = alignUp(BigInt(h.ehsize), 8n);
@@ -428,7 +429,20 @@ export function planStamp(elf: ElfFile, needed: number, opts: PlanOptions = {}):
   if (!placement) {
     throw new PlacementRefusedError([...new Set(reasons)], 'Link with the reservation from `elfprefetch reserve`, or with -z separate-code.');
   }
-  return assemble(elf, placement);
+  return checkedPlan(elf, assemble(elf, placement));
+}
+
+/** Largest growth a stamp may cause: a few pages, or one large p_align (2 MiB) of exec shift. */
+const MAX_GROWTH = 64n << 20n;
+
+/** A plan that would write outside its own output or grow the file without bound is refused. */
+function checkedPlan(elf: ElfFile, plan: LayoutPlan): LayoutPlan {
+  const bad: string[] = [];
+  if (plan.outputSize - elf.source.size > MAX_GROWTH) bad.push(`the file would grow by ${plan.outputSize - elf.source.size} bytes`);
+  for (const w of plan.writes) if (w.at < 0n || w.at + BigInt(w.bytes.length) > plan.outputSize) bad.push(`the ${w.what} would be written outside the file`);
+  for (const c of plan.copies) if (c.to + c.length > plan.outputSize || c.from + c.length > elf.source.size) bad.push('a copy would reach outside the file');
+  if (bad.length) throw new PlacementRefusedError(bad, 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
+  return plan;
 }
 
 /** Our note is there: fill it in place when it is big enough, else refuse with what to do. */

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PlacementRefusedError } from '../elf/errors';
+import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
 import { FileSource } from '../elf/bytes';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
@@ -138,10 +138,17 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
       input,
       (tmp) => {
         applyPlan(elf.source as FileSource, plan, tmp);
-        const out = openElf(tmp);
+        let out: ElfFile;
+        try {
+          out = openElf(tmp);
+        } catch (e) {
+          // The input parsed; an output that does not is our refusal, not the input's fault.
+          if (e instanceof ElfFormatError) throw new PlacementRefusedError([`the rewritten file would not parse (${e.message})`], 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
+          throw e;
+        }
         try {
           const broken = newViolations(elf, out);
-          if (broken.length) throw new Error(`internal error: the rewritten file would break layout rules: ${broken.join('; ')}`);
+          if (broken.length) throw new PlacementRefusedError([`the rewritten file would break layout rules: ${broken.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
           const ours = findOurNote(out);
           if (!ours) throw new Error('internal error: the rewritten file has no note');
           const zeroed = [{ start: ours.note.descOffset, end: ours.note.descOffset + BigInt(ours.note.descSize) }];
