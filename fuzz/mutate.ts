@@ -5,7 +5,7 @@
 // the notes of PT_NOTE segments) with a small self-contained reader that never throws, so
 // the field mutations hit real field offsets even in files the library refuses.
 
-/** mulberry32, as in spec/helpers/prng.ts: a generator of floats in [0, 1). */
+/** mulberry32: a generator of floats in [0, 1); the specs use it too (spec/helpers/prng.ts). */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -7,7 +7,6 @@
  * The program is trained (pagemap method) and a stamped copy in a temporary folder is run for
  * every strategy, unless the program already carries a valid note.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,21 +21,9 @@ import { recordPagemapRun } from '../record/pagemap';
 import { record } from '../record/record';
 import { selectPages } from '../record/select';
 import { noticingSignals, resolveCommand } from '../record/spawn';
-import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, lddFiles, summarize } from './bench';
+import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, lddFiles, run, summarize } from './bench';
 import { touchedSet } from './bound';
 import { benchHelper, parseUsage } from './helper';
-
-function run(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    child.on('error', (e) => reject(new Error(`cannot run ${argv[0]}: ${e.message}`)));
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 const isElf = (f: string): boolean => {
   try {

@@ -148,7 +148,8 @@ interface Spawned {
   stderr: string;
 }
 
-function run(argv: string[], env: NodeJS.ProcessEnv): Promise<Spawned> {
+/** Runs argv with its output discarded, keeping the end of stderr for messages. */
+export function run(argv: string[], env: NodeJS.ProcessEnv): Promise<Spawned> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
