@@ -36,6 +36,17 @@ import {
   sampleNotes,
 } from './helpers/elf-builder';
 
+/** `bytes` at the start of a sparse file of `size` bytes: big files without the disk space. */
+function writeSparse(file: string, bytes: Uint8Array, size: bigint): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, bytes, 0, bytes.length, 0);
+    fs.ftruncateSync(fd, Number(size));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 type Test = tap.Test;
 
 const GiB = 1n << 30n;
@@ -517,13 +528,7 @@ t.test('a 3 GiB sparse file is read without loading it', async (t) => {
   const built = buildElf(standardSpec(k, {}, notes, 4));
   const file = path.join(dir, 'big.elf');
   const size = 3n * GiB;
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, built.bytes, 0, built.bytes.length, 0);
-    fs.ftruncateSync(fd, Number(size));
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeSparse(file, built.bytes, size);
   t.teardown(() => fs.rmSync(file, { force: true }));
   t.equal(BigInt(fs.statSync(file).size), size, 'the file is 3 GiB long');
 
@@ -598,13 +603,7 @@ t.test('huge table claims in a 3 GiB sparse file are refused, not read', async (
     const built = buildElf(standardSpec(KINDS[0]));
     c.patch(built);
     const file = path.join(dir, 'claims.elf');
-    const fd = fs.openSync(file, 'w');
-    try {
-      fs.writeSync(fd, built.bytes, 0, built.bytes.length, 0);
-      fs.ftruncateSync(fd, Number(size));
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeSparse(file, built.bytes, size);
     const child = `
       const { openElf } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'src', 'elf', 'read.js'))});
       const before = process.memoryUsage().rss;

@@ -4,8 +4,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
 
-interface Args {
-  output?: string;
+/** The options record and train share (recordOptions). */
+export interface RecordArgs {
   method: string;
   runs: number;
   'window-ms'?: number;
@@ -14,6 +14,10 @@ interface Args {
   flags?: string;
   json: boolean;
   '--'?: string[];
+}
+
+interface Args extends RecordArgs {
+  output?: string;
 }
 
 /** Options record and train share. */

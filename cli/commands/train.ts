@@ -1,22 +1,14 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
-import { recordOptions, recordOpts } from './record';
+import { RecordArgs, recordOptions, recordOpts } from './record';
 
-interface Args {
-  method: string;
-  runs: number;
-  'window-ms'?: number;
-  main?: string;
-  'keep-raw'?: string;
-  flags?: string;
+interface Args extends RecordArgs {
   'min-share': number;
   budget?: string;
   libs: boolean;
   system: boolean;
   profile?: string;
-  json: boolean;
-  '--'?: string[];
 }
 
 export function trainCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {

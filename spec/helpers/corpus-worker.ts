@@ -11,6 +11,7 @@ import {
   stampFile,
   verifyElf,
   type ElfFile,
+  type ProgramHeader,
 } from '../../src/index';
 
 export interface HeaderSummary {
@@ -27,17 +28,8 @@ export interface HeaderSummary {
   shstrndx: number;
 }
 
-export interface SegmentSummary {
-  index: number;
-  type: number;
-  flags: number;
-  offset: bigint;
-  vaddr: bigint;
-  paddr: bigint;
-  filesz: bigint;
-  memsz: bigint;
-  align: bigint;
-}
+/** Program headers cross the worker boundary as they are in the model. */
+export type SegmentSummary = ProgramHeader;
 
 export interface SectionSummary {
   index: number;
