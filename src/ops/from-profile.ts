@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import { openElf } from '../elf/read';
 import { buildIdOf, layoutDigest } from '../note/identity';
-import { parseRanges } from '../note/pageset';
+import { Run, parseRanges } from '../note/pageset';
+import { SectionSpan, carryPages, sectionSpans } from '../profile/carry';
 import { Profile, ProfileObject, parseProfile } from '../profile/schema';
 import type { LibraryEntry, SelfPageSet, StampRequest } from './stamp';
 
@@ -19,26 +20,91 @@ function libraryDigest(o: ProfileObject): bigint | undefined {
   }
 }
 
+export interface FromProfileOptions {
+  /** Accept a profile of another build of the program: carry its pages over section by section. */
+  carryOver?: boolean;
+}
+
+/** How the program's own pages were found in the profile. */
+export interface ProfileMatch {
+  /** `build-id`: the profile is of this very build; `carried`: of another build (`--carry-over`). */
+  how: 'build-id' | 'main' | 'carried';
+  /** With `carried`: the build the pages were recorded on, and pages that had nowhere to go. */
+  from?: string;
+  dropped?: number;
+}
+
+/**
+ * How many pages the content of a build moved since it was recorded: the move of its largest
+ * section, when that is a whole number of pages (an exec-shift moves everything alike; our
+ * other placements only move small notes). Undefined when it moved otherwise.
+ */
+function sameBuildShift(from: SectionSpan[], to: SectionSpan[], pageSize: number): number | undefined {
+  const largest = [...from].sort((a, b) => b.size - a.size)[0];
+  const now = largest && to.find((s) => s.name === largest.name && s.size === largest.size);
+  if (!now) return undefined;
+  const delta = now.offset - largest.offset;
+  return delta % pageSize === 0 ? delta / pageSize : undefined;
+}
+
 /** Turns a profile into what `stamp` writes for `file`: its own page sets and its libraries'. */
-export function requestFromProfile(file: string, where: string, text: string): StampRequest {
-  const profile: Profile = parseProfile(text, where);
+export function requestFromProfile(file: string, where: string, text: string, opts: FromProfileOptions = {}): StampRequest & { match: ProfileMatch } {
+  return requestFromProfileData(file, where, parseProfile(text, where), opts);
+}
+
+/** As requestFromProfile, for a profile already parsed. */
+export function requestFromProfileData(file: string, where: string, profile: Profile, opts: FromProfileOptions = {}): StampRequest & { match: ProfileMatch } {
   const elf = openElf(file);
   let fileId: string;
+  let spans: SectionSpan[];
+  let fileSize: number;
+  let fileDigest: string;
   try {
     fileId = hex(buildIdOf(elf));
+    spans = sectionSpans(elf);
+    fileSize = Number(elf.source.size);
+    fileDigest = layoutDigest(elf.programHeaders).toString(16).padStart(16, '0');
   } finally {
     elf.source.close();
   }
-  const mains = profile.objects.filter((o) => (fileId && o.buildId === fileId) || (!fileId && o.main));
+  let mains = profile.objects.filter((o) => (fileId && o.buildId === fileId) || (!fileId && o.main));
+  let match: ProfileMatch = { how: fileId ? 'build-id' : 'main' };
+  const pageShift = Math.log2(profile.pageSize);
+  const ownRuns = (o: ProfileObject): Run[] => (o.pages.trim() ? parseRanges(o.pages) : []);
+  let carried: Map<ProfileObject, Run[]> | undefined;
   if (mains.length === 0) {
     const ids = profile.objects.map((o) => `${o.path} (${o.buildId || 'no build-id'})`).join(', ');
-    throw new Error(`${where} has no pages for this file (build-id ${fileId || 'none'}); it describes ${ids}`);
+    const programs = profile.objects.filter((o) => o.main);
+    if (!opts.carryOver || programs.length === 0) {
+      const hint = programs.length && !opts.carryOver ? '; if it is a profile of an earlier build of this program, add --carry-over' : '';
+      throw new Error(`${where} has no pages for this file (build-id ${fileId || 'none'}); it describes ${ids}${hint}`);
+    }
+    const noSections = programs.find((o) => !o.sections?.length);
+    if (noSections) throw new Error(`${where} cannot be carried over to another build: it lists no sections for ${noSections.path} (record it again with this version of elfprefetch)`);
+    carried = new Map();
+    let dropped = 0;
+    for (const o of programs) {
+      const c = carryPages(ownRuns(o), o.sections!, spans, profile.pageSize, fileSize);
+      carried.set(o, c.runs);
+      dropped += c.dropped;
+    }
+    mains = programs;
+    match = { how: 'carried', from: programs[0]!.buildId || 'no build-id', dropped };
+  } else {
+    // The same build, moved by an earlier stamp: an exec-shift moved the content by whole
+    // pages; the recorded pages move with it, exactly as that stamp moved them.
+    for (const o of mains) {
+      if (!o.layoutDigest || o.layoutDigest === fileDigest || !o.sections?.length) continue;
+      const shift = sameBuildShift(o.sections, spans, profile.pageSize);
+      if (shift === 0) continue;
+      carried ??= new Map();
+      carried.set(o, shift === undefined ? carryPages(ownRuns(o), o.sections, spans, profile.pageSize, fileSize).runs : ownRuns(o).map((r) => ({ first: r.first + shift, count: r.count })));
+    }
   }
-  const pageShift = Math.log2(profile.pageSize);
   const sets = new Map<string, SelfPageSet>();
   for (const o of mains) {
     const s = sets.get(o.set) ?? { name: o.set, runs: [] };
-    s.runs.push(...(o.pages.trim() ? parseRanges(o.pages) : []));
+    s.runs.push(...(carried?.get(o) ?? ownRuns(o)));
     sets.set(o.set, s);
   }
   const libraries: LibraryEntry[] = [];
@@ -53,5 +119,5 @@ export function requestFromProfile(file: string, where: string, text: string): S
     }
     lib.pageSets.push({ name: o.set, pageCount: Math.ceil(o.size / profile.pageSize), runs: parseRanges(o.pages) });
   }
-  return { pageShift, sets: [...sets.values()], libraries };
+  return { pageShift, sets: [...sets.values()], libraries, match };
 }

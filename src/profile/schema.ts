@@ -20,6 +20,14 @@ export const ProfileObjectSchema = z.object({
   pages: ranges,
   /** In how many of the profile's runs each page was touched, for selection (same order as the pages). */
   counts: z.array(z.number().int().nonnegative()).optional(),
+  /**
+   * The file's allocated sections when recorded (name, file offset, size): lets `stamp
+   * --carry-over` move the pages to another build of the program (src/profile/carry.ts).
+   */
+  sections: z
+    .array(z.object({ name: z.string(), offset: z.number().int().nonnegative(), size: z.number().int().positive() }))
+    .max(65536)
+    .optional(),
   /** Name of the page set these pages go into. */
   set: z.string().min(1).max(64).default('default'),
 });

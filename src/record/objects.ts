@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { openElf } from '../elf/read';
 import { buildIdOf, layoutDigest } from '../note/identity';
+import { SectionSpan, sectionSpans } from '../profile/carry';
 
 /** What a profile says about an ELF file besides its pages (docs/FORMAT.md section 2). */
 export interface ObjectIdentity {
@@ -8,6 +9,7 @@ export interface ObjectIdentity {
   buildId: string;
   layoutDigest: string;
   size: number;
+  sections: SectionSpan[];
 }
 
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
@@ -38,6 +40,7 @@ export function identify(file: string): ObjectIdentity | undefined {
       buildId: Buffer.from(buildIdOf(elf)).toString('hex'),
       layoutDigest: layoutDigest(elf.programHeaders).toString(16).padStart(16, '0'),
       size: Number(elf.source.size),
+      sections: sectionSpans(elf),
     };
   } finally {
     elf.source.close();

@@ -83,6 +83,7 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
       main: mainPath !== undefined && real(file) === mainPath,
       pages: formatRanges(runsFromPages(pages)),
       counts: pages.map((p) => c.get(p)!),
+      ...(id.sections.length ? { sections: id.sections } : {}),
       set: 'default',
     });
   }
@@ -107,5 +108,9 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
 
 /** Profile JSON as written to disk: indented, with number arrays (counts) on one line. */
 export function profileJson(p: Profile): string {
-  return JSON.stringify(p, null, 2).replace(/\[\s*(\d+(?:,\s*\d+)*)\s*\]/g, (_m, nums: string) => `[${nums.split(/,\s*/).join(',')}]`) + '\n';
+  return (
+    JSON.stringify(p, null, 2)
+      .replace(/\[\s*(\d+(?:,\s*\d+)*)\s*\]/g, (_m, nums: string) => `[${nums.split(/,\s*/).join(',')}]`)
+      .replace(/\{\s*"name": ("(?:[^"\\]|\\.)*"),\s*"offset": (\d+),\s*"size": (\d+)\s*\}/g, '{ "name": $1, "offset": $2, "size": $3 }') + '\n'
+  );
 }
