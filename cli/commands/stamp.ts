@@ -12,6 +12,8 @@ interface Args {
   'page-size': number;
   'max-page-size'?: number;
   json: boolean;
+  'carry-over': boolean;
+  sidecar?: string;
 }
 
 export function stampCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
@@ -27,8 +29,11 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
         .option('output', { alias: 'o', type: 'string', describe: 'write here instead of replacing the file' })
         .option('page-size', { type: 'number', default: 4096, describe: 'bytes per page of the bitmap (power of two)' })
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
+        .option('carry-over', { type: 'boolean', default: false, describe: 'accept a profile of another build of this program: carry its pages over section by section' })
+        .option('sidecar', { type: 'string', describe: 'leave the file as it is and write the note to this sidecar directory (keyed by build-id; docs/FORMAT.md section 8)' })
         .option('json', { type: 'boolean', default: false })
         .check((a) => {
+          if (a.sidecar !== undefined && a.output !== undefined) throw new Error('--sidecar leaves the file as it is; it cannot be combined with --output.');
           if (!a.profile === !a.pages) throw new Error('Give exactly one of --profile or --pages, e.g. `elfprefetch stamp app --pages 0-15`.');
           const ps = a['page-size'];
           if (!Number.isInteger(ps) || ps < 512 || ps > 1 << 20 || (ps & (ps - 1)) !== 0) throw new Error('--page-size must be a power of two from 512 to 1048576.');
@@ -43,10 +48,19 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
           // The profile reader (and zod) load only when a profile is used.
           const req = a.pages
             ? { pageShift, sets: [{ name: a.set, runs: parseRanges(a.pages) }] }
-            : (await import('../../src/ops/from-profile')).requestFromProfile(a.file, a.profile!, fs.readFileSync(a.profile!, 'utf8'));
+            : (await import('../../src/ops/from-profile')).requestFromProfile(a.file, a.profile!, fs.readFileSync(a.profile!, 'utf8'), { carryOver: a['carry-over'] });
+          const carried = 'match' in req && req.match.how === 'carried' ? req.match : undefined;
+          const carriedText = carried ? ` (pages carried over from build ${carried.from}${carried.dropped ? `; ${carried.dropped} had no section to go to` : ''})` : '';
+          if (a.sidecar !== undefined) {
+            const { writeSidecar } = await import('../../src/ops/sidecar');
+            const r = writeSidecar(a.file, req, a.sidecar);
+            if (a.json) io.out(JSON.stringify({ ...r, strategy: 'sidecar', ...(carried ? { carried } : {}) }));
+            else io.out(`${a.file}: note written to sidecar ${r.output}: ${r.pages} pages, ${r.descUsed} bytes; the file is unchanged${carriedText}`);
+            return EXIT.ok;
+          }
           const r = stampFile(a.file, req, { output: a.output, maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined });
-          if (a.json) io.out(JSON.stringify({ ...r, growth: Number(r.growth) }));
-          else io.out(`${r.output}: stamped (${r.strategy}): ${r.pages} pages, note ${r.descUsed} of ${r.descCapacity} bytes, file grew by ${r.growth} bytes`);
+          if (a.json) io.out(JSON.stringify({ ...r, growth: Number(r.growth), ...(carried ? { carried } : {}) }));
+          else io.out(`${r.output}: stamped (${r.strategy}): ${r.pages} pages, note ${r.descUsed} of ${r.descCapacity} bytes, file grew by ${r.growth} bytes${carriedText}`);
           return EXIT.ok;
         }),
       );

@@ -5,13 +5,14 @@ import { Io, guard } from '../run';
 interface Args {
   file: string;
   json: boolean;
+  sidecar?: string;
 }
 
 export function verifyCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
   return {
     command: 'verify <file>',
     describe: 'Check that the note is intact and belongs to this build (exit 0 valid, 10 absent, 11 stale, 12 corrupt)',
-    builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as never,
+    builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }).option('sidecar', { type: 'string', describe: 'check the note kept for this file in a sidecar directory instead' }) as never,
     handler: async (a) => {
       setCode(
         await guard(io, a.file, async () => {
@@ -19,7 +20,7 @@ export function verifyCommand(io: Io, setCode: (c: number) => void): CommandModu
           const { verifyElf } = await import('../../src/ops/verify');
           const elf = openElf(a.file);
           try {
-            const r = verifyElf(elf);
+            const r = a.sidecar !== undefined ? (await import('../../src/ops/sidecar')).verifySidecar(elf, a.sidecar) : verifyElf(elf);
             if (a.json) io.out(JSON.stringify({ file: a.file, status: r.status, reason: r.reason }));
             else io.out(`${a.file}: ${r.status}: ${r.reason}`);
             return { valid: EXIT.ok, absent: EXIT.absent, stale: EXIT.stale, corrupt: EXIT.corrupt }[r.status];

@@ -58,7 +58,7 @@ function shiftRuns(runs: Run[], shift: bigint, pageSize: number): Run[] {
   );
 }
 
-function buildNote(req: StampRequest, pageCount: number, shift: bigint, self: Omit<NoteObject, 'pageSets'>): Uint8Array {
+export function buildNote(req: StampRequest, pageCount: number, shift: bigint, self: Omit<NoteObject, 'pageSets'>): Uint8Array {
   const pageShift = req.pageShift ?? DEFAULT_PAGE_SHIFT;
   const pageSize = 1 << pageShift;
   const sets: PageSet[] = req.sets.map((s) => ({
@@ -79,7 +79,7 @@ function buildNote(req: StampRequest, pageCount: number, shift: bigint, self: Om
 
 const placeholderSelf = { path: '', buildId: new Uint8Array(64), layoutDigest: 0n, contentSha256: new Uint8Array(32) };
 
-function checkPages(req: StampRequest, fileSize: bigint): void {
+export function checkPages(req: StampRequest, fileSize: bigint): void {
   const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
   const pages = Math.ceil(Number(fileSize) / pageSize);
   for (const s of req.sets) {
@@ -90,7 +90,7 @@ function checkPages(req: StampRequest, fileSize: bigint): void {
   }
 }
 
-function wasEmptyReservation(elf: ElfFile): boolean {
+export function wasEmptyReservation(elf: ElfFile): boolean {
   const ours = findOurNote(elf);
   if (!ours) return false;
   try {
@@ -101,7 +101,7 @@ function wasEmptyReservation(elf: ElfFile): boolean {
 }
 
 /** Plans a stamp whose capacity fits the note for the output's size (which the plan decides). */
-function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): LayoutPlan {
+export function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): LayoutPlan {
   const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
   let size = elf.source.size;
   for (let i = 0; i < 4; i++) {
@@ -121,7 +121,15 @@ function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): LayoutPlan
  * temporary file, re-parsed, checked against the layout rules and verified before it
  * replaces the destination; the input is untouched on any error.
  */
-export function stampFile(input: string, req: StampRequest, opts: PlanOptions & { output?: string } = {}): StampResult {
+export interface StampOptions extends PlanOptions {
+  output?: string;
+  /** The input's extended attributes, read already (see ReplaceOptions.xattrs). */
+  xattrs?: string | null;
+  /** See ReplaceOptions.fsync. */
+  fsync?: boolean;
+}
+
+export function stampFile(input: string, req: StampRequest, opts: StampOptions = {}): StampResult {
   const elf = openElf(input);
   try {
     checkPages(req, elf.source.size);
@@ -179,7 +187,7 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
           check.source.close();
         }
       },
-      { output: opts.output, opened: (elf.source as FileSource).stat },
+      { output: opts.output, opened: (elf.source as FileSource).stat, xattrs: opts.xattrs, fsync: opts.fsync },
     );
     if (plan.strategy === 'in-place' && wasEmptyReservation(elf)) result!.strategy = 'reserved';
     result!.output = output;
@@ -189,7 +197,7 @@ export function stampFile(input: string, req: StampRequest, opts: PlanOptions & 
   }
 }
 
-function restampLarger(input: string, req: StampRequest, opts: PlanOptions & { output?: string }): StampResult {
+function restampLarger(input: string, req: StampRequest, opts: StampOptions): StampResult {
   const dir = fs.mkdtempSync(path.join(path.dirname(fs.realpathSync(input)), '.elfprefetch-'));
   try {
     const removed = path.join(dir, 'removed');

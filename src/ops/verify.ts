@@ -26,6 +26,14 @@ export function verifyElf(elf: ElfFile, opts: { content?: boolean } = {}): Verif
     throw e;
   }
   if (note.empty) return { status: 'absent', reason: `an empty reservation of ${ours.note.descSize} bytes, not stamped yet`, note };
+  return checkIdentity(elf, note, [{ start: ours.note.descOffset, end: ours.note.descOffset + BigInt(ours.note.descSize) }], opts);
+}
+
+/**
+ * Checks a decoded note against the file it claims to describe: build-id, layout digest,
+ * then (unless `content` is false) the content digest with `zeroed` (the note's own bytes) read as zeros.
+ */
+export function checkIdentity(elf: ElfFile, note: PrefetchNote, zeroed: Array<{ start: bigint; end: bigint }>, opts: { content?: boolean } = {}): VerifyResult {
   const self = note.objects[0]!;
   const buildId = buildIdOf(elf);
   if (hex(self.buildId) !== hex(buildId)) {
@@ -36,7 +44,7 @@ export function verifyElf(elf: ElfFile, opts: { content?: boolean } = {}): Verif
     return { status: 'stale', reason: `the loadable layout changed (digest ${digest.toString(16)}, note says ${self.layoutDigest.toString(16)})`, note };
   }
   if (opts.content === false) return { status: 'valid', reason: 'the note is intact and matches this build\'s build-id and layout', note };
-  const sha = contentSha256(elf.source, elf.header.ehsize, elf.programHeaders, [{ start: ours.note.descOffset, end: ours.note.descOffset + BigInt(ours.note.descSize) }]);
+  const sha = contentSha256(elf.source, elf.header.ehsize, elf.programHeaders, zeroed);
   if (hex(sha) !== hex(self.contentSha256)) return { status: 'stale', reason: 'the loadable content changed since the file was stamped', note };
   const pageCount = Math.ceil(Number(elf.source.size) / (1 << note.pageShift));
   for (const s of self.pageSets) {
