@@ -4,6 +4,8 @@ import { EXIT } from './exit';
 import { Io, processIo } from './run';
 import { infoCommand } from './commands/info';
 import { stampCommand } from './commands/stamp';
+import { stampTreeCommand } from './commands/stamp-tree';
+import { profilesCommand } from './commands/profiles';
 import { verifyCommand } from './commands/verify';
 import { removeCommand } from './commands/remove';
 import { reserveCommand } from './commands/reserve';
@@ -28,6 +30,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     .usage('$0 <command> [options]\n\nKeeps the pages a program needs at start-up as a note in its ELF file, so they can be prefetched at the next cold start.')
     .command(infoCommand(io, setCode))
     .command(stampCommand(io, setCode))
+    .command(stampTreeCommand(io, setCode))
+    .command(profilesCommand(io, setCode))
     .command(verifyCommand(io, setCode))
     .command(removeCommand(io, setCode))
     .command(reserveCommand(io, setCode))

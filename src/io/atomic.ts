@@ -1,30 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-/** Extended attributes (file capabilities among them), as `getfattr --dump` prints them. */
-function readXattrs(file: string): string | undefined {
-  const r = spawnSync('getfattr', ['--dump', '--match=-', '--encoding=base64', '--absolute-names', file], { encoding: 'utf8' });
-  if (r.error) {
-    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error('getfattr is not installed (Debian package "attr"): without it the file capabilities and other extended attributes of the file could not be kept');
-    }
-    throw r.error;
-  }
-  if (r.status !== 0) {
-    // A filesystem without xattr support has none to keep.
-    if (/Operation not supported/.test(r.stderr)) return undefined;
-    throw new Error(`reading extended attributes of ${file}: ${r.stderr.trim()}`);
-  }
-  return r.stdout.trim() ? r.stdout : undefined;
-}
-
-function writeXattrs(file: string, dump: string): void {
-  const body = dump.replace(/^# file: .*$/m, `# file: ${file}`);
-  const r = spawnSync('setfattr', ['--restore=-'], { input: body, encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`restoring extended attributes on ${file}: ${r.error?.message ?? r.stderr.trim()}`);
-}
+import { readXattrs, writeXattrs } from './xattrs';
 
 const SIGNALS: Array<[NodeJS.Signals, number]> = [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]];
 let signalsDeferred = false;
@@ -49,6 +26,17 @@ export interface ReplaceOptions {
   output?: string;
   /** The file as it was opened and read: an in-place replacement refuses if the name now points elsewhere. */
   opened?: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint };
+  /**
+   * The input's extended attributes when the caller read them already (`getfattr --dump`
+   * text, or null for none): a tree is read in one `getfattr -R` instead of once per file.
+   */
+  xattrs?: string | null;
+  /**
+   * Flush the new file and its directory before returning (default). A caller replacing many
+   * files (stamp-tree) flushes the whole file system once at the end instead: the rename is
+   * atomic either way; only durability across a power loss waits for that flush.
+   */
+  fsync?: boolean;
 }
 
 /**
@@ -65,14 +53,14 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
   }
   deferSignals();
   const st = fs.statSync(source);
-  const xattrs = readXattrs(source);
+  const xattrs = opts.xattrs === undefined ? readXattrs(source) : (opts.xattrs ?? undefined);
     // A name of our own: getfattr/setfattr escape and unescape unusual characters in names.
   const tmp = path.join(path.dirname(dest), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
   try {
     produce(tmp);
     const fd = fs.openSync(tmp, 'r+');
     try {
-      fs.fsyncSync(fd);
+      if (opts.fsync !== false) fs.fsyncSync(fd);
       // chown clears set-id bits, so owner first, then mode; capabilities go last.
       if (process.getuid?.() === 0 || st.uid === process.getuid?.()) {
         try {
@@ -100,6 +88,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
     fs.rmSync(tmp, { force: true });
     throw e;
   }
+  if (opts.fsync === false) return dest;
   const dir = fs.openSync(path.dirname(dest), 'r');
   try {
     fs.fsyncSync(dir);

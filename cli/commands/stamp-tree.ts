@@ -1,0 +1,141 @@
+import * as fs from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { EXIT } from '../exit';
+import { Io, guard } from '../run';
+
+interface Args {
+  dir: string;
+  profiles: string;
+  jobs?: number;
+  'dry-run': boolean;
+  report?: string;
+  sidecar?: string;
+  'min-share': number;
+  budget?: string;
+  'max-page-size'?: number;
+  progress?: boolean;
+  json: boolean;
+}
+
+const LABELS: Record<string, string> = {
+  stamped: 'stamped',
+  'would-stamp': 'would be stamped',
+  current: 'already current',
+  'no-profile': 'no profile',
+  skipped: 'skipped',
+  refused: 'refused',
+  failed: 'failed',
+};
+
+/** How many files each reason accounts for, most common first. */
+function byReason(files: Array<{ reason?: string }>): Array<[string, number]> {
+  const n = new Map<string, number>();
+  for (const f of files) n.set(f.reason ?? '', (n.get(f.reason ?? '') ?? 0) + 1);
+  return [...n].sort((a, b) => b[1] - a[1]);
+}
+
+export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
+  return {
+    command: 'stamp-tree <dir>',
+    describe: 'Stamp every ELF executable and library under DIR (a package staging tree) from a profile directory, matched by build-id',
+    builder: (y) =>
+      y
+        .positional('dir', { type: 'string', demandOption: true })
+        .option('profiles', { alias: 'P', type: 'string', demandOption: true, describe: 'profile directory (filled by `elfprefetch profiles add`)' })
+        .option('jobs', { alias: 'j', type: 'number', describe: 'files stamped at once (default: the number of cores)' })
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'say what would be done; change nothing' })
+        .option('report', { type: 'string', describe: 'write a JSON report of every file here' })
+        .option('sidecar', { type: 'string', describe: 'leave the files as they are; write their notes to this sidecar directory' })
+        .option('min-share', { type: 'number', default: 0.5, describe: 'keep pages touched in at least this share of the runs (0 to 1)' })
+        .option('budget', { type: 'string', describe: 'at most this many bytes per file, most-used pages first (e.g. 4M)' })
+        .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
+        .option('progress', { type: 'boolean', describe: 'show progress on stderr (default: when stderr is a terminal)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON instead of the summary' })
+        .example('$0 stamp-tree debian/tmp --profiles /srv/elfprefetch/profiles --report stamp-tree.json', 'stamp a package tree')
+        .check((a) => {
+          const s = a['min-share'];
+          if (!(typeof s === 'number' && s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
+          if (a.jobs !== undefined && !(Number.isInteger(a.jobs) && a.jobs >= 1 && a.jobs <= 256)) throw new Error('--jobs must be a whole number from 1 to 256.');
+          return true;
+        }) as never,
+    handler: async (a) => {
+      let signal: number | undefined;
+      let stop: () => void = () => {};
+      const stopped = new Promise<void>((r) => (stop = r));
+      // Files in progress are finished, the rest left alone; then the usual 128+N status.
+      const handlers: Array<[NodeJS.Signals, () => void]> = (
+        [
+          ['SIGINT', 2],
+          ['SIGTERM', 15],
+          ['SIGHUP', 1],
+        ] as Array<[NodeJS.Signals, number]>
+      ).map(([sig, num]) => {
+        const h = () => {
+          signal ??= num;
+          stop();
+        };
+        process.on(sig, h);
+        return [sig, h];
+      });
+      try {
+        setCode(
+          await guard(io, a.dir, async () => {
+            const { stampTree } = await import('../../src/tree/stamp-tree');
+            const { parseSize } = await import('../../src/record/select');
+            const showProgress = a.progress ?? !!process.stderr.isTTY;
+            let last = 0;
+            const report = await stampTree(a.dir, {
+              profiles: a.profiles,
+              jobs: a.jobs,
+              dryRun: a['dry-run'],
+              sidecar: a.sidecar,
+              minShare: a['min-share'],
+              budget: a.budget !== undefined ? parseSize(a.budget) : undefined,
+              maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined,
+              stop: stopped,
+              progress: showProgress
+                ? (done, total, counts) => {
+                    const now = Date.now();
+                    if (done !== total && now - last < 200) return;
+                    last = now;
+                    const line = `[${done}/${total}] stamped ${counts.stamped + counts['would-stamp']}, current ${counts.current}, no profile ${counts['no-profile']}, refused ${counts.refused}, failed ${counts.failed}`;
+                    process.stderr.write(process.stderr.isTTY ? `\r${line}\x1b[K${done === total ? '\n' : ''}` : `${line}\n`);
+                  }
+                : undefined,
+            });
+            if (a.report) fs.writeFileSync(a.report, JSON.stringify(report, null, 2) + '\n');
+            if (a.json) io.out(JSON.stringify(report));
+            else {
+              io.out(
+                `${report.root}: ${report.elfFiles} ELF files (${report.otherFiles} other files, ${report.symlinks} symlinks) in ${report.seconds.toFixed(1)} s, ${report.jobs} at a time${report.dryRun ? ', dry run: nothing changed' : ''}${report.sidecar ? `, notes to sidecar ${report.sidecar}` : ''}`,
+              );
+              for (const [k, label] of Object.entries(LABELS)) {
+                const n = report.counts[k as keyof typeof report.counts];
+                if (n || k === 'stamped') io.out(`  ${label.padEnd(17)} ${String(n).padStart(6)}`);
+              }
+              for (const k of ['skipped', 'no-profile'] as const) {
+                const reasons = byReason(report.files.filter((f) => f.outcome === k && f.reason));
+                for (const [reason, n] of reasons) io.out(`    ${LABELS[k]}: ${n} × ${reason}`);
+              }
+              for (const k of ['refused', 'failed'] as const) {
+                const bad = report.files.filter((f) => f.outcome === k);
+                if (bad.length) io.out(`${LABELS[k]}:`);
+                for (const f of bad.slice(0, 20)) io.out(`  ${f.path}: ${f.reason}`);
+                if (bad.length > 20) io.out(`  ... and ${bad.length - 20} more${a.report ? ` (see ${a.report})` : ' (--report FILE lists them all)'}`);
+              }
+              if (report.staleTempsRemoved.length) io.out(`removed ${report.staleTempsRemoved.length} temporary files left by an interrupted run`);
+              if (report.interrupted) io.out(`interrupted: ${report.files.length} of ${report.elfFiles} files done; the others were not touched`);
+              if (a.report) io.out(`report: ${a.report}`);
+            }
+            if (signal !== undefined) return 128 + signal;
+            if (report.counts.failed) return EXIT.error;
+            if (report.counts.refused) return EXIT.refused;
+            return EXIT.ok;
+          }),
+        );
+      } finally {
+        for (const [sig, h] of handlers) process.off(sig, h);
+      }
+    },
+  };
+}

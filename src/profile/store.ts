@@ -1,0 +1,110 @@
+/*
+ * A profile directory: the profiles of many programs and libraries, kept by build identity so
+ * that `stamp-tree` finds a file's pages by what it is, not where it lies (the same build-id
+ * is the same build, in a package's staging tree as on the machine that recorded it).
+ *
+ *   PDIR/hh/rest.json   for build-id bytes hh rest... (hex), as debuginfod keeps debug files
+ *
+ * Each entry is a profile (src/profile/schema.ts) whose program (`main`) is that build: its
+ * own pages and, when it was recorded as the program of a run, the libraries it loaded.
+ * Filing adds up runs (counts per page), so an entry gathers every run of that build from
+ * every profile filed; the selection (share of runs, budget) is applied when stamping.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { mergeProfiles } from '../record/select';
+import { profileJson } from '../record/profile';
+import { Profile, ProfileObject, ProfileSchema, parseProfile } from './schema';
+
+/** Shortest build-id the directory files: shorter ones cannot tell builds apart. */
+const MIN_ID_BYTES = 2;
+
+export function entryPath(pdir: string, buildId: string): string {
+  if (!/^([0-9a-f]{2}){2,64}$/.test(buildId)) throw new Error(`'${buildId}' is not a build-id of 2 to 64 bytes in lower-case hex`);
+  return path.join(pdir, buildId.slice(0, 2), `${buildId.slice(2)}.json`);
+}
+
+/** The entry of a build, or undefined when the directory has none. */
+export function lookupProfile(pdir: string, buildId: string): { profile: Profile; path: string } | undefined {
+  if (buildId.length < MIN_ID_BYTES * 2) return undefined;
+  const file = entryPath(pdir, buildId);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  return { profile: parseProfile(text, file), path: file };
+}
+
+export interface FiledObject {
+  path: string;
+  buildId: string;
+  /** Where it went, or why it was not filed. */
+  entry?: string;
+  skipped?: string;
+  /** Runs of this build in the entry now. */
+  runs?: number;
+}
+
+function writeEntry(file: string, p: Profile): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = path.join(path.dirname(file), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    fs.writeFileSync(tmp, profileJson(p), { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Files a recorded profile: each object with a build-id goes into its build's entry (the
+ * program with its libraries, a library on its own), added to what the entry already holds.
+ */
+export function fileProfile(pdir: string, profile: Profile): FiledObject[] {
+  const out: FiledObject[] = [];
+  for (const o of profile.objects) {
+    if (o.buildId.length < MIN_ID_BYTES * 2) {
+      out.push({ path: o.path, buildId: o.buildId, skipped: 'no build-id: it could not be told apart from other builds' });
+      continue;
+    }
+    if (!o.pages.trim()) {
+      out.push({ path: o.path, buildId: o.buildId, skipped: 'no pages' });
+      continue;
+    }
+    const own: ProfileObject = { ...o, main: true };
+    const others = o.main ? profile.objects.filter((x) => x !== o && x.buildId !== o.buildId).map((x) => ({ ...x, main: false })) : [];
+    const entry = ProfileSchema.parse({ ...profile, selection: undefined, objects: [own, ...others] });
+    const file = entryPath(pdir, o.buildId);
+    const existing = lookupProfile(pdir, o.buildId);
+    let merged = entry;
+    if (existing) {
+      // Merging tells objects apart by path; a build is the same whatever path it ran from,
+      // so objects take the path the entry already knows them by.
+      const known = new Map(existing.profile.objects.filter((x) => x.buildId).map((x) => [x.buildId + '\0' + x.set, x.path]));
+      const aligned = { ...entry, objects: entry.objects.map((x) => ({ ...x, path: (x.buildId && known.get(x.buildId + '\0' + x.set)) || x.path })) };
+      merged = mergeProfiles([existing.profile, aligned]);
+      merged = { ...merged, objects: [...merged.objects.filter((x) => x.buildId === o.buildId), ...merged.objects.filter((x) => x.buildId !== o.buildId)] };
+    }
+    writeEntry(file, merged);
+    out.push({ path: o.path, buildId: o.buildId, entry: file, runs: merged.runs });
+  }
+  return out;
+}
+
+/** Every entry of the directory: build-id and file. */
+export function listProfiles(pdir: string): Array<{ buildId: string; path: string }> {
+  const out: Array<{ buildId: string; path: string }> = [];
+  for (const hh of fs.readdirSync(pdir).sort()) {
+    if (!/^[0-9a-f]{2}$/.test(hh)) continue;
+    for (const f of fs.readdirSync(path.join(pdir, hh)).sort()) {
+      const m = /^([0-9a-f]+)\.json$/.exec(f);
+      if (m) out.push({ buildId: hh + m[1], path: path.join(pdir, hh, f) });
+    }
+  }
+  return out;
+}

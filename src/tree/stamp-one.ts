@@ -1,0 +1,156 @@
+/*
+ * What `stamp-tree` does to one file: find its profile by build-id, select the pages, and
+ * stamp (or write its sidecar) unless the note it has is already the one it would get.
+ * Never throws: every outcome, failures included, is a FileReport.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { PT_LOAD, SHF_ALLOC, SHT_NOBITS, SHT_NOTE } from '../elf/constants';
+import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
+import { openElf } from '../elf/read';
+import type { ElfFile } from '../elf/types';
+import { findOurNote } from '../layout/planner';
+import { decodeNote, encodeNote } from '../note/codec';
+import { DEFAULT_PAGE_SHIFT } from '../note/format';
+import { buildIdOf } from '../note/identity';
+import { requestFromProfileData } from '../ops/from-profile';
+import { verifySidecar, writeSidecar } from '../ops/sidecar';
+import { StampRequest, buildNote, planFor, stampFile } from '../ops/stamp';
+import { verifyElf } from '../ops/verify';
+import { lookupProfile } from '../profile/store';
+import { selectPages } from '../record/select';
+import type { Candidate } from './walk';
+
+export type Outcome = 'stamped' | 'would-stamp' | 'current' | 'no-profile' | 'skipped' | 'refused' | 'failed';
+
+export interface FileReport {
+  path: string;
+  links?: string[];
+  outcome: Outcome;
+  reason?: string;
+  buildId?: string;
+  profile?: string;
+  strategy?: string;
+  pages?: number;
+  growth?: number;
+  sidecar?: string;
+  ms: number;
+}
+
+export interface TreeStampOptions {
+  profiles: string;
+  minShare: number;
+  budget?: number;
+  dryRun: boolean;
+  /** Write notes to this sidecar directory; the files are only read. */
+  sidecar?: string;
+  maxPageSize?: bigint;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/**
+ * A separate debug file (objcopy --only-keep-debug, /usr/lib/debug) carries the build-id of
+ * its binary, but its allocated sections other than notes have no bytes (SHT_NOBITS).
+ */
+function isDebugFile(elf: ElfFile): boolean {
+  if (!elf.programHeaders.some((p) => p.type === PT_LOAD && p.filesz > 0n)) return true;
+  const alloc = elf.sections.filter((s) => (s.flags & SHF_ALLOC) !== 0n && s.type !== SHT_NOTE);
+  return alloc.length > 0 && alloc.every((s) => s.type === SHT_NOBITS);
+}
+
+function countPages(req: StampRequest): number {
+  return req.sets.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.count, 0), 0);
+}
+
+/** True when the file's own note is exactly the one this request would write now. */
+function noteIsCurrent(elf: ElfFile, req: StampRequest): boolean {
+  const v = verifyElf(elf, { content: false });
+  if (v.status !== 'valid' || !v.note) return false;
+  const pageCount = Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+  const self = v.note.objects[0]!;
+  const wanted = buildNote(req, pageCount, 0n, { path: self.path, buildId: self.buildId, layoutDigest: self.layoutDigest, contentSha256: self.contentSha256 });
+  return Buffer.from(encodeNote(v.note)).equals(Buffer.from(wanted));
+}
+
+function sidecarIsCurrent(elf: ElfFile, req: StampRequest, dir: string): boolean {
+  const v = verifySidecar(elf, dir);
+  if (v.status !== 'valid' || !v.note) return false;
+  const pageCount = Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+  const self = v.note.objects[0]!;
+  const wanted = buildNote(req, pageCount, 0n, { path: self.path, buildId: self.buildId, layoutDigest: self.layoutDigest, contentSha256: self.contentSha256 });
+  return Buffer.from(encodeNote(v.note)).equals(Buffer.from(wanted));
+}
+
+/** Gives the other names of a stamped inode the new file, each atomically. */
+function relink(file: string, links: string[]): void {
+  for (const l of links) {
+    const tmp = path.join(path.dirname(l), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+    fs.linkSync(file, tmp);
+    try {
+      fs.renameSync(tmp, l);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+  }
+}
+
+export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string | null): FileReport {
+  const t0 = process.hrtime.bigint();
+  const report: FileReport = { path: c.path, outcome: 'failed', ms: 0, ...(c.links.length ? { links: c.links } : {}) };
+  const done = (r: Partial<FileReport>): FileReport => Object.assign(report, r, { ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+  let elf: ElfFile | undefined;
+  try {
+    elf = openElf(c.path);
+    if (isDebugFile(elf)) return done({ outcome: 'skipped', reason: 'a separate debug file (no loadable bytes)' });
+    const id = hex(buildIdOf(elf));
+    if (id.length < 4) return done({ outcome: 'skipped', reason: 'no build-id: it cannot be matched to a profile' });
+    report.buildId = id;
+    const own = findOurNote(elf);
+    if (opts.sidecar !== undefined && own) {
+      let empty = false;
+      try {
+        empty = decodeNote(elf.source.read(own.note.descOffset, own.note.descSize)).empty;
+      } catch {
+        /* a corrupt note of its own: the shim will not use a sidecar either */
+      }
+      if (!empty) return done({ outcome: 'skipped', reason: 'it has a note of its own, which the shim prefers to a sidecar' });
+    }
+    const entry = lookupProfile(opts.profiles, id);
+    if (!entry) return done({ outcome: 'no-profile' });
+    report.profile = entry.path;
+    let req: StampRequest;
+    try {
+      const selected = selectPages(entry.profile, { minShare: opts.minShare, budget: opts.budget }).profile;
+      req = requestFromProfileData(c.path, entry.path, selected);
+    } catch (e) {
+      if (/nothing selected/.test((e as Error).message)) return done({ outcome: 'no-profile', reason: `no page of ${entry.path} was used in enough runs` });
+      throw e;
+    }
+    report.pages = countPages(req);
+    const current = opts.sidecar !== undefined ? sidecarIsCurrent(elf, req, opts.sidecar) : noteIsCurrent(elf, req);
+    if (current) return done({ outcome: 'current' });
+    if (opts.dryRun) {
+      if (opts.sidecar !== undefined) return done({ outcome: 'would-stamp', strategy: 'sidecar' });
+      const plan = planFor(elf, req, { maxPageSize: opts.maxPageSize });
+      return done({ outcome: 'would-stamp', strategy: plan.strategy, growth: Number(plan.growth) });
+    }
+    elf.source.close();
+    elf = undefined;
+    if (opts.sidecar !== undefined) {
+      const r = writeSidecar(c.path, req, opts.sidecar, { fsync: false });
+      return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output });
+    }
+    const r = stampFile(c.path, req, { maxPageSize: opts.maxPageSize, xattrs, fsync: false });
+    relink(r.output, c.links);
+    return done({ outcome: 'stamped', strategy: r.strategy, growth: Number(r.growth) });
+  } catch (e) {
+    if (e instanceof PlacementRefusedError) return done({ outcome: 'refused', reason: e.message });
+    if (e instanceof ElfFormatError) return done({ outcome: 'failed', reason: `malformed ELF: ${e.message}` });
+    return done({ outcome: 'failed', reason: (e as Error).message });
+  } finally {
+    elf?.source.close();
+  }
+}
