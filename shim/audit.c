@@ -1,7 +1,8 @@
 /*
  * libelfprefetch-audit.so, for LD_AUDIT. la_version runs when ld.so loads the auditor, before
- * it maps any library: it prefetches the main program's note (its own pages and its library
- * sets). la_objopen then prefetches each object that was not covered yet from its own note.
+ * it maps any library: it prefetches the main program's note or sidecar (its own pages and its
+ * library sets). la_objopen then prefetches each object that was not covered yet from its own
+ * note or sidecar.
  * No LA_FLG_BIND* flags are returned, so ld.so does not route symbol bindings through here.
  */
 #define _GNU_SOURCE

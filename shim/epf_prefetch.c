@@ -108,10 +108,24 @@ void epf_plan_finish(struct epf_plan *p) {
 
 static int flag_on(const char *v) { return v && v[0] && !(v[0] == '0' && v[1] == 0); }
 
+/* The compiled-in sidecar directory must fit (checked when compiling) and be absolute (else no
+ * sidecar is read unless ELFPREFETCH_SIDECAR names a directory). */
+typedef char epf_sidecar_dir_fits[sizeof EPF_SIDECAR_DIR >= 2 && sizeof EPF_SIDECAR_DIR <= EPF_MAX_SIDECAR_DIR + 1 ? 1 : -1];
+
+/* An absolute directory of at most EPF_MAX_SIDECAR_DIR bytes, without trailing slashes. */
+static void set_sidecar_dir(struct epf_options *o, const char *dir) {
+  size_t n = strlen(dir);
+  if (dir[0] != '/' || n > EPF_MAX_SIDECAR_DIR) return;
+  while (n > 1 && dir[n - 1] == '/') n--;
+  memcpy(o->sidecar, dir, n);
+  o->sidecar[n] = 0;
+}
+
 void epf_options_load(struct epf_options *o) {
   memset(o, 0, sizeof *o);
   memcpy(o->set, "default", 8);
   o->set_len = 7;
+  set_sidecar_dir(o, EPF_SIDECAR_DIR);
   /* Secure mode (setuid, setgid, capabilities): the environment is not ours to trust. */
   if (getauxval(AT_SECURE)) return;
   o->disabled = flag_on(getenv("ELFPREFETCH_DISABLE"));
@@ -126,6 +140,11 @@ void epf_options_load(struct epf_options *o) {
   }
   const char *dev = getenv("ELFPREFETCH_DEVICE");
   if (dev && dev[0]) o->device = epf_device_by_name(dev);
+  const char *dir = getenv("ELFPREFETCH_SIDECAR");
+  if (dir) {
+    if (dir[0] == '/' && strlen(dir) <= EPF_MAX_SIDECAR_DIR) set_sidecar_dir(o, dir);
+    else epf_debug(o, "ELFPREFETCH_SIDECAR", "not an absolute path of at most 1024 bytes, ignored", 0);
+  }
 }
 
 struct line {
@@ -277,6 +296,7 @@ static const uint8_t *file_bytes(struct file *f, const uint8_t *head, size_t hea
 
 struct ident {
   uint64_t layout;
+  int have_layout;
   uint32_t bid_len;
   int bid_found;
   uint8_t bid[EPF_MAX_BUILD_ID];
@@ -387,6 +407,7 @@ static const char *inspect_file(struct file *f, uint8_t *head, struct ident *id,
   const uint8_t *ph = file_bytes(f, head, head_len, eh.e_phoff, phbytes, &id->ph);
   if (!ph) return "cannot read the program headers";
   id->layout = layout_digest(ph, eh.e_phnum);
+  id->have_layout = 1;
   for (size_t i = 0; i < eh.e_phnum; i++) {
     ElfW(Phdr) p;
     memcpy(&p, ph + i * sizeof p, sizeof p);
@@ -438,11 +459,29 @@ static const char *inspect_mapped(ElfW(Addr) base, const ElfW(Phdr) *phdr, size_
   }
   if (!id->note_found) return 0; /* no system call, no digest: the cheap path */
   id->layout = layout_digest((const uint8_t *)phdr, phnum);
+  id->have_layout = 1;
   return 0;
 }
 
 static int same_build(const struct epf_object *obj, const struct ident *id) {
   return obj->layout_digest == id->layout && obj->build_id_len == id->bid_len && memcmp(obj->build_id, id->bid, id->bid_len) == 0;
+}
+
+/* What a descriptor is to the file whose identity is `id`, and how to say so. */
+enum { NOTE_OK, NOTE_EMPTY, NOTE_VERSION, NOTE_CORRUPT, NOTE_OTHER_BUILD_ID, NOTE_OTHER_LAYOUT };
+static const char *const note_why[] = {"", "an empty reservation", "note of another format version", "corrupt note", "stale note (another build-id)", "stale note (another layout)"};
+static const char *const sidecar_why[] = {"", "an empty note", "a note of another format version", "corrupt", "another build-id", "another layout"};
+
+/* Validates the descriptor into n and checks that object 0 is the file (FORMAT.md 2 and 4). */
+static int check_note(struct epf_note *n, const uint8_t *desc, size_t len, const struct ident *id) {
+  int e = epf_note_open(n, desc, len);
+  if (e != EPF_OK) return e == EPF_E_VERSION ? NOTE_VERSION : NOTE_CORRUPT;
+  if (n->empty) return NOTE_EMPTY;
+  struct epf_object self;
+  if (epf_note_object(n, 0, &self) != EPF_OK) return NOTE_CORRUPT;
+  if (self.build_id_len != id->bid_len || memcmp(self.build_id, id->bid, id->bid_len) != 0) return NOTE_OTHER_BUILD_ID;
+  if (self.layout_digest != id->layout) return NOTE_OTHER_LAYOUT;
+  return NOTE_OK;
 }
 
 /* ---------------------------------------------------------------- prefetching */
@@ -505,22 +544,33 @@ static void issue(void *ctx, uint64_t off, uint64_t len) {
   posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
 }
 
+/* " (sidecar PATH)" after a diagnostic about a note read from a sidecar. */
+static void put_via(struct line *l, const char *via) {
+  if (!via) return;
+  put(l, " (sidecar ");
+  put(l, via);
+  put(l, ")");
+}
+
 /* Prefetches page set o->set of object `index` of note n from fd. Returns 1 if it did. */
-static int prefetch_set(const char *label, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
+static int prefetch_set(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
   const struct epf_device *dev = device_for(o, fd, st);
   struct ra r = {fd, 0};
   struct epf_plan plan;
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dev, issue, &r);
+  struct line l;
+  l.n = 0;
+  put(&l, "elfprefetch: ");
+  put(&l, label);
   if (epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan) != EPF_OK) {
-    epf_debug(o, label, "no page set named ", o->set);
+    put(&l, ": no page set named ");
+    put(&l, o->set);
+    put_via(&l, via);
+    if (o->debug) emit_line(&l);
     return 0;
   }
   epf_plan_finish(&plan);
   if (o->debug) {
-    struct line l;
-    l.n = 0;
-    put(&l, "elfprefetch: ");
-    put(&l, label);
     put(&l, ": prefetched ");
     put_u64(&l, plan.runs);
     put(&l, " runs, ");
@@ -530,13 +580,14 @@ static int prefetch_set(const char *label, int fd, const struct stat *st, const 
     put(&l, " requests (");
     put(&l, dev->name);
     put(&l, r.fadvise ? ", fadvise)" : ")");
+    put_via(&l, via);
     emit_line(&l);
   }
   return 1;
 }
 
 /* Object `index` (a library) of note n: open its path, check its build, prefetch its set. */
-static int prefetch_library(const struct epf_note *n, uint32_t index, const struct epf_options *o, struct epf_seen *seen) {
+static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen) {
   struct epf_object obj;
   if (epf_note_object(n, index, &obj) != EPF_OK || obj.path_len == 0 || obj.path_len >= EPF_MAX_PATH + 1) return 0;
   char path[EPF_MAX_PATH + 1];
@@ -562,44 +613,154 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const stru
     const char *why = inspect_file(&f, head, &id, 0);
     if (why) epf_debug(o, path, why, 0);
     else if (!same_build(&obj, &id)) epf_debug(o, path, "the library is another build than the note's", 0);
-    else if ((done = prefetch_set(path, f.fd, &f.st, n, index, o))) seen_add(seen, &f.st);
+    else if ((done = prefetch_set(path, via, f.fd, &f.st, n, index, o))) seen_add(seen, &f.st);
     ident_release(&id);
   }
   close(f.fd);
   return done;
 }
 
-/* A file's own note, found: check it, then prefetch object 0 from fd and the library sets. */
-static int use_note(const char *label, int fd, const struct stat *st, const struct ident *id, const struct epf_options *o, struct epf_seen *seen) {
-  struct epf_note n;
-  int e = epf_note_open(&n, id->note, id->note_len);
-  if (e != EPF_OK) {
-    epf_debug(o, label, e == EPF_E_VERSION ? "note of another format version" : "corrupt note", 0);
-    return 0;
-  }
-  if (n.empty) {
-    epf_debug(o, label, "an empty reservation", 0);
-    return 0;
-  }
-  struct epf_object self;
-  if (epf_note_object(&n, 0, &self) != EPF_OK) return 0;
-  if (self.build_id_len != id->bid_len || memcmp(self.build_id, id->bid, id->bid_len) != 0) {
-    epf_debug(o, label, "stale note (another build-id)", 0);
-    return 0;
-  }
-  if (self.layout_digest != id->layout) {
-    epf_debug(o, label, "stale note (another layout)", 0);
-    return 0;
-  }
+/* A note that belongs to the file (its own, or its sidecar's: `via`): object 0 from fd, then the library sets. */
+static int prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen) {
   int count = 0;
   if (epf_seen_has(seen, st->st_dev, st->st_ino)) {
     epf_debug(o, label, "prefetched already", 0);
-  } else if (prefetch_set(label, fd, st, &n, 0, o)) {
+  } else if (prefetch_set(label, via, fd, st, n, 0, o)) {
     seen_add(seen, st);
     count++;
   }
-  for (uint32_t i = 1; i < n.object_count; i++) count += prefetch_library(&n, i, o, seen);
+  for (uint32_t i = 1; i < n->object_count; i++) count += prefetch_library(n, i, via, o, seen);
   return count;
+}
+
+/* ---------------------------------------------------------------- sidecar files (FORMAT.md 8) */
+
+/* DIR/hh/rest.note: the directory, '/', 2 hex digits, '/', up to 126 more, ".note", NUL. */
+#define SIDECAR_PATH_MAX (EPF_MAX_SIDECAR_DIR + 2 * EPF_MAX_BUILD_ID + 8)
+
+struct sidecar {
+  char path[SIDECAR_PATH_MAX];
+  struct region r; /* the file's bytes */
+  struct epf_note n;
+};
+
+/*
+ * Whether the sidecar directory exists. It is stat()ed at the first lookup and remembered for
+ * the process, so a system without sidecars pays one failed stat per process, not one per object
+ * (a directory made while a process runs is seen by the processes started after it).
+ */
+static int sidecar_dir_present(const struct epf_options *o) {
+  static uint32_t checked; /* FNV-1a of the directory checked (| 1), 0 for none yet */
+  static int present;
+  if (!o->sidecar[0]) return 0;
+  uint32_t h = (uint32_t)epf_fnv1a64(EPF_FNV_OFFSET, (const uint8_t *)o->sidecar, strlen(o->sidecar)) | 1;
+  if (__atomic_load_n(&checked, __ATOMIC_ACQUIRE) != h) {
+    struct stat st;
+    __atomic_store_n(&present, stat(o->sidecar, &st) == 0 && S_ISDIR(st.st_mode), __ATOMIC_RELAXED);
+    __atomic_store_n(&checked, h, __ATOMIC_RELEASE);
+  }
+  return __atomic_load_n(&present, __ATOMIC_RELAXED);
+}
+
+/* sc->path = DIR/hh/rest.note for the file's build-id; 0 when it has none of 2 to 64 bytes. */
+static int sidecar_path(const struct epf_options *o, const struct ident *id, struct sidecar *sc) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = strlen(o->sidecar);
+  if (id->bid_len < 2 || id->bid_len > EPF_MAX_BUILD_ID || n == 0 || n > EPF_MAX_SIDECAR_DIR) return 0;
+  char *p = sc->path;
+  memcpy(p, o->sidecar, n);
+  p += n;
+  *p++ = '/';
+  for (uint32_t i = 0; i < id->bid_len; i++) {
+    *p++ = hex[id->bid[i] >> 4];
+    *p++ = hex[id->bid[i] & 15];
+    if (i == 0) *p++ = '/';
+  }
+  memcpy(p, ".note", 6);
+  return 1;
+}
+
+/* Not there at all: the ordinary case, said as "no note". */
+static const char sidecar_absent[] = "";
+
+/*
+ * Reads the sidecar at sc->path into sc->r if it is one the shim may use: lstat()ed first, so a
+ * symbolic link, device or FIFO is never opened; then opened without following a link and
+ * checked by fstat (the file lstat saw, regular, owned by root or the effective user, not
+ * writable by group or others, 24 bytes to 1 MiB). NULL on success, else why not.
+ */
+static const char *read_sidecar(struct sidecar *sc) {
+  struct stat pre, st;
+  if (lstat(sc->path, &pre) != 0) return errno == ENOENT || errno == ENOTDIR ? sidecar_absent : "cannot stat it";
+  if (S_ISLNK(pre.st_mode)) return "a symbolic link";
+  if (!S_ISREG(pre.st_mode)) return "not a regular file";
+  int fd = open(sc->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return errno == ELOOP ? "a symbolic link" : errno == ENOENT ? sidecar_absent : "cannot open it";
+  const char *why = 0;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) why = "not a regular file";
+  else if (st.st_dev != pre.st_dev || st.st_ino != pre.st_ino) why = "replaced while it was opened";
+  else if (st.st_uid != 0 && st.st_uid != geteuid()) why = "owned by another user than root or the process's";
+  else if (st.st_mode & (S_IWGRP | S_IWOTH)) why = "writable by group or others";
+  else if (st.st_size < EPF_HEADER_SIZE) why = "shorter than 24 bytes";
+  else if ((uint64_t)st.st_size > EPF_MAX_DESC_SIZE) why = "longer than 1 MiB";
+  else {
+    size_t len = (size_t)st.st_size;
+    void *m = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+      why = "no memory to read it";
+    } else {
+      sc->r.map = m;
+      sc->r.len = len;
+      if (pread_full(fd, m, len, 0) != 0) why = "cannot read it (truncated?)";
+    }
+  }
+  close(fd);
+  return why;
+}
+
+/* "LABEL: NONE; sidecar PATH ignored: WHY" */
+static void sidecar_debug(const struct epf_options *o, const char *label, const char *none, const char *path, const char *why) {
+  if (!o->debug) return;
+  struct line l;
+  l.n = 0;
+  put(&l, "elfprefetch: ");
+  put(&l, label);
+  put(&l, ": ");
+  put(&l, none);
+  put(&l, "; sidecar ");
+  put(&l, path);
+  put(&l, " ignored: ");
+  put(&l, why);
+  emit_line(&l);
+}
+
+/*
+ * The sidecar of a file without a note of its own (`none` says which: no note, or an empty
+ * reservation). Returns 1 when sc->n is a note that belongs to the file (release sc->r
+ * afterwards); else 0, having said why. For a loaded object whose layout digest was not needed
+ * yet, `ph` and `phnum` are its program headers.
+ */
+static int find_sidecar(const char *label, const char *none, struct ident *id, const uint8_t *ph, size_t phnum, const struct epf_options *o, struct sidecar *sc) {
+  sc->r.map = 0;
+  sc->r.len = 0;
+  if (!sidecar_path(o, id, sc) || !sidecar_dir_present(o)) {
+    epf_debug(o, label, none, 0);
+    return 0;
+  }
+  const char *why = read_sidecar(sc);
+  if (!why) {
+    if (!id->have_layout && ph) {
+      id->layout = layout_digest(ph, phnum);
+      id->have_layout = 1;
+    }
+    int k = id->have_layout ? check_note(&sc->n, sc->r.map, sc->r.len, id) : NOTE_CORRUPT;
+    if (k == NOTE_OK) return 1;
+    why = sidecar_why[k];
+  }
+  region_release(&sc->r);
+  if (why == sidecar_absent) epf_debug(o, label, none, 0);
+  else sidecar_debug(o, label, none, sc->path, why);
+  return 0;
 }
 
 /* "/proc/self/exe" as a readable name in diagnostics. */
@@ -611,7 +772,40 @@ static const char *self_label(const struct epf_options *o, const char *path, cha
   return buf;
 }
 
-/* A file by path: `loaded` files (mapped by the kernel or ld.so) are fstat()ed only if they have a note. */
+/*
+ * An open file whose identity is in id: its own note when it has one (even stale or corrupt:
+ * then nothing is done), else its sidecar.
+ */
+static int use_file(const char *label, struct file *f, struct ident *id, const struct epf_options *o, struct epf_seen *seen) {
+  const char *none = "no note";
+  if (id->note_found) {
+    if (file_stat(f) != 0) {
+      epf_debug(o, label, "not a regular file", 0);
+      return 0;
+    }
+    if (epf_seen_has(seen, f->st.st_dev, f->st.st_ino)) {
+      epf_debug(o, label, "prefetched already", 0);
+      return 0;
+    }
+    struct epf_note n;
+    int k = check_note(&n, id->note, id->note_len, id);
+    if (k == NOTE_OK) return prefetch_note(label, 0, f->fd, &f->st, &n, o, seen);
+    if (k != NOTE_EMPTY) {
+      epf_debug(o, label, note_why[k], 0);
+      return 0;
+    }
+    none = note_why[NOTE_EMPTY];
+  }
+  struct sidecar sc;
+  if (!find_sidecar(label, none, id, 0, 0, o, &sc)) return 0;
+  int count = 0;
+  if (file_stat(f) != 0) epf_debug(o, label, "not a regular file", 0);
+  else count = prefetch_note(label, sc.path, f->fd, &f->st, &sc.n, o, seen);
+  region_release(&sc.r);
+  return count;
+}
+
+/* A file by path: `loaded` files (mapped by the kernel or ld.so) are fstat()ed only if they have a note or a sidecar. */
 static int prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen, int loaded) {
   if (o->disabled || !path) return 0;
   int saved = errno, count = 0;
@@ -628,10 +822,7 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
     struct ident id;
     const char *why = inspect_file(&f, head, &id, 1);
     if (why) epf_debug(o, label, why, 0);
-    else if (!id.note_found) epf_debug(o, label, "no note", 0);
-    else if (file_stat(&f) != 0) epf_debug(o, label, "not a regular file", 0);
-    else if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) epf_debug(o, label, "prefetched already", 0);
-    else count = use_note(label, f.fd, &f.st, &id, o, seen);
+    else count = use_file(label, &f, &id, o, seen);
     ident_release(&id);
     close(f.fd);
   }
@@ -648,20 +839,36 @@ int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phd
   int saved = errno, count = 0;
   struct ident id;
   char name[256];
+  const char *label = self_label(o, path, name, sizeof name);
   const char *why = inspect_mapped(base, phdr, phnum, &id);
-  if (why || !id.note_found) {
-    epf_debug(o, self_label(o, path, name, sizeof name), why ? why : "no note", 0);
-  } else {
-    const char *label = self_label(o, path, name, sizeof name);
+  struct epf_note own;
+  struct sidecar sc;
+  sc.r.map = 0;
+  sc.r.len = 0;
+  const struct epf_note *n = 0;
+  const char *via = 0;
+  if (why) {
+    epf_debug(o, label, why, 0);
+  } else if (id.note_found) {
+    int k = check_note(&own, id.note, id.note_len, &id);
+    if (k == NOTE_OK) n = &own;
+    else if (k != NOTE_EMPTY) epf_debug(o, label, note_why[k], 0);
+    else if (find_sidecar(label, note_why[NOTE_EMPTY], &id, (const uint8_t *)phdr, phnum, o, &sc)) n = &sc.n, via = sc.path;
+  } else if (find_sidecar(label, "no note", &id, (const uint8_t *)phdr, phnum, o, &sc)) {
+    n = &sc.n;
+    via = sc.path;
+  }
+  if (n) {
     struct stat st;
     int fd = open_regular(path, &st, 0);
     if (fd < 0) {
       epf_debug(o, label, "cannot open", 0);
     } else {
-      count = use_note(label, fd, &st, &id, o, seen);
+      count = prefetch_note(label, via, fd, &st, n, o, seen);
       close(fd);
     }
   }
+  region_release(&sc.r);
   errno = saved;
   return count;
 }

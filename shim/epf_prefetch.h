@@ -22,6 +22,13 @@
 /* How many files one process remembers as prefetched already (audit, preload). */
 #define EPF_MAX_SEEN 256
 
+/* The sidecar directory (docs/FORMAT.md section 8) unless ELFPREFETCH_SIDECAR names another;
+ * `make -C shim SIDECAR_DIR=/path` compiles in another. Absolute, at most EPF_MAX_SIDECAR_DIR bytes. */
+#ifndef EPF_SIDECAR_DIR
+#define EPF_SIDECAR_DIR "/var/lib/elfprefetch/sidecar"
+#endif
+#define EPF_MAX_SIDECAR_DIR 1024
+
 /* A device class of the coalescing cost model: a request costs 1/iops seconds, a byte 1/bandwidth. */
 struct epf_device {
   const char *name;
@@ -69,9 +76,11 @@ struct epf_options {
   char set[65];
   size_t set_len;
   const struct epf_device *device; /* forced device class, or NULL to detect it */
+  char sidecar[EPF_MAX_SIDECAR_DIR + 1]; /* the sidecar directory; empty: none */
 };
 
-/* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET and _DEVICE unless getauxval(AT_SECURE) is set. */
+/* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE and _SIDECAR unless getauxval(AT_SECURE) is
+ * set (then the compiled-in sidecar directory is still used, like the notes in files). */
 void epf_options_load(struct epf_options *o);
 
 /* The files one process prefetched already, by device and inode. */
@@ -84,16 +93,18 @@ struct epf_seen {
 
 /*
  * Prefetches the file at `path` from its own note: object 0's page set and the library sets
- * (objects 1..n, each checked against the library file's identity). Files already in `seen`
- * are skipped and the ones prefetched are added (seen may be NULL). Returns the number of
- * files prefetched; 0 when there was nothing to do or any problem; -1 when `path` could not
- * be opened.
+ * (objects 1..n, each checked against the library file's identity). A file without a note of
+ * its own, or with only an empty reservation, uses its sidecar instead, if it has one
+ * (docs/FORMAT.md section 8). Files already in `seen` are skipped and the ones prefetched are
+ * added (seen may be NULL). Returns the number of files prefetched; 0 when there was nothing
+ * to do or any problem; -1 when `path` could not be opened.
  */
 int epf_prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen);
 
 /*
  * The same for a file the kernel or ld.so has mapped (so it is a regular file): it is not
- * fstat()ed unless it has a note, so an object without one costs open, pread and close.
+ * fstat()ed unless it has a note or a sidecar, so an object without either costs open, pread,
+ * close and one failed lstat of its sidecar (none when the sidecar directory is missing).
  */
 int epf_prefetch_loaded(const char *path, const struct epf_options *o, struct epf_seen *seen);
 
@@ -101,7 +112,7 @@ int epf_prefetch_loaded(const char *path, const struct epf_options *o, struct ep
  * The same for an object that is loaded already: its note and build-id are read from memory
  * (base + p_vaddr of its PT_NOTE, which must lie in the file-backed part of a PT_LOAD), its
  * layout digest from `phdr`; `path` is the file opened for readahead. Objects without a note
- * cost no system call.
+ * cost no system call but the failed lstat of their sidecar (none when the directory is missing).
  */
 int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum, const struct epf_options *o, struct epf_seen *seen);
 

@@ -1,6 +1,6 @@
 /*
- * elfprefetch-exec PROG [ARGS...]: prefetches PROG's note (its own page set and its libraries'
- * sets) and then execs PROG with ARGS and the same environment. It runs before ld.so, which is
+ * elfprefetch-exec PROG [ARGS...]: prefetches PROG's note, or its sidecar when it has none (its
+ * own page set and its libraries' sets), and then execs PROG with ARGS and the same environment. It runs before ld.so, which is
  * when prefetching gains most (../shared/research/PREFETCH.md). If prefetching fails it execs
  * anyway; if the exec fails it reports like a shell and exits 127 (not found) or 126.
  */

@@ -1,7 +1,8 @@
 /*
  * libelfprefetch-preload.so, for LD_PRELOAD, /etc/ld.so.preload or linking in: a constructor
  * walks the loaded objects (dl_iterate_phdr) and prefetches each object's own note, read from
- * memory where its PT_NOTE is mapped; the main program's note also names its library sets.
+ * memory where its PT_NOTE is mapped, or, without one, its sidecar (found by the build-id read
+ * from memory the same way); the main program's note also names its library sets.
  * It runs after ld.so mapped and relocated everything, so it gains least of the three forms.
  */
 #define _GNU_SOURCE

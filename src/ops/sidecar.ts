@@ -91,6 +91,8 @@ export function verifySidecar(elf: ElfFile, dir: string): VerifyResult & { path?
     if (!st.isFile()) return { status: 'corrupt', reason: `${file} is not a regular file`, path: file };
     if (st.size > MAX_SIDECAR) return { status: 'corrupt', reason: `${file} is ${st.size} bytes, more than ${MAX_SIDECAR}`, path: file };
     if (st.mode & 0o022) return { status: 'corrupt', reason: `${file} is writable by group or others; the shim ignores it`, path: file };
+    const euid = process.geteuid?.();
+    if (euid !== undefined && st.uid !== 0 && st.uid !== euid) return { status: 'corrupt', reason: `${file} belongs to uid ${st.uid}, neither root nor this user; the shim ignores it`, path: file };
     bytes = fs.readFileSync(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'absent', reason: `no sidecar at ${file}`, path: file };
