@@ -14,7 +14,7 @@ export interface ByteSource {
 /** No single read is larger than this: a bigger block is a malformed claim, not data. */
 export const MAX_READ = 256 << 20;
 
-function checkRange(size: bigint, offset: bigint, length: number, path: ElfPath): void {
+export function checkRange(size: bigint, offset: bigint, length: number, path: ElfPath): void {
   if (length > MAX_READ) throw new ElfFormatError('too_large', `a read of ${length} bytes is larger than the ${MAX_READ}-byte limit`, offset, path, length);
   if (offset < 0n || length < 0 || offset + BigInt(length) > size) {
     throw new ElfFormatError(

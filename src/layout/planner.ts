@@ -1,6 +1,9 @@
 import * as C from '../elf/constants';
 import { encodeHeader, encodeNoteEntry, encodeProgramHeaders, encodeSectionHeaders } from '../elf/encode';
-import { PlacementRefusedError } from '../elf/errors';
+import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
+import { readElf } from '../elf/read';
+import { newViolations } from './check';
+import { PlanSource } from './plan-source';
 import type { ElfFile, FileHeader, Note, ProgramHeader, SectionHeader } from '../elf/types';
 import { NOTE_NAME, NT_ELFPREFETCH, SECTION_NAME } from '../note/format';
 import { MovableBlock, blockAfterTable, blockOfNoteSegment, relocateBlock } from './block';
@@ -442,6 +445,17 @@ function checkedPlan(elf: ElfFile, plan: LayoutPlan): LayoutPlan {
   for (const w of plan.writes) if (w.at < 0n || w.at + BigInt(w.bytes.length) > plan.outputSize) bad.push(`the ${w.what} would be written outside the file`);
   for (const c of plan.copies) if (c.to + c.length > plan.outputSize || c.from + c.length > elf.source.size) bad.push('a copy would reach outside the file');
   if (bad.length) throw new PlacementRefusedError(bad, 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
+  // Read what would be written, as any reader will: an input whose tables only just parse
+  // can make a move produce a file that does not parse, or that breaks a rule the input kept.
+  let out: ElfFile;
+  try {
+    out = readElf(new PlanSource(elf.source, plan));
+  } catch (e) {
+    if (!(e instanceof ElfFormatError)) throw e;
+    throw new PlacementRefusedError([`the rewritten file would not parse (${e.message})`], 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
+  }
+  const broken = newViolations(elf, out);
+  if (broken.length) throw new PlacementRefusedError([`the rewritten file would break layout rules: ${broken.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
   return plan;
 }
 
