@@ -6,6 +6,13 @@ import { SectionSpan, carryPages, sectionSpans } from '../profile/carry';
 import { Profile, ProfileObject, parseProfile } from '../profile/schema';
 import type { LibraryEntry, SelfPageSet, StampRequest } from './stamp';
 
+/** elfinfo's name of an e_machine (loaded only for this message). */
+function machineName(m: number): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ISA } = require('elfinfo') as { ISA: Record<number, string> };
+  return ISA[m] ?? `EM_${m}`;
+}
+
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** The layout digest of a library: from the profile, else from the file if it is the same build. */
@@ -59,7 +66,9 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
   let spans: SectionSpan[];
   let fileSize: number;
   let fileDigest: string;
+  let machine: number;
   try {
+    machine = elf.header.machine;
     fileId = hex(buildIdOf(elf));
     spans = sectionSpans(elf);
     fileSize = Number(elf.source.size);
@@ -78,6 +87,10 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
     if (!opts.carryOver || programs.length === 0) {
       const hint = programs.length && !opts.carryOver ? '; if it is a profile of an earlier build of this program, add --carry-over' : '';
       throw new Error(`${where} has no pages for this file (build-id ${fileId || 'none'}); it describes ${ids}${hint}`);
+    }
+    const foreign = programs.find((o) => o.machine !== undefined && o.machine !== machine);
+    if (foreign) {
+      throw new Error(`${where} was recorded on a ${machineName(foreign.machine!)} build (${foreign.path}); this file is for ${machineName(machine)}: pages do not carry over between machines (record it on the target, or stamp it with --pages)`);
     }
     const noSections = programs.find((o) => !o.sections?.length);
     if (noSections) throw new Error(`${where} cannot be carried over to another build: it lists no sections for ${noSections.path} (record it again with this version of elfprefetch)`);

@@ -12,6 +12,8 @@ export const ProfileObjectSchema = z.object({
   buildId: hex('buildId'),
   /** FNV-1a 64 layout digest of the file's PT_LOADs (docs/FORMAT.md), 16 hex digits. */
   layoutDigest: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  /** ELF e_machine of the file (62 x86-64, 183 aarch64, ...): a profile never crosses machines. */
+  machine: z.number().int().nonnegative().optional(),
   /** File size in bytes when recorded. */
   size: z.number().int().nonnegative(),
   /** True for the program itself (the file that is stamped). */

@@ -9,6 +9,7 @@ export interface ObjectIdentity {
   buildId: string;
   layoutDigest: string;
   size: number;
+  machine: number;
   sections: SectionSpan[];
 }
 
@@ -40,6 +41,7 @@ export function identify(file: string): ObjectIdentity | undefined {
       buildId: Buffer.from(buildIdOf(elf)).toString('hex'),
       layoutDigest: layoutDigest(elf.programHeaders).toString(16).padStart(16, '0'),
       size: Number(elf.source.size),
+      machine: elf.header.machine,
       sections: sectionSpans(elf),
     };
   } finally {

@@ -79,6 +79,7 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
       path: file,
       buildId: id.buildId,
       layoutDigest: id.layoutDigest,
+      machine: id.machine,
       size: id.size,
       main: mainPath !== undefined && real(file) === mainPath,
       pages: formatRanges(runsFromPages(pages)),

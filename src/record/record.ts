@@ -79,6 +79,14 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
     else if (r.code) notes.push(`${tag}the command exited with status ${r.code}`);
     for (const n of r.notes) notes.push(tag + n);
   });
+  // Status 126/127 is the loader or the shell failing to start the program (a library or
+  // the program not found): such a run recorded a failure, not the program's start-up.
+  const started = records.filter((r) => r.signal || (r.code !== 126 && r.code !== 127));
+  if (started.length === 0) {
+    throw new Error(`no run started the program (${[...new Set(notes)].join('; ')}): a missing library or program? Nothing was recorded`);
+  }
+  if (started.length < records.length) notes.push(`${records.length - started.length} of ${records.length} runs did not start the program (status 126/127) and were left out`);
+  records.splice(0, records.length, ...started);
   if (records.every((r) => r.files.size === 0)) {
     throw new Error(`nothing recorded: ${[...new Set(notes)].join('; ') || 'no pages'}`);
   }
