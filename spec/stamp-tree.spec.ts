@@ -199,6 +199,36 @@ t.test('stamp-tree on a package tree', async (t) => {
   t.equal(rep3.files.find((f: { path: string }) => f.path.endsWith('usr/bin/hello')).outcome, 'stamped', `a new profile of ${pieId} is applied`);
 });
 
+t.test('--carry-over: a new build takes the pages of the build recorded at its installed path', async (t) => {
+  const dir = path.join(work, 'carry');
+  fs.mkdirSync(dir);
+  const src = (extra: string) => `#include <stdio.h>\n${extra}int main(void){puts("carried");return 0;}\n`;
+  fs.writeFileSync(path.join(dir, 'v1.c'), src(''));
+  fs.writeFileSync(path.join(dir, 'v2.c'), src('int unused(int x){return x*3;}\n'));
+  for (const v of ['v1', 'v2']) t.equal(spawnSync('gcc', ['-O1', '-o', path.join(dir, v), path.join(dir, `${v}.c`)]).status, 0, `gcc ${v}`);
+  // Build 1 was recorded where it is installed, /usr/bin/carried.
+  const prof = syntheticProfile(path.join(dir, 'v1'), '0-2', [2, 2, 2]) as { objects: Array<{ path: string }> };
+  prof.objects[0]!.path = '/usr/bin/carried';
+  const pd = path.join(dir, 'profiles');
+  fs.writeFileSync(path.join(dir, 'v1.json'), JSON.stringify(prof));
+  t.equal((await ep('profiles', 'add', pd, path.join(dir, 'v1.json'))).status, 0);
+  const root = path.join(dir, 'tree');
+  fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+  fs.copyFileSync(path.join(dir, 'v2'), path.join(root, 'usr/bin/carried'));
+  fs.copyFileSync(path.join(dir, 'v2'), path.join(root, 'usr/bin/elsewhere'));
+  const plain = JSON.parse((await ep('stamp-tree', root, '--profiles', pd, '--json')).stdout);
+  t.equal(plain.counts['no-profile'], 2, 'without --carry-over build 2 has no profile');
+  const r = await ep('stamp-tree', root, '--profiles', pd, '--carry-over');
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /1 of them with the pages of another build carried over/);
+  const again = JSON.parse((await ep('stamp-tree', root, '--profiles', pd, '--carry-over', '--json')).stdout);
+  const file = (n: string) => again.files.find((f: { path: string }) => f.path.endsWith(n));
+  t.equal(file('usr/bin/carried').outcome, 'current', 'stamped from build 1, and current on the next run');
+  t.equal(file('usr/bin/carried').carriedFrom, identify(path.join(dir, 'v1'))!.buildId, 'the report names the build it came from');
+  t.equal(file('usr/bin/elsewhere').outcome, 'no-profile', 'only the program at the recorded path');
+  t.equal(spawnSync(path.join(root, 'usr/bin/carried'), { encoding: 'utf8' }).stdout, 'carried\n', 'and it runs');
+});
+
 t.test('sidecar mode leaves every file as it is', async (t) => {
   const root = path.join(work, 'tree-sidecar');
   makeTree(root);

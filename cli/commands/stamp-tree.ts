@@ -15,6 +15,7 @@ interface Args {
   'max-page-size'?: number;
   progress?: boolean;
   json: boolean;
+  'carry-over': boolean;
 }
 
 const LABELS: Record<string, string> = {
@@ -48,6 +49,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         .option('sidecar', { type: 'string', describe: 'leave the files as they are; write their notes to this sidecar directory' })
         .option('min-share', { type: 'number', default: 0.5, describe: 'keep pages touched in at least this share of the runs (0 to 1)' })
         .option('budget', { type: 'string', describe: 'at most this many bytes per file, most-used pages first (e.g. 4M)' })
+        .option('carry-over', { type: 'boolean', default: false, describe: 'a file whose build has no profile takes the pages of the build recorded at its installed path (/usr/bin/foo), carried over section by section' })
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
         .option('progress', { type: 'boolean', describe: 'show progress on stderr (default: when stderr is a terminal)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON instead of the summary' })
@@ -89,6 +91,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
               jobs: a.jobs,
               dryRun: a['dry-run'],
               sidecar: a.sidecar,
+              carryOver: a['carry-over'],
               minShare: a['min-share'],
               budget: a.budget !== undefined ? parseSize(a.budget) : undefined,
               maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined,
@@ -113,6 +116,8 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
                 const n = report.counts[k as keyof typeof report.counts];
                 if (n || k === 'stamped') io.out(`  ${label.padEnd(17)} ${String(n).padStart(6)}`);
               }
+              const carried = report.files.filter((f) => f.carriedFrom).length;
+              if (carried) io.out(`    ${carried} of them with the pages of another build carried over (--carry-over)`);
               for (const k of ['skipped', 'no-profile'] as const) {
                 const reasons = byReason(report.files.filter((f) => f.outcome === k && f.reason));
                 for (const [reason, n] of reasons) io.out(`    ${LABELS[k]}: ${n} × ${reason}`);

@@ -108,3 +108,32 @@ export function listProfiles(pdir: string): Array<{ buildId: string; path: strin
   }
   return out;
 }
+
+/** An entry that can stand in for a later build of the same program: found by its installed path. */
+export interface PathIndexEntry {
+  buildId: string;
+  machine?: number;
+  runs: number;
+}
+
+/**
+ * Entries by the path their program was recorded at (`/usr/bin/foo`), for stamping a later
+ * build of it (`stamp-tree --carry-over`). Where several builds ran from one path, the one
+ * with the most runs stands for it.
+ */
+export function indexByPath(pdir: string): Record<string, PathIndexEntry> {
+  const index: Record<string, PathIndexEntry> = {};
+  for (const e of listProfiles(pdir)) {
+    let p: Profile;
+    try {
+      p = parseProfile(fs.readFileSync(e.path, 'utf8'), e.path);
+    } catch {
+      continue; // a damaged entry is reported when a file of its own build-id is stamped
+    }
+    const main = p.objects[0];
+    if (!main || !main.sections?.length) continue;
+    const known = index[main.path];
+    if (!known || p.runs > known.runs) index[main.path] = { buildId: e.buildId, machine: main.machine, runs: p.runs };
+  }
+  return index;
+}

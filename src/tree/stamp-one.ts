@@ -18,7 +18,7 @@ import { requestFromProfileData } from '../ops/from-profile';
 import { verifySidecar, writeSidecar } from '../ops/sidecar';
 import { StampRequest, buildNote, planFor, stampFile } from '../ops/stamp';
 import { verifyElf } from '../ops/verify';
-import { lookupProfile } from '../profile/store';
+import { PathIndexEntry, lookupProfile } from '../profile/store';
 import { selectPages } from '../record/select';
 import type { Candidate } from './walk';
 
@@ -35,6 +35,8 @@ export interface FileReport {
   pages?: number;
   growth?: number;
   sidecar?: string;
+  /** With --carry-over: the build whose pages were carried over to this one. */
+  carriedFrom?: string;
   ms: number;
 }
 
@@ -46,6 +48,11 @@ export interface TreeStampOptions {
   /** Write notes to this sidecar directory; the files are only read. */
   sidecar?: string;
   maxPageSize?: bigint;
+  /**
+   * For files whose build has no entry: the entries by installed path (PDIR's programs as
+   * recorded at /usr/bin/foo), whose pages are carried over to this build section by section.
+   */
+  carryOver?: { root: string; index: Record<string, PathIndexEntry> };
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -118,13 +125,24 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
       }
       if (!empty) return done({ outcome: 'skipped', reason: 'it has a note of its own, which the shim prefers to a sidecar' });
     }
-    const entry = lookupProfile(opts.profiles, id);
+    let entry = lookupProfile(opts.profiles, id);
+    let carry = false;
+    if (!entry && opts.carryOver) {
+      // Another build of the program installed at the same path, if the profiles have one.
+      const installed = '/' + path.relative(opts.carryOver.root, c.path).split(path.sep).join('/');
+      const other = opts.carryOver.index[installed];
+      if (other && (other.machine === undefined || other.machine === elf.header.machine)) {
+        entry = lookupProfile(opts.profiles, other.buildId);
+        carry = !!entry;
+        if (carry) report.carriedFrom = other.buildId;
+      }
+    }
     if (!entry) return done({ outcome: 'no-profile' });
     report.profile = entry.path;
     let req: StampRequest;
     try {
       const selected = selectPages(entry.profile, { minShare: opts.minShare, budget: opts.budget }).profile;
-      req = requestFromProfileData(c.path, entry.path, selected);
+      req = requestFromProfileData(c.path, entry.path, selected, { carryOver: carry });
     } catch (e) {
       if (/nothing selected/.test((e as Error).message)) return done({ outcome: 'no-profile', reason: `no page of ${entry.path} was used in enough runs` });
       throw e;

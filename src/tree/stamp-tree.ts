@@ -10,10 +10,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readTreeXattrs } from '../io/xattrs';
+import { indexByPath } from '../profile/store';
 import { FileReport, Outcome, TreeStampOptions, stampOne } from './stamp-one';
 import { Candidate, walkTree } from './walk';
 
-export interface TreeOptions extends TreeStampOptions {
+export interface TreeOptions extends Omit<TreeStampOptions, 'carryOver'> {
+  /** Files without a profile of their build take the pages of the build recorded at their installed path. */
+  carryOver?: boolean;
   jobs?: number;
   /** Called after each file, and once at the start (done 0). */
   progress?: (done: number, total: number, counts: Record<Outcome, number>) => void;
@@ -71,7 +74,15 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
   opts.progress?.(0, todo.length, counts);
   const script = workerScript();
   const jobs = Math.max(1, Math.min(opts.jobs ?? os.availableParallelism(), todo.length || 1, script ? 64 : 1));
-  const plain: TreeStampOptions = { profiles: opts.profiles, minShare: opts.minShare, budget: opts.budget, dryRun: opts.dryRun, sidecar: opts.sidecar, maxPageSize: opts.maxPageSize };
+  const plain: TreeStampOptions = {
+    profiles: opts.profiles,
+    minShare: opts.minShare,
+    budget: opts.budget,
+    dryRun: opts.dryRun,
+    sidecar: opts.sidecar,
+    maxPageSize: opts.maxPageSize,
+    ...(opts.carryOver ? { carryOver: { root: absRoot, index: indexByPath(opts.profiles) } } : {}),
+  };
   if (!script || jobs === 1) {
     for (let i = 0; i < todo.length && !stopped; i++) {
       record(i, stampOne(todo[i]!, plain, xattrsOf(todo[i]!)));
