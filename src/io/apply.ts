@@ -22,7 +22,10 @@ export function applyPlan(src: ByteSource & { openPath?: string }, plan: LayoutP
   else fs.closeSync(fs.openSync(outPath, 'wx', 0o600));
   const fd = fs.openSync(outPath, 'r+');
   try {
-    const buffer = new Uint8Array(CHUNK);
+    // Sized to the largest piece (most plans copy a few header bytes), not always 4 MiB.
+    const pieces = inPlace ? rest : plan.copies;
+    const largest = pieces.reduce((m, c) => (c.length > m ? c.length : m), 0n);
+    const buffer = new Uint8Array(Number(largest < BigInt(CHUNK) ? largest : BigInt(CHUNK)));
     if (inPlace) {
       // Bytes of the input past the main copy are not part of the output.
       const end = src.size < plan.outputSize ? src.size : plan.outputSize;
@@ -31,7 +34,7 @@ export function applyPlan(src: ByteSource & { openPath?: string }, plan: LayoutP
         writeAll(fd, new Uint8Array(n), at);
       }
     }
-    for (const c of inPlace ? rest : plan.copies) {
+    for (const c of pieces) {
       for (let done = 0n; done < c.length; ) {
         const n = Number(c.length - done > BigInt(CHUNK) ? BigInt(CHUNK) : c.length - done);
         writeAll(fd, src.readInto(c.from + done, buffer.subarray(0, n)), c.to + done);
