@@ -17,7 +17,7 @@ import { buildIdOf } from '../note/identity';
 import { requestFromProfileData } from '../ops/from-profile';
 import { verifySidecar, writeSidecar } from '../ops/sidecar';
 import { StampRequest, buildNote, planFor, stampFile } from '../ops/stamp';
-import { verifyElf } from '../ops/verify';
+import { VerifyResult, verifyElf } from '../ops/verify';
 import { PathIndexEntry, lookupProfile } from '../profile/store';
 import { selectPages } from '../record/select';
 import type { Candidate } from './walk';
@@ -71,18 +71,8 @@ function countPages(req: StampRequest): number {
   return req.sets.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.count, 0), 0);
 }
 
-/** True when the file's own note is exactly the one this request would write now. */
-function noteIsCurrent(elf: ElfFile, req: StampRequest): boolean {
-  const v = verifyElf(elf, { content: false });
-  if (v.status !== 'valid' || !v.note) return false;
-  const pageCount = Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
-  const self = v.note.objects[0]!;
-  const wanted = buildNote(req, pageCount, 0n, { path: self.path, buildId: self.buildId, layoutDigest: self.layoutDigest, contentSha256: self.contentSha256 });
-  return Buffer.from(encodeNote(v.note)).equals(Buffer.from(wanted));
-}
-
-function sidecarIsCurrent(elf: ElfFile, req: StampRequest, dir: string): boolean {
-  const v = verifySidecar(elf, dir);
+/** True when a valid note (the file's own, or its sidecar) is exactly what this request would write now. */
+function isCurrent(elf: ElfFile, req: StampRequest, v: VerifyResult): boolean {
   if (v.status !== 'valid' || !v.note) return false;
   const pageCount = Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
   const self = v.note.objects[0]!;
@@ -148,7 +138,7 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
       throw e;
     }
     report.pages = countPages(req);
-    const current = opts.sidecar !== undefined ? sidecarIsCurrent(elf, req, opts.sidecar) : noteIsCurrent(elf, req);
+    const current = isCurrent(elf, req, opts.sidecar !== undefined ? verifySidecar(elf, opts.sidecar) : verifyElf(elf, { content: false }));
     if (current) return done({ outcome: 'current' });
     if (opts.dryRun) {
       if (opts.sidecar !== undefined) return done({ outcome: 'would-stamp', strategy: 'sidecar' });
