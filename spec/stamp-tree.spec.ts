@@ -117,6 +117,11 @@ t.test('profiles add files each object under its build-id and adds up runs', asy
   const again = await ep('profiles', 'add', pdir, path.join(work, 'runs', 's0.json'), '--json');
   const filed = JSON.parse(again.stdout) as Array<{ runs: number }>;
   t.equal(filed[0]!.runs, 4, 'the runs of a build add up');
+  // Filed from several jobs at once, no run is lost (each entry is updated under a lock).
+  const together = await Promise.all(Array.from({ length: 6 }, () => ep('profiles', 'add', pdir, path.join(work, 'runs', 's0.json'))));
+  t.same(together.map((r) => r.status), [0, 0, 0, 0, 0, 0], 'six concurrent adds succeed');
+  const after = JSON.parse((await ep('profiles', 'list', pdir, '--json')).stdout) as Array<{ buildId: string; runs: number }>;
+  t.equal(after.find((r) => r.buildId === identify(nopie.path)!.buildId)!.runs, 4 + 6 * 2, 'and every run of all six is in the entry');
   const nb = await ep('profiles', 'add', pdir, path.join(work, 'runs', 'nobuildid.json'));
   t.match(nb.stdout, /not filed: no build-id/);
 });

@@ -61,6 +61,41 @@ function writeEntry(file: string, p: Profile): void {
   }
 }
 
+const LOCK_WAIT_MS = 30_000;
+/** A lock older than this was left by a process that died while filing. */
+const LOCK_STALE_MS = 120_000;
+
+/**
+ * Runs `body` holding the lock of one entry (`FILE.lock`, created exclusively): profiles are
+ * filed from many machines or jobs at once, and an update must not lose another's runs.
+ */
+function withEntryLock<T>(file: string, body: () => T): T {
+  const lock = `${file}.lock`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const start = Date.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lock, 'wx', 0o644));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - fs.statSync(lock).mtimeMs > LOCK_STALE_MS) fs.rmSync(lock, { force: true });
+      } catch {
+        /* gone already */
+      }
+      if (Date.now() - start > LOCK_WAIT_MS) throw new Error(`${lock} is held by another process for more than ${LOCK_WAIT_MS / 1000} s (remove it if no elfprefetch is running)`);
+      Atomics.wait(pause, 0, 0, 5 + Math.random() * 20);
+    }
+  }
+  try {
+    return body();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
 /**
  * Files a recorded profile: each object with a build-id goes into its build's entry (the
  * program with its libraries, a library on its own), added to what the entry already holds.
@@ -80,17 +115,20 @@ export function fileProfile(pdir: string, profile: Profile): FiledObject[] {
     const others = o.main ? profile.objects.filter((x) => x !== o && x.buildId !== o.buildId).map((x) => ({ ...x, main: false })) : [];
     const entry = ProfileSchema.parse({ ...profile, selection: undefined, objects: [own, ...others] });
     const file = entryPath(pdir, o.buildId);
-    const existing = lookupProfile(pdir, o.buildId);
-    let merged = entry;
-    if (existing) {
-      // Merging tells objects apart by path; a build is the same whatever path it ran from,
-      // so objects take the path the entry already knows them by.
-      const known = new Map(existing.profile.objects.filter((x) => x.buildId).map((x) => [x.buildId + '\0' + x.set, x.path]));
-      const aligned = { ...entry, objects: entry.objects.map((x) => ({ ...x, path: (x.buildId && known.get(x.buildId + '\0' + x.set)) || x.path })) };
-      merged = mergeProfiles([existing.profile, aligned]);
-      merged = { ...merged, objects: [...merged.objects.filter((x) => x.buildId === o.buildId), ...merged.objects.filter((x) => x.buildId !== o.buildId)] };
-    }
-    writeEntry(file, merged);
+    const merged = withEntryLock(file, () => {
+      const existing = lookupProfile(pdir, o.buildId);
+      let merged = entry;
+      if (existing) {
+        // Merging tells objects apart by path; a build is the same whatever path it ran from,
+        // so objects take the path the entry already knows them by.
+        const known = new Map(existing.profile.objects.filter((x) => x.buildId).map((x) => [x.buildId + '\0' + x.set, x.path]));
+        const aligned = { ...entry, objects: entry.objects.map((x) => ({ ...x, path: (x.buildId && known.get(x.buildId + '\0' + x.set)) || x.path })) };
+        merged = mergeProfiles([existing.profile, aligned]);
+        merged = { ...merged, objects: [...merged.objects.filter((x) => x.buildId === o.buildId), ...merged.objects.filter((x) => x.buildId !== o.buildId)] };
+      }
+      writeEntry(file, merged);
+      return merged;
+    });
     out.push({ path: o.path, buildId: o.buildId, entry: file, runs: merged.runs });
   }
   return out;
