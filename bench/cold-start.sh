@@ -4,7 +4,11 @@
 #
 #   bash bench/cold-start.sh [OUTDIR] [RUNS]
 #
-# Writes OUTDIR/NAME.{txt,json,svg} per program (default OUTDIR: bench-results/ in /tmp).
+# Writes OUTDIR/NAME.{txt,json,svg} per program (default OUTDIR: /tmp/elfprefetch-cold-start).
+# MODELS (default "none cloud hdd net") and PROGRAMS (names below; default node python3 git)
+# choose what runs; BENCH_ARGS is added to every `bench` (e.g. "--strategy demand ...").
+# `npx ts-node --transpile-only bench/cold-summary.ts OUTDIR` turns the JSON into the tables of
+# docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/elfprefetch-cold-start}
@@ -17,7 +21,8 @@ one() {
   local name=$1
   shift
   echo "== $name: $*" >&2
-  node dist/cli/main.js bench "${margs[@]}" --runs "$RUNS" --json "$OUT/$name.json" --svg "$OUT/$name.svg" -- "$@" >"$OUT/$name.txt"
+  # shellcheck disable=SC2086
+  node dist/cli/main.js bench "${margs[@]}" ${BENCH_ARGS:-} --runs "$RUNS" --json "$OUT/$name.json" --svg "$OUT/$name.svg" -- "$@" >"$OUT/$name.txt"
   cat "$OUT/$name.txt"
 }
 if [ -n "${PROGRAMS:-}" ]; then

@@ -12,6 +12,10 @@
 # busy machine, so the script also times the shim's per-object work in one process: the core
 # (shim/epf_prefetch.c) called on every ELF library in /usr/lib/x86_64-linux-gnu (none has a
 # note) the way each hook calls it.
+#
+# STAMPED="FILE..." also times, in one process, the shim's whole work for each FILE's note (its own
+# set and its library sets, page cache warm: what a warm start of a stamped program costs beyond
+# the hook itself), best of 7 rounds of 50 calls. For docs/BENCHMARKS.md ("Warm-start overhead").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -148,3 +152,37 @@ mapfile -t libs < <(find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name '*.so*' -ty
 echo
 echo "In one process, best of 5 rounds over ${#libs[@]} libraries without a note (page cache warm):"
 env -u ELFPREFETCH_DEBUG -u ELFPREFETCH_DISABLE "$tmp/inproc" 20 "${libs[@]}"
+
+if [ -n "${STAMPED:-}" ]; then
+  cat >"$tmp/inwarm.c" <<'C'
+/* inwarm N FILE...: the shim's whole work for FILE's note, page cache warm, best of 7 rounds of N calls. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "epf_prefetch.h"
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
+int main(int argc, char **argv) {
+  int n = atoi(argv[1]);
+  struct epf_options o;
+  epf_options_load(&o);
+  for (int f = 2; f < argc; f++) {
+    double best = 1e18;
+    int objects = 0;
+    for (int round = 0; round < 7; round++) {
+      double a = now();
+      for (int k = 0; k < n; k++) objects = epf_prefetch_path(argv[f], &o, 0);
+      double b = now();
+      if ((b - a) / n < best) best = (b - a) / n;
+    }
+    printf("%-40s %3d objects prefetched  %8.1f us per start\n", argv[f], objects, best);
+  }
+  return 0;
+}
+C
+  gcc -O2 -std=c99 -I shim -o "$tmp/inwarm" "$tmp/inwarm.c" shim/epf_prefetch.c shim/epf_note.c
+  echo
+  echo "The shim's work for a stamped program's note, in one process, page cache warm (best of 7 x 50):"
+  # shellcheck disable=SC2086
+  env -u ELFPREFETCH_DEBUG -u ELFPREFETCH_DISABLE "$tmp/inwarm" 50 $STAMPED
+fi

@@ -6,8 +6,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { benchUnavailable } from '../src/bench/bench';
+import { benchUnavailable, deviceRequestBytes, plannedBy } from '../src/bench/bench';
 import { boundMs, touchedSet } from '../src/bench/bound';
+import { shimSummary } from '../src/bench/warm';
 import { loadFixtures, repoRoot } from './helpers/fixtures';
 
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
@@ -42,6 +43,27 @@ t.test('lower bound: fewest 1 MiB requests over the touched pages', async (t) =>
   t.equal(boundMs(10, s, {}), 10);
   t.equal(boundMs(10, s, { riops: 100 }), 40);
   t.equal(boundMs(0, s, { rbps: 65536 * 1000 }), 1);
+  t.equal(s.requestsBy?.[String(512 << 10)], 3); // [0,128) [255,383) [600,728)
+  const wide = touchedSet({ pageSize: 4096, objects: [obj('/c', '0,100,200')] } as never);
+  t.equal(wide.requests, 1); // [0,256)
+  t.equal(wide.requestsBy?.[String(512 << 10)], 2); // [0,128) [200,328)
+  t.equal(wide.requestsBy?.[String(128 << 10)], 3);
+});
+
+t.test('what the device takes unsplit, and what the shim said it issued', async (t) => {
+  t.equal(deviceRequestBytes({ maxSectorsKb: 1280, maxSegments: 128, maxSegmentSize: 65536 }), 512 << 10, 'loop: 128 segments of one 4 KiB page');
+  t.equal(deviceRequestBytes({ maxSectorsKb: 256, maxSegments: 128, maxSegmentSize: 65536 }), 256 << 10, 'max_sectors_kb');
+  t.equal(deviceRequestBytes({ maxSectorsKb: 4096, maxSegments: 1024, maxSegmentSize: 65536 }), 1 << 20, 'never above 1 MiB');
+  t.equal(deviceRequestBytes(undefined), 1 << 20);
+  const lines = [
+    'elfprefetch: /usr/bin/x: prefetched 10 runs, 2097152 bytes in 3 requests (hdd)',
+    'elfprefetch: /lib/libc.so.6: prefetched 4 runs, 1048576 bytes in 1 requests (hdd)',
+    'elfprefetch: /lib/ld.so: no note',
+  ];
+  t.same(plannedBy(lines), { objects: 2, requests: 4, bytes: 3 << 20 });
+  const sum = shimSummary('exec', ['noise', ...lines].join('\n'));
+  t.equal(sum.lines.length, 3);
+  t.same([sum.objects, sum.requests, sum.bytes], [2, 4, 3 << 20]);
 });
 
 const why = benchUnavailable();
@@ -112,7 +134,36 @@ if (why) {
       t.ok(by.get('warm').bytes.median < 65536, `${m.model}: warm reads ~0 bytes (${by.get('warm').bytes.median})`);
       t.equal(by.get('warm').majflt.median, 0, `${m.model}: warm has no major fault`);
     }
+    const exec = res.models[0].strategies.find((s: any) => s.strategy === 'elfprefetch-exec');
+    t.ok(exec.planned && exec.planned.median > 0, `the shim's planned readahead calls are counted (${exec.planned?.median})`);
+    t.ok(res.deviceRequestKb > 0 && res.deviceRequestKb <= 1024, `the device's largest unsplit request is reported (${res.deviceRequestKb} KiB)`);
     t.match(fs.readFileSync(svg, 'utf8'), /^<svg[^]*elfprefetch-exec[^]*<\/svg>\n$/);
+    t.same(leftovers().filter((l) => !before.includes(l)), [], 'no loop device, mount or cgroup of ours remains');
+  });
+
+  t.test('bench --warm-overhead on the x86-64 pie fixture: every configuration, the shim prefetches', { skip: fixture ? false : 'no x86-64 pie fixture' }, async (t) => {
+    const json = path.join(work, 'warm.json');
+    const before = leftovers();
+    const r = spawnSync(process.execPath, [cli, 'bench', '--warm-overhead', '--runs', '2', '--loops', '3', '--json', json, '--', ...fixture!.run], {
+      encoding: 'utf8',
+      env: { ...process.env, ...fixture!.env },
+      timeout: 80_000,
+    });
+    t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-3000) });
+    t.match(r.stdout, /warm-start overhead of the shim/);
+    t.match(r.stdout, /goal: overhead < 2%/);
+    const res = JSON.parse(fs.readFileSync(json, 'utf8'));
+    t.equal(res.kind, 'warm-overhead');
+    t.same(
+      res.configs.map((c: { config: string }) => c.config),
+      ['plain', 'exec', 'exec-off', 'audit', 'audit-off', 'preload', 'preload-off'],
+    );
+    for (const c of res.configs) {
+      t.equal(c.samples.length, 2, `${c.config}: one figure per round`);
+      t.ok(c.usPerRun.median > 0, `${c.config}: timed`);
+      t.equal(c.otherStatus, 0, `${c.config}: the command exited as plain did`);
+    }
+    for (const s of res.shim) t.ok(s.objects >= 1 && s.requests >= 1, `${s.hook}: the shim prefetched from the note (${s.lines.join(' | ')})`);
     t.same(leftovers().filter((l) => !before.includes(l)), [], 'no loop device, mount or cgroup of ours remains');
   });
 

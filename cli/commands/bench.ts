@@ -5,8 +5,11 @@ import { Io, guard } from '../run';
 
 interface Args {
   model?: string[];
-  runs: number;
+  strategy?: string[];
+  runs?: number;
   'ra-kb': number;
+  'warm-overhead': boolean;
+  loops: number;
   json?: string;
   svg?: string;
   '--'?: string[];
@@ -18,18 +21,24 @@ export function benchCommand(io: Io, setCode: (c: number) => void): CommandModul
     describe: 'Measure cold starts of a command: demand paging, whole-file preload, each elfprefetch hook and a warm cache, per device model (root)',
     builder: (y) =>
       y
-        .usage('$0 bench [--model none|cloud|hdd|net]... [--runs N] [--ra-kb 128] [--json FILE] [--svg FILE] -- CMD [ARGS...]')
+        .usage('$0 bench [--model none|cloud|hdd|net]... [--runs N] [--ra-kb 128] [--json FILE] [--svg FILE] -- CMD [ARGS...]\n$0 bench --warm-overhead [--runs N] [--loops N] [--json FILE] -- CMD [ARGS...]')
         .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
         .option('model', { type: 'string', array: true, choices: ['none', 'cloud', 'hdd', 'net'], describe: 'device model (repeatable; default none and hdd): none = no limit, cloud = 1000 read IOPS, hdd = 100 IOPS and 150 MB/s, net = 100 IOPS and 30 MB/s' })
-        .option('runs', { type: 'number', default: 3, describe: 'cold runs of each strategy per model' })
+        .option('strategy', { type: 'string', array: true, choices: ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'warm'], describe: 'only these strategies (repeatable; default all)' })
+        .option('runs', { type: 'number', describe: 'cold runs of each strategy per model (default 3); with --warm-overhead, interleaved rounds (default 10)' })
         .option('ra-kb', { type: 'number', default: 128, describe: "the loop device's read-ahead window, KiB" })
         .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
         .option('svg', { type: 'string', describe: 'write a bar chart to this file' })
+        .option('warm-overhead', { type: 'boolean', default: false, describe: 'measure instead what the shim costs on a warm start: the stamped program plain, through each hook, and each hook with ELFPREFETCH_DISABLE=1 (root not needed)' })
+        .option('loops', { type: 'number', default: 20, describe: 'with --warm-overhead: starts timed back to back per configuration and round' })
         .check((a) => {
           const cmd = (a as { '--'?: unknown[] })['--'] ?? [];
           if (cmd.length === 0) throw new Error('Name the command after --, e.g. `elfprefetch bench -- node -e 0`.');
-          const r = Number(a.runs);
+          const r = Number(a.runs ?? 3);
           if (!Number.isInteger(r) || r < 1 || r > 1000) throw new Error('--runs must be a whole number from 1 to 1000.');
+          const l = Number(a.loops);
+          if (!Number.isInteger(l) || l < 1 || l > 100000) throw new Error('--loops must be a whole number from 1 to 100000.');
+          if (a['warm-overhead'] && (a.model?.length || a.svg)) throw new Error('--warm-overhead takes no --model and no --svg (the cache is warm; nothing is throttled).');
           const ra = Number(a['ra-kb']);
           if (!Number.isInteger(ra) || ra < 0 || ra > 65536) throw new Error('--ra-kb must be a whole number from 0 to 65536.');
           return true;
@@ -43,18 +52,29 @@ export function benchCommand(io: Io, setCode: (c: number) => void): CommandModul
           const { benchLines, benchSvg } = await import('../../src/bench/report');
           const tty = process.stderr.isTTY;
           let last = 0;
+          const log = (s: string): void => io.err(`elfprefetch: ${s}`);
+          const progress = (s: string): void => {
+            if (tty) process.stderr.write(`\r\x1b[K${s}`);
+            else if (Date.now() - last > 2000) {
+              last = Date.now();
+              io.err(s);
+            }
+          };
+          if (a['warm-overhead']) {
+            const { benchWarmOverhead, warmLines } = await import('../../src/bench/warm');
+            const w = await benchWarmOverhead((a['--'] ?? []).map(String), { rounds: a.runs === undefined ? undefined : Number(a.runs), loops: Number(a.loops), log, progress });
+            if (tty) process.stderr.write('\r\x1b[K');
+            for (const line of warmLines(w)) io.out(line);
+            if (a.json) fs.writeFileSync(a.json, JSON.stringify(w, null, 2) + '\n');
+            return EXIT.ok;
+          }
           const r = await (root ? bench : benchApprox)((a['--'] ?? []).map(String), {
             models: (a.model ?? []) as never,
-            runs: Number(a.runs),
+            strategies: (a.strategy ?? []) as never,
+            runs: Number(a.runs ?? 3),
             raKb: Number(a['ra-kb']),
-            log: (s) => io.err(`elfprefetch: ${s}`),
-            progress: (s) => {
-              if (tty) process.stderr.write(`\r\x1b[K${s}`);
-              else if (Date.now() - last > 2000) {
-                last = Date.now();
-                io.err(s);
-              }
-            },
+            log,
+            progress,
           });
           if (tty) process.stderr.write('\r\x1b[K');
           for (const line of benchLines(r)) io.out(line);

@@ -27,7 +27,7 @@ import { selectPages } from '../record/select';
 import { noticingSignals, resolveCommand } from '../record/spawn';
 import { IoCgroup, IoCounts, Limits, attachLoop, buildImage, detachLoop, directIo, readAheadKb, sh, unmount } from './device';
 import { benchHelper, parseUsage } from './helper';
-import { TouchedSet, boundMs, touchedSet } from './bound';
+import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
 
 export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'warm'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -43,6 +43,8 @@ export type ModelName = keyof typeof MODELS;
 export interface BenchOptions {
   models?: ModelName[];
   runs?: number;
+  /** Only these strategies (default all; ratios to a strategy left out are not given). */
+  strategies?: Strategy[];
   raKb?: number;
   /** Runs of the training recording when the program carries no valid note. */
   trainRuns?: number;
@@ -53,12 +55,18 @@ export interface BenchOptions {
 
 export interface Sample {
   wallMs: number;
+  /** User + system CPU time of the whole child tree. */
+  cpuMs?: number;
   majflt: number;
   minflt: number;
   bytes: number;
   ios: number;
   status: number;
   signal: number;
+  /** elfprefetch strategies: what the shim said it issued (its ELFPREFETCH_DEBUG lines). */
+  planned?: { objects: number; requests: number; bytes: number };
+  /** Why this run may not have been cold (the device held elsewhere, nothing read). */
+  suspect?: string;
 }
 
 export interface Stat {
@@ -71,10 +79,13 @@ export interface StrategyResult {
   strategy: Strategy;
   runs: number;
   wallMs: Stat;
+  cpuMs?: Stat;
   majflt: Stat;
   minflt: Stat;
   bytes: Stat;
   ios: Stat;
+  /** elfprefetch strategies: readahead calls the shim planned and issued (its diagnostics). */
+  planned?: Stat;
   /** Median wall time over the median wall time of demand, wholefile and warm. */
   ratio: { demand: number; wholefile: number; warm: number };
   /** Median major faults over demand's. */
@@ -82,6 +93,8 @@ export interface StrategyResult {
   /** Median wall time over the model's lower bound (when the touched pages are known). */
   toBound?: number;
   samples: Sample[];
+  /** Samples left out of the figures (suspect: maybe not cold). */
+  excluded?: number;
   failures: number;
 }
 
@@ -93,6 +106,8 @@ export interface ModelResult {
   shimDevice?: string;
   /** Warm start + the fewest requests and bytes that read the touched pages, at this model's limits. */
   lowerBound?: { ms: number; requests: number; bytes: number };
+  /** The same bound with requests no larger than the device takes in one (see BenchResult.deviceRequestKb). */
+  deviceBound?: { ms: number; requests: number };
   strategies: StrategyResult[];
 }
 
@@ -102,6 +117,13 @@ export interface BenchResult {
   files: Array<{ path: string; bytes: number }>;
   runs: number;
   readAheadKb: number;
+  /**
+   * The largest read the loop device takes as one request when the page cache reads 4 KiB pages
+   * (min(max_sectors_kb, max_segments x 4 KiB)); larger readahead calls are split, and the
+   * throttle counts (and charges) each part.
+   */
+  deviceRequestKb?: number;
+  queue?: { maxSectorsKb: number; maxSegments: number; maxSegmentSize: number };
   directIo?: boolean;
   controller: string;
   training: { trained: boolean; reason: string; method?: string; recordMs?: number; stampMs?: number; pages?: number; objects?: number };
@@ -146,6 +168,8 @@ interface Spawned {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
+  /** Lines of stderr that start with "elfprefetch: " (the shim's diagnostics), at most 2000. */
+  shimLines: string[];
 }
 
 /** Runs argv with its output discarded, keeping the end of stderr for messages. */
@@ -153,11 +177,20 @@ export function run(argv: string[], env: NodeJS.ProcessEnv): Promise<Spawned> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
+    let partial = '';
+    const shimLines: string[] = [];
     child.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
+      const text = d.toString();
+      stderr = (stderr + text).slice(-4000);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!.slice(-4000);
+      for (const l of lines) if (l.startsWith('elfprefetch: ') && shimLines.length < 2000) shimLines.push(l);
     });
     child.on('error', (e) => reject(new Error(`cannot run ${argv[0]}: ${e.message}`)));
-    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+    child.on('close', (code, signal) => {
+      if (partial.startsWith('elfprefetch: ') && shimLines.length < 2000) shimLines.push(partial);
+      resolve({ code, signal, stderr, shimLines });
+    });
   });
 }
 
@@ -169,6 +202,8 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   for (const m of models) if (!(m in MODELS)) throw new Error(`unknown device model ${m}: one of ${Object.keys(MODELS).join(', ')}`);
   const runs = opts.runs ?? 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${runs}`);
+  for (const s of opts.strategies ?? []) if (!(STRATEGIES as readonly string[]).includes(s)) throw new Error(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
+  const chosen: Strategy[] = opts.strategies?.length ? STRATEGIES.filter((s) => opts.strategies!.includes(s)) : [...STRATEGIES];
   const raKb = opts.raKb ?? 128;
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
@@ -192,33 +227,15 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   log(`${targets.length} files, ${(files.reduce((n, f) => n + f.bytes, 0) / 1048576).toFixed(1)} MiB; program ${program}`);
 
   // 2. a note for the program's copy, unless the program carries a valid one
-  const training: BenchResult['training'] = { trained: false, reason: '' };
-  let profileText: string | undefined;
-  let touched: TouchedSet | undefined;
-  const status = noteStatus(program);
-  if (status === 'valid') {
-    training.reason = 'the program already carries a valid note';
-  } else {
-    const t0 = Date.now();
-    const exact = exactUnavailable();
-    log(`training: recording ${argv.join(' ')} (${exact ? 'pagemap' : 'exact'} method)`);
-    const rec = await record(argv, { method: 'auto', runs: opts.trainRuns ?? 1, stdio: 'ignore', env });
-    const sel = selectPages(rec.profile, { minShare: 0.5 });
-    profileText = JSON.stringify(sel.profile);
-    touched = touchedSet(rec.profile);
-    training.trained = true;
-    training.method = rec.method;
-    training.recordMs = Date.now() - t0;
-    training.objects = sel.profile.objects.filter((o) => o.pages.trim()).length;
-    training.pages = sel.objects.reduce((n, o) => n + o.selected, 0);
-    training.reason = `the program's note is ${status}: trained (${rec.method}, ${rec.runs.length} run) and stamped its copy on the loop device`;
-  }
+  const { training, profileText, touched } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log });
+  if (training.trained) training.reason += ' on the loop device';
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-'));
   const mnt = path.join(work, 'mnt');
   let cg: IoCgroup | undefined;
   let loopDev: string | undefined;
   let mounted = false;
+  let queue: BenchResult['queue'];
   const results: ModelResult[] = [];
   let interruptedBy: string | undefined;
   const result = (): BenchResult => ({
@@ -252,19 +269,30 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
       const loop = attachLoop(image, true, raKb);
       loopDev = loop.dev;
       const ra = readAheadKb(loop);
+      queue = queueLimits(loop);
       const dio = directIo(loop);
       if (dio === false) notes.push('the loop device fell back to buffered I/O: the backing file may be cached');
       log(`${loop.dev} (${loop.majmin}), read-ahead ${ra} KiB, direct I/O ${dio === undefined ? 'unknown' : dio ? 'on' : 'off'}, ${cg.controller}`);
       const binds = targets.flatMap((f, i) => [path.join(mnt, String(i)), f]);
-      const mount = (): void => {
+      // A process elsewhere that unshares its mount namespace while the image is mounted (a
+      // recorder, a container, another bench) keeps a copy of the mount, and with it the file
+      // system and its page cache, after our umount; mounting again would reuse that warm
+      // superblock. So before each mount wait until nothing holds the device (an O_EXCL open
+      // succeeds), and say so if that never happens.
+      let claimedWaitMs = 0;
+      const mount = async (): Promise<boolean> => {
+        const t0 = Date.now();
+        const free = await waitUnclaimed(loop.dev, 30_000);
+        claimedWaitMs += Date.now() - t0;
         sh('mount', ['-o', 'ro,noload', loop.dev, mnt]);
         mounted = true;
+        return free;
       };
       const umount = (): void => {
         unmount(mnt);
         mounted = false;
       };
-      const total = models.length * runs * STRATEGIES.length;
+      const total = models.length * runs * chosen.length;
       let done = 0;
       const usageFile = path.join(work, 'usage');
       const measure = async (strategy: Strategy, shimDevice: string | undefined): Promise<Sample> => {
@@ -276,6 +304,8 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           cmd = h.argv;
           cmdEnv = h.env;
           if (shimDevice && !env.ELFPREFETCH_DEVICE) cmdEnv.ELFPREFETCH_DEVICE = shimDevice;
+          // the shim's one line per object (what it planned and issued): microseconds of writes
+          cmdEnv.ELFPREFETCH_DEBUG = '1';
         }
         const full = [helper, 'run', cg!.procs, usageFile, '--', bindexec, ...binds, '--', ...cmd];
         if (strategy === 'warm') {
@@ -292,35 +322,49 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           const msg = `${strategy}: the command ended with ${u.signal ? `signal ${u.signal}` : `status ${u.status}`}${r.stderr.trim() ? `: ${r.stderr.trim().slice(-300)}` : ''}`;
           if (!notes.includes(msg)) notes.push(msg);
         }
-        return { wallMs: u.wallNs / 1e6, majflt: u.majflt, minflt: u.minflt, bytes: after.bytes - before.bytes, ios: after.ios - before.ios, status: u.status, signal: u.signal };
+        const sample: Sample = { wallMs: u.wallNs / 1e6, cpuMs: (u.utimeUs + u.stimeUs) / 1000, majflt: u.majflt, minflt: u.minflt, bytes: after.bytes - before.bytes, ios: after.ios - before.ios, status: u.status, signal: u.signal };
+        if (strategy.startsWith('elfprefetch-')) sample.planned = plannedBy(r.shimLines);
+        return sample;
       };
       for (const model of models) {
         const m = MODELS[model];
         cg.setLimits(loop.majmin, m.limits);
-        const samples = new Map<Strategy, Sample[]>(STRATEGIES.map((s) => [s, []]));
+        const samples = new Map<Strategy, Sample[]>(chosen.map((s) => [s, []]));
         for (let round = 0; round < runs; round++) {
           // round-robin, starting one further each round, so drift hits every strategy alike
-          const order = STRATEGIES.map((_, i) => STRATEGIES[(i + round) % STRATEGIES.length]!);
+          const order = chosen.map((_, i) => chosen[(i + round) % chosen.length]!);
           for (const s of order) {
             if (interrupted()) {
               interruptedBy = interrupted();
               return;
             }
             progress(`[${++done}/${total}] ${model} round ${round + 1}/${runs}: ${s}`);
-            mount();
+            const free = await mount();
             try {
-              samples.get(s)!.push(await measure(s, m.device));
+              const sample = await measure(s, m.device);
+              if (!free) sample.suspect = 'the device was still held by another mount namespace: the run may have been warm';
+              else if (s !== 'warm' && sample.bytes === 0) sample.suspect = 'a cold run read nothing from the device';
+              if (sample.suspect) {
+                const msg = `${model} ${s} round ${round + 1}: ${sample.suspect}`;
+                notes.push(msg);
+              }
+              samples.get(s)!.push(sample);
             } finally {
               umount();
             }
           }
         }
         cg.setLimits(loop.majmin, {});
-        results.push(summarize(model, samples, touched));
+        results.push(summarize(model, samples, touched, deviceRequestBytes(queue)));
       }
+      if (claimedWaitMs > 1000) notes.push(`waited ${(claimedWaitMs / 1000).toFixed(1)} s in all for other mount namespaces to let go of the device`);
       out = result();
       out.directIo = dio;
       out.readAheadKb = ra;
+      if (queue) {
+        out.queue = queue;
+        out.deviceRequestKb = deviceRequestBytes(queue) / 1024;
+      }
     });
   } catch (e) {
     if (!interruptedBy || !/^interrupted by/.test((e as Error).message)) throw e;
@@ -332,6 +376,36 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   }
   if (interruptedBy) throw new Error(`interrupted by ${interruptedBy} (loop device, mounts and cgroup removed)`);
   return out ?? result();
+}
+
+/**
+ * The training `bench` does when the program carries no valid note: a recording (exact method
+ * when it can, else pagemap), the selection `train` makes (--min-share 0.5). Returns the
+ * selected profile to stamp a copy with, and the pages the recording saw touched.
+ */
+export async function trainUnlessNoted(
+  argv: string[],
+  program: string,
+  opts: { trainRuns?: number; env?: NodeJS.ProcessEnv; log?: (s: string) => void; method?: 'auto' | 'pagemap' } = {},
+): Promise<{ training: BenchResult['training']; profileText?: string; touched?: TouchedSet }> {
+  const training: BenchResult['training'] = { trained: false, reason: '' };
+  const status = noteStatus(program);
+  if (status === 'valid') {
+    training.reason = 'the program already carries a valid note';
+    return { training };
+  }
+  const t0 = Date.now();
+  const method = opts.method ?? 'auto';
+  opts.log?.(`training: recording ${argv.join(' ')} (${method === 'pagemap' || exactUnavailable() ? 'pagemap' : 'exact'} method)`);
+  const rec = await record(argv, { method, runs: opts.trainRuns ?? 1, stdio: 'ignore', env: opts.env ?? process.env });
+  const sel = selectPages(rec.profile, { minShare: 0.5 });
+  training.trained = true;
+  training.method = rec.method;
+  training.recordMs = Date.now() - t0;
+  training.objects = sel.profile.objects.filter((o) => o.pages.trim()).length;
+  training.pages = sel.objects.reduce((n, o) => n + o.selected, 0);
+  training.reason = `the program's note is ${status}: trained (${rec.method}, ${rec.runs.length} run) and stamped its copy`;
+  return { training, profileText: JSON.stringify(sel.profile), touched: touchedSet(rec.profile) };
 }
 
 /** The interpreter and shared libraries ld.so would load for `program` (ldd), if any. */
@@ -358,7 +432,7 @@ function isElf(f: string): boolean {
   }
 }
 
-function noteStatus(file: string): string {
+export function noteStatus(file: string): string {
   try {
     const elf = openElf(file);
     try {
@@ -371,31 +445,92 @@ function noteStatus(file: string): string {
   }
 }
 
-export function summarize(model: ModelName, samples: Map<Strategy, Sample[]>, touched?: TouchedSet): ModelResult {
+/**
+ * Waits until no file system (in any mount namespace) holds the block device: an O_EXCL open
+ * fails with EBUSY while one does. False if that did not happen within `timeoutMs`.
+ */
+export async function waitUnclaimed(dev: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(dev, fs.constants.O_RDONLY | fs.constants.O_EXCL));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') return true; // cannot tell: go on
+    }
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The shim's "prefetched N runs, M bytes in R requests" lines, summed. */
+export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number } {
+  const p = { objects: 0, requests: 0, bytes: 0 };
+  for (const l of lines) {
+    const m = /prefetched \d+ runs, (\d+) bytes in (\d+) requests/.exec(l);
+    if (!m) continue;
+    p.objects++;
+    p.bytes += Number(m[1]);
+    p.requests += Number(m[2]);
+  }
+  return p;
+}
+
+/** max_sectors_kb, max_segments and max_segment_size of the loop device's queue. */
+export function queueLimits(loop: { dev: string }): BenchResult['queue'] {
+  try {
+    const q = (k: string): number => Number(fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/queue/${k}`, 'utf8').trim());
+    const out = { maxSectorsKb: q('max_sectors_kb'), maxSegments: q('max_segments'), maxSegmentSize: q('max_segment_size') };
+    return Object.values(out).every((x) => Number.isFinite(x) && x > 0) ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Largest request of 4 KiB page-cache pages the queue takes unsplit, at most MAX_REQUEST. */
+export function deviceRequestBytes(q: BenchResult['queue']): number {
+  if (!q) return MAX_REQUEST;
+  const page = 4096;
+  return Math.min(MAX_REQUEST, q.maxSectorsKb * 1024, q.maxSegments * Math.min(page, q.maxSegmentSize));
+}
+
+export function summarize(model: ModelName, samples: Map<Strategy, Sample[]>, touched?: TouchedSet, deviceRequest?: number): ModelResult {
   const m = MODELS[model];
-  const warm = stat(samples.get('warm')?.map((x) => x.wallMs) ?? []).median;
+  const warm = stat((samples.get('warm') ?? []).map((x) => x.wallMs)).median;
   const bound = touched && Number.isFinite(warm) ? { ms: boundMs(warm, touched, m.limits), requests: touched.requests, bytes: touched.bytes } : undefined;
-  const base = (s: Strategy): number => stat(samples.get(s)?.map((x) => x.wallMs) ?? []).median;
-  const demandMaj = stat(samples.get('demand')?.map((x) => x.majflt) ?? []).median;
+  const devReq = touched?.requestsBy && deviceRequest ? touched.requestsBy[String(deviceRequest)] : undefined;
+  const deviceBound = bound && devReq !== undefined ? { ms: boundMs(warm, { ...touched!, requests: devReq }, m.limits), requests: devReq } : undefined;
+  const counted = (s: Strategy): Sample[] => {
+    const all = samples.get(s) ?? [];
+    const clean = all.filter((x) => !x.suspect);
+    return clean.length ? clean : all;
+  };
+  const base = (s: Strategy): number => stat(counted(s).map((x) => x.wallMs)).median;
+  const demandMaj = stat(counted('demand').map((x) => x.majflt)).median;
   const strategies = STRATEGIES.filter((s) => samples.get(s)?.length).map((s): StrategyResult => {
-    const xs = samples.get(s)!;
+    const all = samples.get(s)!;
+    // runs that may not have been cold do not count, unless no other run is left
+    const xs = counted(s);
     const wall = stat(xs.map((x) => x.wallMs));
     return {
       strategy: s,
       runs: xs.length,
       wallMs: wall,
+      ...(xs.every((x) => x.cpuMs !== undefined) ? { cpuMs: stat(xs.map((x) => x.cpuMs!)) } : {}),
       majflt: stat(xs.map((x) => x.majflt)),
       minflt: stat(xs.map((x) => x.minflt)),
       bytes: stat(xs.map((x) => x.bytes)),
       ios: stat(xs.map((x) => x.ios)),
+      ...(xs.some((x) => x.planned) ? { planned: stat(xs.map((x) => x.planned?.requests ?? NaN).filter(Number.isFinite)) } : {}),
       ratio: { demand: wall.median / base('demand'), wholefile: wall.median / base('wholefile'), warm: wall.median / base('warm') },
       majfltToDemand: demandMaj ? stat(xs.map((x) => x.majflt)).median / demandMaj : NaN,
       ...(bound ? { toBound: wall.median / bound.ms } : {}),
-      samples: xs,
+      samples: all,
+      ...(all.length > xs.length ? { excluded: all.length - xs.length } : {}),
       failures: xs.filter((x) => x.signal || x.status === 126 || x.status === 127).length,
     };
   });
-  return { model, limits: m.limits, describe: m.describe, ...(m.device ? { shimDevice: m.device } : {}), ...(bound ? { lowerBound: bound } : {}), strategies };
+  return { model, limits: m.limits, describe: m.describe, ...(m.device ? { shimDevice: m.device } : {}), ...(bound ? { lowerBound: bound } : {}), ...(deviceBound ? { deviceBound } : {}), strategies };
 }
 
 export type { IoCounts };

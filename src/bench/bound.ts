@@ -15,13 +15,16 @@ export interface TouchedSet {
   bytes: number;
   /** Fewest requests of at most MAX_REQUEST bytes that cover every touched page. */
   requests: number;
+  /** The same for smaller largest requests (bytes, as a string key: 131072 ... 524288). */
+  requestsBy?: Record<string, number>;
 }
+
+/** Largest requests `touchedSet` also counts for (what devices split 1 MiB reads into). */
+export const REQUEST_SIZES = [128 << 10, 256 << 10, 512 << 10, 640 << 10, 768 << 10];
 
 export function touchedSet(profile: Profile): TouchedSet {
   const ps = profile.pageSize;
-  const per = Math.max(1, Math.floor(MAX_REQUEST / ps));
   let pages = 0;
-  let requests = 0;
   const byFile = new Map<string, Set<number>>();
   for (const o of profile.objects) {
     if (!o.pages.trim()) continue;
@@ -29,18 +32,25 @@ export function touchedSet(profile: Profile): TouchedSet {
     if (!s) byFile.set(o.path, (s = new Set()));
     for (const r of parseRanges(o.pages)) for (let i = 0; i < r.count; i++) s.add(r.first + i);
   }
-  for (const s of byFile.values()) {
-    const sorted = [...s].sort((a, b) => a - b);
-    pages += sorted.length;
-    // greedy: a request starts at the first page not read yet and covers `per` pages
-    let end = -Infinity;
-    for (const p of sorted) {
-      if (p < end) continue;
-      requests++;
-      end = p + per;
+  const files = [...byFile.values()].map((s) => [...s].sort((a, b) => a - b));
+  for (const f of files) pages += f.length;
+  // greedy: a request starts at the first page not read yet and covers `per` pages
+  const fewest = (maxBytes: number): number => {
+    const per = Math.max(1, Math.floor(maxBytes / ps));
+    let requests = 0;
+    for (const sorted of files) {
+      let end = -Infinity;
+      for (const p of sorted) {
+        if (p < end) continue;
+        requests++;
+        end = p + per;
+      }
     }
-  }
-  return { pages, bytes: pages * ps, requests };
+    return requests;
+  };
+  const requestsBy: Record<string, number> = {};
+  for (const b of REQUEST_SIZES) requestsBy[String(b)] = fewest(b);
+  return { pages, bytes: pages * ps, requests: fewest(MAX_REQUEST), requestsBy };
 }
 
 /** Milliseconds: warm + requests / iops + bytes / bandwidth (each term only when limited). */

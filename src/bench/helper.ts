@@ -10,6 +10,11 @@
  *   elfprefetch-benchrun prefetch FILE... -- CMD [ARGS...]
  *       reads every FILE fully ahead with readahead(2) in 1 MiB chunks (posix_fadvise WILLNEED
  *       where readahead is refused), like `vmtouch -t` without waiting, then execs CMD.
+ *   elfprefetch-benchrun loop N -- CMD [ARGS...]
+ *       runs CMD N times one after the other (posix_spawnp, stdout and stderr to /dev/null,
+ *       wait4) and prints one line per start, "wall_ns cpu_us status" (cpu: user + system
+ *       time of that start's process tree): warm start-up time without the cost of a shell or
+ *       of node's child_process between runs.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,6 +27,7 @@ const SOURCE = String.raw`
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,11 +114,40 @@ static int do_evict(int argc, char **argv) {
   return 0;
 }
 
+extern char **environ;
+
+static int do_loop(int argc, char **argv) {
+  if (argc < 5 || strcmp(argv[3], "--") != 0) { fprintf(stderr, "usage: elfprefetch-benchrun loop N -- CMD [ARGS...]\n"); return 126; }
+  long n = strtol(argv[2], 0, 10);
+  if (n < 1) { fprintf(stderr, "elfprefetch-benchrun: loop count %s\n", argv[2]); return 126; }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  for (long i = 0; i < n; i++) {
+    struct rusage before, after;
+    getrusage(RUSAGE_CHILDREN, &before);
+    long long t0 = now_ns();
+    pid_t pid;
+    int e = posix_spawnp(&pid, argv[4], &fa, 0, argv + 4, environ);
+    if (e != 0) { fprintf(stderr, "elfprefetch-benchrun: %s: %s\n", argv[4], strerror(e)); return 127; }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0) if (errno != EINTR) { perror("elfprefetch-benchrun: waitpid"); return 126; }
+    long long t1 = now_ns();
+    getrusage(RUSAGE_CHILDREN, &after);
+    long long cpu = (after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000000LL +
+                    (after.ru_utime.tv_usec - before.ru_utime.tv_usec + after.ru_stime.tv_usec - before.ru_stime.tv_usec);
+    printf("%lld %lld %d\n", t1 - t0, cpu, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "loop") == 0) return do_loop(argc, argv);
   if (argc > 1 && strcmp(argv[1], "run") == 0) return do_run(argc, argv);
   if (argc > 1 && strcmp(argv[1], "evict") == 0) return do_evict(argc, argv);
   if (argc > 1 && strcmp(argv[1], "prefetch") == 0) return do_prefetch(argc, argv);
-  fprintf(stderr, "usage: elfprefetch-benchrun run|prefetch ...\n");
+  fprintf(stderr, "usage: elfprefetch-benchrun run|prefetch|evict|loop ...\n");
   return 126;
 }
 `;

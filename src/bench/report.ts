@@ -12,11 +12,12 @@ function pad(rows: string[][]): string[] {
 }
 
 export function modelTable(m: ModelResult): string[] {
-  const rows = [['strategy', 'wall ms median [range]', '/demand', '/wholefile', '/warm', '/bound', 'major', 'minor', 'read MiB', 'requests']];
+  const rows = [['strategy', 'wall ms median [range]', 'cpu ms', '/demand', '/wholefile', '/warm', '/bound', 'major', 'minor', 'read MiB', 'requests', 'planned']];
   for (const s of m.strategies) {
     rows.push([
-      s.strategy + (s.failures ? ` (${s.failures} failed)` : ''),
+      s.strategy + (s.failures ? ` (${s.failures} failed)` : '') + (s.excluded ? ` (${s.excluded} not cold, left out)` : ''),
       ms(s.wallMs),
+      s.cpuMs ? num(s.cpuMs.median, s.cpuMs.median < 100 ? 1 : 0) : '-',
       ratio(s.ratio.demand),
       ratio(s.ratio.wholefile),
       ratio(s.ratio.warm),
@@ -25,6 +26,7 @@ export function modelTable(m: ModelResult): string[] {
       num(s.minflt.median),
       mib(s.bytes.median),
       num(s.ios.median),
+      s.planned ? num(s.planned.median) : '',
     ]);
   }
   return pad(rows);
@@ -33,13 +35,15 @@ export function modelTable(m: ModelResult): string[] {
 export function benchLines(r: BenchResult): string[] {
   const out: string[] = [];
   if (r.approximate) out.push(`APPROXIMATE cold starts of ${r.command.join(' ')} (${r.files.length} files, ${mib(r.files.reduce((n, f) => n + f.bytes, 0))} MiB; not root: pages evicted with posix_fadvise(DONTNEED), which leaves pages other processes map cached; no throttle; bytes from ru_inblock, requests unknown)`);
-  else out.push(`cold starts of ${r.command.join(' ')} (${r.files.length} files, ${mib(r.files.reduce((n, f) => n + f.bytes, 0))} MiB on an ext4 loop device, direct I/O ${r.directIo === false ? 'OFF' : 'on'}, read-ahead ${r.readAheadKb} KiB, ${r.controller})`);
+  else out.push(`cold starts of ${r.command.join(' ')} (${r.files.length} files, ${mib(r.files.reduce((n, f) => n + f.bytes, 0))} MiB on an ext4 loop device, direct I/O ${r.directIo === false ? 'OFF' : 'on'}, read-ahead ${r.readAheadKb} KiB${r.queue ? `, max_sectors_kb ${r.queue.maxSectorsKb}, max_segments ${r.queue.maxSegments}` : ''}, ${r.controller})`);
+  if (r.models.some((m) => m.strategies.some((s) => s.planned))) out.push('planned: readahead calls the shim issued (its ELFPREFETCH_DEBUG lines); requests: what the device was sent (the cgroup counts every part of a split request)');
   out.push(`note: ${r.training.reason}${r.training.recordMs !== undefined ? ` (record ${(r.training.recordMs / 1000).toFixed(1)} s, stamp ${r.training.stampMs ?? '-'} ms, ${r.training.pages ?? '-'} pages in ${r.training.objects ?? '-'} objects)` : ''}`);
   for (const m of r.models) {
     out.push('');
     out.push(`model ${m.model} (${m.describe}${m.shimDevice ? `; shim plans for ${m.shimDevice}` : ''}), ${r.runs} run${r.runs === 1 ? '' : 's'} each, medians:`);
     out.push(...modelTable(m));
     if (m.lowerBound) out.push(`lower bound: warm + ${m.lowerBound.requests} requests of <= 1 MiB and ${mib(m.lowerBound.bytes)} MiB of touched pages at this model's limits = ${num(m.lowerBound.ms, 1)} ms`);
+    if (m.deviceBound && r.deviceRequestKb !== undefined && r.deviceRequestKb < 1024) out.push(`  with requests of <= ${r.deviceRequestKb} KiB (the largest this device takes unsplit): ${m.deviceBound.requests} requests, ${num(m.deviceBound.ms, 1)} ms`);
   }
   for (const n of r.notes) out.push(`warning: ${n}`);
   return out;
@@ -47,10 +51,10 @@ export function benchLines(r: BenchResult): string[] {
 
 /** A markdown table of every model (for docs/BENCHMARKS.md). */
 export function markdownLines(r: BenchResult): string[] {
-  const out = ['| model | strategy | wall ms median [range] | /demand | /wholefile | /warm | /bound | major faults | minor faults | read MiB | requests |', '|---|---|---|---|---|---|---|---|---|---|---|'];
+  const out = ['| model | strategy | wall ms median [range] | CPU ms | /demand | /wholefile | /warm | /bound | major faults | minor faults | read MiB | requests | planned |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const m of r.models) {
     for (const s of m.strategies) {
-      out.push(`| ${m.model} | ${s.strategy} | ${ms(s.wallMs)} | ${ratio(s.ratio.demand)} | ${ratio(s.ratio.wholefile)} | ${ratio(s.ratio.warm)} | ${ratio(s.toBound ?? NaN)} | ${num(s.majflt.median)} | ${num(s.minflt.median)} | ${mib(s.bytes.median)} | ${num(s.ios.median)} |`);
+      out.push(`| ${m.model} | ${s.strategy} | ${ms(s.wallMs)} | ${s.cpuMs ? num(s.cpuMs.median, s.cpuMs.median < 100 ? 1 : 0) : '-'} | ${ratio(s.ratio.demand)} | ${ratio(s.ratio.wholefile)} | ${ratio(s.ratio.warm)} | ${ratio(s.toBound ?? NaN)} | ${num(s.majflt.median)} | ${num(s.minflt.median)} | ${mib(s.bytes.median)} | ${num(s.ios.median)} | ${s.planned ? num(s.planned.median) : ''} |`);
     }
   }
   return out;
