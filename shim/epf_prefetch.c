@@ -533,10 +533,16 @@ static const struct epf_device *device_for(const struct epf_options *o, int fd, 
 struct ra {
   int fd;
   int fadvise;
+  uint32_t from, to; /* issue only requests from..to-1 of the plan (to 0: to the end) */
+  uint32_t seen;     /* requests planned so far */
+  uint64_t bytes;    /* bytes of the requests issued */
 };
 
 static void issue(void *ctx, uint64_t off, uint64_t len) {
   struct ra *r = ctx;
+  uint32_t k = r->seen++;
+  if (k < r->from || (r->to && k >= r->to)) return;
+  r->bytes += len;
   if (!r->fadvise) {
     if (readahead(r->fd, (off64_t)off, (size_t)len) == 0) return;
     r->fadvise = 1; /* a file system without readahead: the rest goes through fadvise */
@@ -553,9 +559,14 @@ static void put_via(struct line *l, const char *via) {
 }
 
 /* Prefetches page set o->set of object `index` of note n from fd. Returns 1 if it did. */
-static int prefetch_set(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
+/*
+ * Prefetches page set o->set of object `index` of note n from fd: the plan's requests from..to-1
+ * (to 0: all the rest; only then is the diagnostic line written). `issued` gets the bytes
+ * issued. Returns 1 if the set exists.
+ */
+static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, uint64_t *issued) {
   const struct epf_device *dev = device_for(o, fd, st);
-  struct ra r = {fd, 0};
+  struct ra r = {fd, 0, from, to, 0, 0};
   struct epf_plan plan;
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dev, issue, &r);
   struct line l;
@@ -566,11 +577,12 @@ static int prefetch_set(const char *label, const char *via, int fd, const struct
     put(&l, ": no page set named ");
     put(&l, o->set);
     put_via(&l, via);
-    if (o->debug) emit_line(&l);
+    if (o->debug && !to) emit_line(&l);
     return 0;
   }
   epf_plan_finish(&plan);
-  if (o->debug) {
+  if (issued) *issued = r.bytes;
+  if (o->debug && !to) {
     put(&l, ": prefetched ");
     put_u64(&l, plan.runs);
     put(&l, " runs, ");
@@ -586,7 +598,25 @@ static int prefetch_set(const char *label, const char *via, int fd, const struct
   return 1;
 }
 
-/* Object `index` (a library) of note n: open its path, check its build, prefetch its set. */
+static int prefetch_set(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
+  return prefetch_requests(label, via, fd, st, n, index, o, 0, 0, 0);
+}
+
+/*
+ * Bytes read ahead of libraries that then failed their build check (another build, not ELF):
+ * once a process has wasted this much, libraries are checked before any of their pages is
+ * read, so a hostile or stale note costs at most this (plus one request) per process.
+ */
+#define EPF_UNCHECKED_BUDGET (4u << 20)
+static uint64_t unchecked_wasted;
+
+/*
+ * Object `index` (a library) of note n: open its path, check its build, prefetch its set. The
+ * set's first request goes out before the check: it nearly always holds the headers the check
+ * reads, which then wait for that request instead of costing one more (a synchronous one: about
+ * a third of gdb's requests under the hdd model, docs/BENCHMARKS.md). A library of another
+ * build costs that one request, and such waste is capped per process (EPF_UNCHECKED_BUDGET).
+ */
 static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen) {
   struct epf_object obj;
   if (epf_note_object(n, index, &obj) != EPF_OK || obj.path_len == 0 || obj.path_len >= EPF_MAX_PATH + 1) return 0;
@@ -610,10 +640,20 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
   } else {
     uint8_t head[HEAD_BYTES];
     struct ident id;
+    uint64_t early = 0;
+    uint32_t first = 0;
+    if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
+      prefetch_requests(path, via, f.fd, &f.st, n, index, o, 0, 1, &early);
+      first = 1;
+    }
     const char *why = inspect_file(&f, head, &id, 0);
-    if (why) epf_debug(o, path, why, 0);
-    else if (!same_build(&obj, &id)) epf_debug(o, path, "the library is another build than the note's", 0);
-    else if ((done = prefetch_set(path, via, f.fd, &f.st, n, index, o))) seen_add(seen, &f.st);
+    if (!why && !same_build(&obj, &id)) why = "the library is another build than the note's";
+    if (why) {
+      epf_debug(o, path, why, 0);
+      __atomic_add_fetch(&unchecked_wasted, early, __ATOMIC_RELAXED);
+    } else if ((done = prefetch_requests(path, via, f.fd, &f.st, n, index, o, first, 0, 0))) {
+      seen_add(seen, &f.st);
+    }
     ident_release(&id);
   }
   close(f.fd);

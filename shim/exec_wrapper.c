@@ -52,7 +52,9 @@ int main(int argc, char **argv) {
   if (!o.disabled && prog[0]) {
     static char buf[PATH_MAX];
     const char *file = resolve(prog, buf, sizeof buf);
-    if (file) epf_prefetch_path(file, &o, 0);
+    /* Files prefetched once are not read again when a note names them twice. */
+    static struct epf_seen seen;
+    if (file) epf_prefetch_path(file, &o, &seen);
   }
   if (strchr(prog, '/')) execv(prog, argv + 1);
   else execvp(prog, argv + 1);
