@@ -444,6 +444,15 @@ function checkedPlan(elf: ElfFile, plan: LayoutPlan): LayoutPlan {
   if (plan.outputSize - elf.source.size > MAX_GROWTH) bad.push(`the file would grow by ${plan.outputSize - elf.source.size} bytes`);
   for (const w of plan.writes) if (w.at < 0n || w.at + BigInt(w.bytes.length) > plan.outputSize) bad.push(`the ${w.what} would be written outside the file`);
   for (const c of plan.copies) if (c.to + c.length > plan.outputSize || c.from + c.length > elf.source.size) bad.push('a copy would reach outside the file');
+  // The descriptor is filled in after the layout is checked: it must not share bytes with the
+  // tables every reader parses (a raised e_phnum can make the table reach into it).
+  const h = plan.header;
+  const desc = { start: plan.descOffset, end: plan.descOffset + BigInt(plan.descCapacity) };
+  const tables = [
+    { what: 'program header table', start: h.phoff, end: h.phoff + BigInt(h.phnum * h.phentsize) },
+    { what: 'section header table', start: h.shoff, end: h.shoff + BigInt(h.shnum * h.shentsize) },
+  ];
+  for (const tb of tables) if (plan.descCapacity > 0 && tb.end > tb.start && tb.start < desc.end && desc.start < tb.end) bad.push(`the note would share bytes with the ${tb.what}`);
   if (bad.length) throw new PlacementRefusedError(bad, 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
   // Read what would be written, as any reader will: an input whose tables only just parse
   // can make a move produce a file that does not parse, or that breaks a rule the input kept.

@@ -182,6 +182,9 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
           // The content digest was computed from these very bytes a moment ago.
           const v = verifyElf(check, { content: false });
           if (v.status !== 'valid') throw new Error(`internal error: the stamped file does not verify: ${v.reason}`);
+          // Once more with the descriptor in: its bytes must not have changed what readers see.
+          const late = newViolations(elf, check);
+          if (late.length) throw new PlacementRefusedError([`the filled note would break layout rules: ${late.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
           result!.pages = v.note!.objects[0]!.pageSets.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.count, 0), 0);
         } finally {
           check.source.close();
