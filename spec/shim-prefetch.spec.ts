@@ -14,7 +14,7 @@ import { Run } from '../src/note/pageset';
 import { verifyElf } from '../src/ops/verify';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
-import { Fixture, copyFixture, loadFixtures, repoRoot, runCommand } from './helpers/fixtures';
+import { Fixture, copyFixture, fixture, repoRoot, runCommand } from './helpers/fixtures';
 import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
 
@@ -23,12 +23,6 @@ const shimDir = path.join(repoRoot, 'shim');
 
 const made = buildNative();
 if (made) throw new Error(made);
-
-function fixture(name: string): Fixture {
-  const f = loadFixtures().find((x) => x.name === name);
-  if (!f) throw new Error(`fixture ${name} missing from the manifest`);
-  return f;
-}
 
 /** The identity and note placement of an ELF file. */
 function inspect(file: string) {

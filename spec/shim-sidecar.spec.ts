@@ -8,7 +8,7 @@ import { NoteObject, buildIdOf, contentSha256, decodeNote, emptyNote, encodeNote
 import { DEFAULT_SIDECAR_DIR, MAX_SIDECAR } from '../src/ops/sidecar';
 import type { Run } from '../src/index';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
-import { Fixture, copyFixture, loadFixtures, repoRoot } from './helpers/fixtures';
+import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cliMain, parseStrace, runHooked, withoutDiagnostics, wrapper } from './helpers/shim';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
@@ -17,12 +17,6 @@ const PAGE = 4096;
 
 const made = buildNative();
 if (made) throw new Error(made);
-
-function fixture(name: string): Fixture {
-  const f = loadFixtures().find((x) => x.name === name);
-  if (!f) throw new Error(`fixture ${name} missing from the manifest`);
-  return f;
-}
 
 /** A folder under /tmp that user nobody can read (t.testdir() is inside the repository). */
 function tmpRoot(t: Test): string {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { identify } from '../src/record/objects';
-import { type Fixture, loadFixtures, repoRoot, runCommand, runFixture } from './helpers/fixtures';
+import { fixture, repoRoot, runCommand, runFixture } from './helpers/fixtures';
 import { prng } from './helpers/prng';
 
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
@@ -19,12 +19,6 @@ const ep = (...args: string[]) => runCommand([process.execPath, cli, ...args], {
 const sha = (f: string): string => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 const TMP_RE = /^\.elfprefetch-\d+-[0-9a-f]+\.tmp$/;
 const isRoot = process.getuid?.() === 0;
-
-function find(fixtures: Fixture[], name: string): Fixture {
-  const f = fixtures.find((x) => x.name === name);
-  if (!f) throw new Error(`fixture ${name} missing: run samples/build.sh`);
-  return f;
-}
 
 /** A profile of `file` as `record` writes one: its identity, pages 0-3 touched in both of 2 runs. */
 function syntheticProfile(file: string, pages = '0-3', counts = [2, 2, 2, 2]): object {
@@ -54,11 +48,10 @@ function snapshot(dir: string): Map<string, string> {
   return out;
 }
 
-const fixtures = loadFixtures();
-const pie = find(fixtures, 'x86-64-shlib');
-const nopie = find(fixtures, 'x86-64-nopie');
-const arm = find(fixtures, 'aarch64-shlib');
-const nobuildid = find(fixtures, 'x86-64-nobuildid');
+const pie = fixture('x86-64-shlib');
+const nopie = fixture('x86-64-nopie');
+const arm = fixture('aarch64-shlib');
+const nobuildid = fixture('x86-64-nobuildid');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'epf-tree-'));
 t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
 const pdir = path.join(work, 'profiles');

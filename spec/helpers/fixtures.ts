@@ -262,3 +262,10 @@ export function copyFixture(f: Fixture, dir: string): { exe: string; libs: strin
   };
   return { exe: copy(f.path), libs: f.libs.map(copy) };
 }
+
+/** The fixture of this name (e.g. "x86-64-pie"); throws when samples/build.sh did not make it. */
+export function fixture(name: string): Fixture {
+  const f = loadFixtures().find((x) => x.name === name);
+  if (!f) throw new Error(`fixture ${name} missing from the manifest (run samples/build.sh)`);
+  return f;
+}
