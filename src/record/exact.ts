@@ -224,9 +224,56 @@ class Tracer {
  * Records `runs` cold runs of argv with the exact method. `files` are the files to copy (every
  * ELF file a pagemap run saw the command's processes map): pages of other files are not seen.
  */
+/** One exact recording at a time on a machine: they share tracefs, loop devices and mounts. */
+const EXACT_LOCK = path.join(os.tmpdir(), 'elfprefetch-exact.lock');
+const LOCK_WAIT_MS = 10 * 60_000;
+
+/** The pid in the lock file, when that process is alive. */
+function lockHolder(): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(EXACT_LOCK, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? -1 : undefined;
+  }
+}
+
+async function withExactLock<T>(log: (s: string) => void, body: () => Promise<T>): Promise<T> {
+  const start = Date.now();
+  let said = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(EXACT_LOCK, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = lockHolder();
+      if (holder === undefined) {
+        fs.rmSync(EXACT_LOCK, { force: true }); // left by a process that is gone
+        continue;
+      }
+      if (!said) log(`exact: waiting for another exact recording (pid ${holder}) to finish`);
+      said = true;
+      if (Date.now() - start > LOCK_WAIT_MS) throw new Error(`another exact recording (pid ${holder}, ${EXACT_LOCK}) has run for more than ${LOCK_WAIT_MS / 60_000} minutes`);
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    fs.rmSync(EXACT_LOCK, { force: true });
+  }
+}
+
 export async function recordExact(argv: string[], files: string[], runs: number, opts: ExactOptions = {}): Promise<RunRecord[]> {
   const why = exactUnavailable();
   if (why) throw new Error(why);
+  return withExactLock(opts.log ?? (() => {}), () => recordExactLocked(argv, files, runs, opts));
+}
+
+async function recordExactLocked(argv: string[], files: string[], runs: number, opts: ExactOptions): Promise<RunRecord[]> {
   const log = opts.log ?? (() => {});
   const launcher = nativeFile(BINDEXEC);
   const pageSize = 4096;
