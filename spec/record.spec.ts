@@ -295,3 +295,16 @@ t.test('sparse workload, every method (figures for docs/RECORDING.md)', async (t
   t.ok(results['naive pagemap (fault-around on)']! < results['pagemap (LD_AUDIT + LD_PRELOAD)']!, 'turning fault-around off raises precision');
   t.comment(`sparse workload: ${SPARSE.f.length} program code pages, ${SPARSE.d.length} data pages, library pages from main and constructor`);
 });
+
+t.test('a program that ends with exit_group (go): its libraries are still recorded', { skip: noExact ?? (!fs.existsSync('/usr/lib/go/bin/go') && 'golang-go is not installed') }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'epf-go-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'go.json');
+  const r = await ep(['record', '--method', 'exact', '-o', out, '--', '/usr/lib/go/bin/go', 'version']);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stderr, /the recorder saw no process .* and the \d+ libraries ldd lists/, 'the recorder saw no exit handler run; ldd named the libraries');
+  const p = parseProfile(fs.readFileSync(out, 'utf8'));
+  const libc = p.objects.find((o) => /\/libc\.so\.6$/.test(o.path));
+  t.ok(libc && libc.pages.length > 0, 'libc.so.6 is in the profile with pages');
+  t.ok(p.objects[0]!.main && /go$/.test(p.objects[0]!.path), 'the go program is the main object');
+});

@@ -1,4 +1,5 @@
 import type { StdioOptions } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Profile } from '../profile/schema';
@@ -68,7 +69,11 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
       main = resolveCommand(argv[0]!, opts.env);
       if (!main || !safeIdentify(main)) throw new Error(`cannot tell which program the command runs: ${discovery.notes.join('; ')}`);
       files.push(main);
-      log(`exact: the recorder saw no process (a static program?); tracing ${main} only`);
+      // Go programs end with exit_group: the recorder's exit handler never runs, although
+      // ld.so mapped libraries. ldd names them (it runs ld.so, not the program).
+      const libs = librariesOf(main).filter((f) => !files.includes(f) && safeIdentify(f));
+      files.push(...libs);
+      log(`exact: the recorder saw no process (a static program, or one that ends without exit handlers, like Go); tracing ${main}${libs.length ? ` and the ${libs.length} libraries ldd lists` : ' only'}`);
     } else log(`exact: a pagemap run found ${files.length} ELF files`);
     const exact = await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, interrupted });
     for (const r of exact) records.push({ ...r, main });
@@ -94,6 +99,23 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
   const ours = fs.readdirSync(nativeDir()).map((f) => path.join(nativeDir(), f));
   const built = buildProfile(records, { command: argv, method, windowMs: opts.windowMs, main: opts.main, exclude: [lib, ...ours] });
   return { profile: built.profile, method, runs: records, skipped: built.skipped, notes: [...new Set(notes)] };
+}
+
+/** The shared objects ld.so would load for `file` (absolute paths from `ldd`); none for a static file. */
+function librariesOf(file: string): string[] {
+  const r = spawnSync('ldd', [file], { encoding: 'utf8', timeout: 10_000 });
+  if (r.error || r.status !== 0) return [];
+  const out = new Set<string>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /(?:=>\s+)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
+    if (!m) continue;
+    try {
+      out.add(fs.realpathSync(m[1]!));
+    } catch {
+      /* listed but not there: nothing to trace */
+    }
+  }
+  return [...out];
 }
 
 function safeIdentify(f: string): boolean {
