@@ -48,7 +48,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         .option('report', { type: 'string', describe: 'write a JSON report of every file here' })
         .option('sidecar', { type: 'string', describe: 'leave the files as they are; write their notes to this sidecar directory' })
         .option('min-share', { type: 'number', default: 0.5, describe: 'keep pages touched in at least this share of the runs (0 to 1)' })
-        .option('budget', { type: 'string', describe: 'at most this many bytes per file, most-used pages first (e.g. 4M)' })
+        .option('budget', { type: 'string', describe: 'at most this many bytes per note (a file\'s own pages and its libraries\'), most-used pages first (e.g. 4M)' })
         .option('carry-over', { type: 'boolean', default: false, describe: 'a file whose build has no profile takes the pages of the build recorded at its installed path (/usr/bin/foo), carried over section by section' })
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
         .option('progress', { type: 'boolean', describe: 'show progress on stderr (default: when stderr is a terminal)' })

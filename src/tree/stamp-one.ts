@@ -157,6 +157,11 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
   } catch (e) {
     if (e instanceof PlacementRefusedError) return done({ outcome: 'refused', reason: e.message });
     if (e instanceof ElfFormatError) return done({ outcome: 'failed', reason: `malformed ELF: ${e.message}` });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      const where = opts.sidecar !== undefined ? `the sidecar directory ${opts.sidecar}` : path.dirname(c.path);
+      return done({ outcome: 'failed', reason: `${code}: cannot write in ${where} (${(e as Error).message}); each file is replaced by a new one written beside it: run as the owner of the tree, or as root` });
+    }
     return done({ outcome: 'failed', reason: (e as Error).message });
   } finally {
     elf?.source.close();
