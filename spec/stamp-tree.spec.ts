@@ -256,8 +256,18 @@ t.test('owner, mode and file capabilities survive (one getfattr for the tree)', 
   const setcap = spawnSync('setcap', ['cap_net_raw+ep', f], { encoding: 'utf8' });
   t.equal(setcap.status, 0, setcap.stderr);
   spawnSync('setfattr', ['-n', 'user.origin', '-v', 'tree test', f]);
-  const r = await ep('stamp-tree', root, '--profiles', pdir);
+  // A dangling symlink (as /usr/lib has) must not make the tree's one getfattr fail, which
+  // would fall back to one getfattr per file: count the calls through a wrapper on PATH.
+  fs.symlinkSync('gone.so.1', path.join(root, 'bin', 'dangling.so'));
+  fs.copyFileSync(nopie.path, path.join(root, 'bin', 'second'));
+  const wrapDir = path.join(work, 'getfattr-wrap');
+  fs.mkdirSync(wrapDir);
+  const calls = path.join(wrapDir, 'calls');
+  const real = spawnSync('sh', ['-c', 'command -v getfattr'], { encoding: 'utf8' }).stdout.trim();
+  fs.writeFileSync(path.join(wrapDir, 'getfattr'), `#!/bin/sh\necho x >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  const r = await runCommand([process.execPath, cli, 'stamp-tree', root, '--profiles', pdir], { cwd: repoRoot, env: { ...cleanEnv, PATH: `${wrapDir}:${cleanEnv.PATH ?? ''}` } });
   t.equal(r.status, 0, r.stdout + r.stderr);
+  t.equal(fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean).length, 1, 'one getfattr for the whole tree, dangling symlink or not');
   t.equal((await ep('verify', f)).status, 0, 'stamped');
   const st = fs.statSync(f);
   t.equal(st.mode & 0o7777, 0o2755, 'mode with setgid');

@@ -43,7 +43,7 @@ function unescapeName(name: string): string {
  * Undefined when the tree could not be read that way (the caller then reads file by file).
  */
 export function readTreeXattrs(dir: string): Map<string, string> | undefined {
-  const r = spawnSync('getfattr', ['-R', '-P', '--dump', '--match=-', '--encoding=base64', '--absolute-names', dir], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync('getfattr', ['-R', '-P', '-h', '--dump', '--match=-', '--encoding=base64', '--absolute-names', dir], { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.error || r.status !== 0) return undefined;
   const out = new Map<string, string>();
   for (const block of r.stdout.split(/\n(?=# file: )/)) {

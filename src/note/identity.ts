@@ -49,6 +49,13 @@ export interface ByteRange {
   end: bigint;
 }
 
+const CHUNK = 1 << 20;
+let scratchBuffer: Uint8Array | undefined;
+/** One 1 MiB buffer for every digest of the process: stamp-tree hashes hundreds of files. */
+function hashScratch(): Uint8Array {
+  return (scratchBuffer ??= new Uint8Array(CHUNK));
+}
+
 /**
  * SHA-256 of the loadable content: every PT_LOAD's file bytes in table order, with the ELF
  * header (which strip rewrites) and the ranges in `zeroed` (our note's descriptor) read as
@@ -57,8 +64,7 @@ export interface ByteRange {
 export function contentSha256(src: ByteSource, ehsize: number, phdrs: ProgramHeader[], zeroed: ByteRange[]): Uint8Array {
   const hash = createHash('sha256');
   const holes = [{ start: 0n, end: BigInt(ehsize) }, ...zeroed];
-  const CHUNK = 1 << 20;
-  const scratch = new Uint8Array(CHUNK);
+  const scratch = hashScratch();
   for (const p of phdrs) {
     if (p.type !== C.PT_LOAD || p.filesz === 0n) continue;
     const end = p.offset + p.filesz > src.size ? src.size : p.offset + p.filesz;
