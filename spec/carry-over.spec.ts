@@ -66,10 +66,22 @@ t.test('a profile of the previous build is carried over section by section', asy
   const naive = pagesOf(v1.objects[0]!.pages);
   const cover = (s: Set<number>) => [...truth].filter((p) => s.has(p)).length / truth.size;
   const extra = (s: Set<number>) => [...s].filter((p) => !truth.has(p)).length;
-  t.comment(`build 2 touches ${truth.size} pages; carried: ${carried.size} pages cover ${(cover(carried) * 100).toFixed(0)}% (${extra(carried)} extra); as recorded: ${(cover(naive) * 100).toFixed(0)}%`);
-  t.ok(cover(carried) >= 0.9, `the carried pages cover at least 90% of what build 2 touches (${cover(carried)})`);
+  // The same profile without its functions: carried section by section only.
+  const bare = JSON.parse(fs.readFileSync(path.join(dir, 'v1.json'), 'utf8'));
+  for (const o of bare.objects) delete o.functions;
+  const bySection = new Set<number>();
+  for (const r of requestFromProfile(path.join(dir, 'v2'), 'bare.json', JSON.stringify(bare), { carryOver: true }).sets[0]!.runs) for (let i = 0; i < r.count; i++) bySection.add(r.first + i);
+  t.comment(
+    `build 2 touches ${truth.size} pages; carried through functions: ${carried.size} pages cover ${(cover(carried) * 100).toFixed(0)}% (${extra(carried)} extra); ` +
+      `by sections only: ${bySection.size} cover ${(cover(bySection) * 100).toFixed(0)}% (${extra(bySection)} extra); as recorded: ${(cover(naive) * 100).toFixed(0)}%`,
+  );
+  t.ok(v1.objects[0]!.functions?.some((f) => /^f\d+$/.test(f.name)), 'record keeps the functions on the program\'s pages');
+  t.ok((req.match.anchored ?? 0) > 0, `pages were placed through functions (${req.match.anchored})`);
+  t.ok(cover(carried) >= 0.97, `the carried pages cover at least 97% of what build 2 touches (${cover(carried)})`);
+  t.ok(extra(carried) <= truth.size * 0.3, `without reading much that is not needed (${extra(carried)} extra pages)`);
+  t.ok(cover(carried) >= cover(bySection) && extra(carried) <= extra(bySection), 'at least as good as sections alone');
+  t.ok(cover(bySection) >= 0.9, `sections alone still cover 90% (${cover(bySection)})`);
   t.ok(cover(carried) > cover(naive), 'better than build 1 page numbers taken as they are');
-  t.ok(extra(carried) <= truth.size * 0.5, 'without reading much that is not needed');
 
   const ok = await ep('stamp', path.join(dir, 'v2'), '--profile', path.join(dir, 'v1.json'), '--carry-over', '-o', path.join(dir, 'v2s'));
   t.equal(ok.status, 0, ok.stderr);

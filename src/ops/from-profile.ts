@@ -3,6 +3,7 @@ import { openElf } from '../elf/read';
 import { buildIdOf, layoutDigest } from '../note/identity';
 import { Run, parseRanges } from '../note/pageset';
 import { SectionSpan, carryPages, sectionSpans } from '../profile/carry';
+import { Anchor, functionAnchors } from '../profile/symbols';
 import { Profile, ProfileObject, parseProfile } from '../profile/schema';
 import type { LibraryEntry, SelfPageSet, StampRequest } from './stamp';
 
@@ -39,6 +40,8 @@ export interface ProfileMatch {
   /** With `carried`: the build the pages were recorded on, and pages that had nowhere to go. */
   from?: string;
   dropped?: number;
+  /** With `carried`: pages placed through a function both builds have (the rest by section). */
+  anchored?: number;
 }
 
 /**
@@ -67,12 +70,14 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
   let fileSize: number;
   let fileDigest: string;
   let machine: number;
+  let anchorsNow: Anchor[];
   try {
     machine = elf.header.machine;
     fileId = hex(buildIdOf(elf));
     spans = sectionSpans(elf);
     fileSize = Number(elf.source.size);
     fileDigest = layoutDigest(elf.programHeaders).toString(16).padStart(16, '0');
+    anchorsNow = opts.carryOver ? functionAnchors(elf) : [];
   } finally {
     elf.source.close();
   }
@@ -96,13 +101,16 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
     if (noSections) throw new Error(`${where} cannot be carried over to another build: it lists no sections for ${noSections.path} (record it again with this version of elfprefetch)`);
     carried = new Map();
     let dropped = 0;
+    let anchored = 0;
     for (const o of programs) {
-      const c = carryPages(ownRuns(o), o.sections!, spans, profile.pageSize, fileSize);
+      const anchors = o.functions?.length && anchorsNow.length ? { from: o.functions, to: anchorsNow } : undefined;
+      const c = carryPages(ownRuns(o), o.sections!, spans, profile.pageSize, fileSize, anchors);
       carried.set(o, c.runs);
       dropped += c.dropped;
+      anchored += c.anchored;
     }
     mains = programs;
-    match = { how: 'carried', from: programs[0]!.buildId || 'no build-id', dropped };
+    match = { how: 'carried', from: programs[0]!.buildId || 'no build-id', dropped, anchored };
   } else {
     // The same build, moved by an earlier stamp: an exec-shift moved the content by whole
     // pages; the recorded pages move with it, exactly as that stamp moved them.

@@ -30,6 +30,14 @@ export const ProfileObjectSchema = z.object({
     .array(z.object({ name: z.string(), offset: z.number().int().nonnegative(), size: z.number().int().positive() }))
     .max(65536)
     .optional(),
+  /**
+   * The program's functions that overlap its recorded pages (name, file offset, size): with
+   * them `stamp --carry-over` places a page of this build in the same function of the next.
+   */
+  functions: z
+    .array(z.object({ name: z.string().max(4096), offset: z.number().int().nonnegative(), size: z.number().int().positive() }))
+    .max(1 << 20)
+    .optional(),
   /** Name of the page set these pages go into. */
   set: z.string().min(1).max(64).default('default'),
 });

@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
-import { formatRanges, runsFromPages } from '../note/pageset';
+import { openElf } from '../elf/read';
+import { formatRanges, parseRanges, runsFromPages } from '../note/pageset';
+import { Anchor, anchorsOfPages, functionAnchors } from '../profile/symbols';
 import { Profile, ProfileObject, ProfileSchema } from '../profile/schema';
 import { ObjectIdentity, identify } from './objects';
 import type { Method, RunRecord } from './types';
@@ -28,6 +30,22 @@ const real = (f: string): string => {
     return f;
   }
 };
+
+/** Function symbols of `file` that overlap the pages `ranges`; [] without symbols or on any error. */
+function functionsOnPages(file: string, ranges: string, pageSize: number): Anchor[] {
+  try {
+    const elf = openElf(file);
+    try {
+      const pages: number[] = [];
+      for (const r of parseRanges(ranges)) for (let i = 0; i < r.count; i++) pages.push(r.first + i);
+      return anchorsOfPages(functionAnchors(elf), pages, pageSize);
+    } finally {
+      elf.source.close();
+    }
+  } catch {
+    return [];
+  }
+}
 
 /** The most frequent value (the first one on a tie). */
 function mode<T>(values: T[]): T | undefined {
@@ -87,6 +105,12 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
       ...(id.sections.length ? { sections: id.sections } : {}),
       set: 'default',
     });
+  }
+  // The program's functions on its pages, to carry them to a later build (src/profile/carry.ts).
+  for (const o of objects) {
+    if (!o.main) continue;
+    const functions = functionsOnPages(o.path, o.pages, pageSize);
+    if (functions.length) o.functions = functions;
   }
   if (mainPath && !objects.some((o) => o.main)) {
     throw new Error(`the program ${mainPath} is not among the recorded objects${opts.main ? '' : ' (a static program? name the file with --main)'}`);
