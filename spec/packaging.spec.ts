@@ -119,6 +119,49 @@ async function checkExtracted(t: Test, root: string, stamped: boolean): Promise<
   }
 }
 
+/** A package build: how to run it, where its stamp-tree report and staging tree are, how to unpack it. */
+interface PackageBuild {
+  build(): Promise<RunResult>;
+  report: string;
+  root: string;
+  extract(name: string): Promise<string>;
+  pdir: string;
+}
+
+/**
+ * A distribution's round trip, the same for every packaging system: built with an empty profile
+ * directory (nothing stamped), the packaged program recorded on a test machine and its profile
+ * filed by build-id, then rebuilt reproducibly (both files stamped). `afterFirst` checks where the
+ * hook ran. Undefined when a build failed (already reported).
+ */
+async function buildRecordRebuild(t: Test, pkg: PackageBuild, afterFirst: (b1: RunResult) => void) {
+  const b1 = await pkg.build();
+  t.equal(b1.status, 0, `first build (empty profile directory)`, { output: show(b1) });
+  if (b1.status !== 0) return undefined;
+  afterFirst(b1);
+  t.match(b1.stdout, /no profile\s+2\n/, 'its summary: 2 files without a profile');
+  const first = outcomes(readReport(pkg.report), pkg.root);
+  t.same(Object.keys(first).sort(), [BIN, LIB], 'the report lists the program and the library');
+  t.same([first[BIN]!.outcome, first[LIB]!.outcome], ['no-profile', 'no-profile'], 'both: no profile');
+  const x1 = await pkg.extract('x1');
+  await checkExtracted(t, x1, false);
+
+  const filed = await recordAndFile(t, x1, pkg.pdir);
+  t.ok(filed.includes(first[BIN]!.buildId!) && filed.includes(first[LIB]!.buildId!), `the profile directory has the program's and the library's build-ids (${filed.join(', ')})`);
+
+  const b2 = await pkg.build();
+  t.equal(b2.status, 0, `second build`, { output: show(b2) });
+  if (b2.status !== 0) return undefined;
+  t.match(b2.stdout, /stamped\s+2\n/, 'its summary: 2 files stamped');
+  const second = outcomes(readReport(pkg.report), pkg.root);
+  t.equal(second[BIN]!.buildId, first[BIN]!.buildId, 'the program has the same build-id as in the first build (reproducible build)');
+  t.equal(second[LIB]!.buildId, first[LIB]!.buildId, 'the library too');
+  t.same([second[BIN]!.outcome, second[LIB]!.outcome], ['stamped', 'stamped'], 'both stamped');
+  const x2 = await pkg.extract('x2');
+  await checkExtracted(t, x2, true);
+  return { first, x1, x2 };
+}
+
 t.test('Debian: dpkg-buildpackage with dh --with elfprefetch', async (t) => {
   const work = path.join(tmp, 'deb');
   const src = path.join(work, 'hello-epf-1.0');
@@ -138,34 +181,13 @@ t.test('Debian: dpkg-buildpackage with dh --with elfprefetch', async (t) => {
     return dir;
   };
 
-  // 1. No profiles yet: built exactly as without the add-on.
-  const b1 = await build();
-  t.equal(b1.status, 0, `first build (empty profile directory)`, { output: show(b1) });
-  if (b1.status !== 0) return;
-  t.match(b1.stdout, /dh_strip(?: -a)?\n\s+dh_elfprefetch\n/, 'dh runs dh_elfprefetch right after dh_strip');
-  t.match(b1.stdout, /no profile\s+2\n/, 'its summary: 2 files without a profile');
-  const r1 = readReport(report);
-  const first = outcomes(r1, pkgRoot);
-  t.same(Object.keys(first).sort(), [BIN, LIB], 'the report lists the program and the library');
-  t.same([first[BIN]!.outcome, first[LIB]!.outcome], ['no-profile', 'no-profile'], 'both: no profile');
-  const x1 = await extract('x1');
-  await checkExtracted(t, x1, false);
-
-  // 2. A test machine records the packaged program; the profile is filed by build-id.
-  const filed = await recordAndFile(t, x1, pdir);
-  t.ok(filed.includes(first[BIN]!.buildId!) && filed.includes(first[LIB]!.buildId!), `the profile directory has the program's and the library's build-ids (${filed.join(', ')})`);
-
-  // 3. The same source rebuilt in the same folder: same build-ids, so the profiles apply.
-  const b2 = await build();
-  t.equal(b2.status, 0, `second build`, { output: show(b2) });
-  if (b2.status !== 0) return;
-  t.match(b2.stdout, /stamped\s+2\n/, 'its summary: 2 files stamped');
-  const second = outcomes(readReport(report), pkgRoot);
-  t.equal(second[BIN]!.buildId, first[BIN]!.buildId, 'the program has the same build-id as in the first build (reproducible build)');
-  t.equal(second[LIB]!.buildId, first[LIB]!.buildId, 'the library too');
-  t.same([second[BIN]!.outcome, second[LIB]!.outcome], ['stamped', 'stamped'], 'both stamped');
-  const x2 = await extract('x2');
-  await checkExtracted(t, x2, true);
+  // 1. No profiles yet: built exactly as without the add-on. 2. A test machine records the
+  // packaged program and files its profile by build-id. 3. Rebuilt: the profiles apply.
+  const round = await buildRecordRebuild(t, { build, report, root: pkgRoot, extract, pdir }, (b1) =>
+    t.match(b1.stdout, /dh_strip(?: -a)?\n\s+dh_elfprefetch\n/, 'dh runs dh_elfprefetch right after dh_strip'),
+  );
+  if (!round) return;
+  const { first, x1, x2 } = round;
 
   const info = await run(['dpkg-deb', '--info', deb]);
   t.equal(info.status, 0, 'dpkg-deb --info');
@@ -272,30 +294,11 @@ t.test('RPM: rpmbuild with macros.elfprefetch', async (t) => {
     return dir;
   };
 
-  const b1 = await build();
-  t.equal(b1.status, 0, `first build (empty profile directory)`, { output: show(b1) });
-  if (b1.status !== 0) return;
-  t.match(b1.stderr, /\+ \/usr\/lib\/rpm\/brp-strip [^\n]*\n(?:[^\n]*\n)*?\+ elfprefetch stamp-tree /, 'the stamp runs after brp-strip, in %__os_install_post');
-  t.match(b1.stdout, /no profile\s+2\n/, 'its summary: 2 files without a profile');
-  const first = outcomes(readReport(report), buildroot);
-  t.same(Object.keys(first).sort(), [BIN, LIB], 'the report lists the program and the library');
-  t.same([first[BIN]!.outcome, first[LIB]!.outcome], ['no-profile', 'no-profile'], 'both: no profile');
-  const x1 = await extract('x1');
-  await checkExtracted(t, x1, false);
-
-  const filed = await recordAndFile(t, x1, pdir);
-  t.ok(filed.includes(first[BIN]!.buildId!) && filed.includes(first[LIB]!.buildId!), `the profile directory has the program's and the library's build-ids (${filed.join(', ')})`);
-
-  const b2 = await build();
-  t.equal(b2.status, 0, `second build`, { output: show(b2) });
-  if (b2.status !== 0) return;
-  t.match(b2.stdout, /stamped\s+2\n/, 'its summary: 2 files stamped');
-  const second = outcomes(readReport(report), buildroot);
-  t.equal(second[BIN]!.buildId, first[BIN]!.buildId, 'the program has the same build-id as in the first build (reproducible build)');
-  t.equal(second[LIB]!.buildId, first[LIB]!.buildId, 'the library too');
-  t.same([second[BIN]!.outcome, second[LIB]!.outcome], ['stamped', 'stamped'], 'both stamped');
-  const x2 = await extract('x2');
-  await checkExtracted(t, x2, true);
+  const round = await buildRecordRebuild(t, { build, report, root: buildroot, extract, pdir }, (b1) =>
+    t.match(b1.stderr, /\+ \/usr\/lib\/rpm\/brp-strip [^\n]*\n(?:[^\n]*\n)*?\+ elfprefetch stamp-tree /, 'the stamp runs after brp-strip, in %__os_install_post'),
+  );
+  if (!round) return;
+  const { x1, x2 } = round;
 
   // The package's file digests are those of the stamped files (the stamp ran before rpm read them).
   const dump = await run(['rpm', '-qp', '--dump', rpm]);

@@ -14,16 +14,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t, { Test } from 'tap';
-import { openElf } from '../src/elf/read';
-import { findOurNote } from '../src/layout/planner';
 import { crc32 } from '../src/note/crc32';
 import * as F from '../src/note/format';
-import { buildIdOf, layoutDigest } from '../src/note/identity';
 import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, planReads } from '../src/plan/coalesce';
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
-import { Call, HookName, Outcome, auditLib, buildNative, pool, preloadLib, runHooked, wrapper } from './helpers/shim';
+import { Call, HookName, Outcome, auditLib, buildNative, pool, preloadLib, runHooked, wrapper, inspect, cc as compileC } from './helpers/shim';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
 const shimDir = path.join(repoRoot, 'shim');
@@ -31,27 +28,8 @@ const shimDir = path.join(repoRoot, 'shim');
 const made = buildNative();
 if (made) throw new Error(made);
 
-function identity(file: string) {
-  const elf = openElf(file);
-  try {
-    const ours = findOurNote(elf);
-    return {
-      size: Number(elf.source.size),
-      buildId: buildIdOf(elf),
-      layout: layoutDigest(elf.programHeaders),
-      descOffset: ours ? Number(ours.note.descOffset) : -1,
-      descSize: ours ? ours.note.descSize : 0,
-    };
-  } finally {
-    elf.source.close();
-  }
-}
-
-function cc(t: Test, out: string, sources: string[], extra: string[] = []): boolean {
-  const r = spawnSync('gcc', ['-std=gnu99', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, ...sources, ...extra], { encoding: 'utf8' });
-  t.equal(r.status, 0, `gcc ${path.basename(out)}: ${r.stderr}`);
-  return r.status === 0;
-}
+// The thread test's sources use GNU extensions.
+const cc = (t: Test, out: string, sources: string[], extra: string[] = []): boolean => compileC(t, out, sources, extra, 'gnu99');
 
 // ---------------------------------------------------------------- a raw note encoder (no checks)
 
@@ -185,7 +163,7 @@ t.test('crafted hostile notes: same behaviour as the unstamped program under eve
   const plainCopy = copyFixture(f, path.join(dir, 'plain'));
   const base = copyFixture(f, path.join(dir, 'base'));
   stampFile(base.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] });
-  const me = identity(base.exe);
+  const me = inspect(base.exe);
   t.ok(me.descOffset > 0 && me.descSize >= 256, `the stamped note (${me.descSize} bytes at ${me.descOffset})`);
   const original = fs.readFileSync(base.exe);
   const notePh = phdrs(original).find((p) => p.type === 4 && p.offset <= me.descOffset && me.descOffset < p.offset + p.filesz)!;
@@ -448,7 +426,7 @@ function realLibc(): string {
 }
 
 function libraryEntry(file: string, runs: Run[], over: Partial<LibraryEntry> = {}): LibraryEntry {
-  const id = identity(file);
+  const id = inspect(file);
   return { path: file, buildId: id.buildId, layoutDigest: id.layout, pageSets: [{ name: 'default', pageCount: Math.ceil(id.size / 4096), runs }], ...over };
 }
 

@@ -3,19 +3,15 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import t, { Test } from 'tap';
-import { openElf } from '../src/elf/read';
-import { findOurNote } from '../src/layout/planner';
+import t from 'tap';
 import { NoteObject, encodeNote } from '../src/note/codec';
 import { crc32 } from '../src/note/crc32';
 import * as F from '../src/note/format';
-import { buildIdOf, layoutDigest } from '../src/note/identity';
 import { Run } from '../src/note/pageset';
-import { verifyElf } from '../src/ops/verify';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
 import { Fixture, copyFixture, fixture, repoRoot, runCommand } from './helpers/fixtures';
-import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper } from './helpers/shim';
+import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
@@ -23,26 +19,6 @@ const shimDir = path.join(repoRoot, 'shim');
 
 const made = buildNative();
 if (made) throw new Error(made);
-
-/** The identity and note placement of an ELF file. */
-function inspect(file: string) {
-  const elf = openElf(file);
-  try {
-    const v = verifyElf(elf);
-    const ours = findOurNote(elf);
-    return {
-      size: Number(elf.source.size),
-      buildId: buildIdOf(elf),
-      layout: layoutDigest(elf.programHeaders),
-      status: v.status,
-      note: v.note,
-      descOffset: ours ? Number(ours.note.descOffset) : -1,
-      descSize: ours ? ours.note.descSize : 0,
-    };
-  } finally {
-    elf.source.close();
-  }
-}
 
 /** What the shim should issue for `file`'s note on `device`: per file, in order. */
 function expectedCalls(file: string, device: DeviceClass): Array<{ path: string; reqs: ReadRequest[] }> {
@@ -57,12 +33,6 @@ function expectedCalls(file: string, device: DeviceClass): Array<{ path: string;
 }
 
 const fmt = (calls: Array<{ path: string; offset: number; length: number }>): string[] => calls.map((c) => `${c.path} ${c.offset}+${c.length}`);
-
-function cc(t: Test, out: string, sources: string[], extra: string[] = []): boolean {
-  const r = spawnSync('gcc', ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, ...sources, ...extra], { encoding: 'utf8' });
-  t.equal(r.status, 0, `gcc ${path.basename(out)}: ${r.stderr}`);
-  return r.status === 0;
-}
 
 /** A program with 3 MiB of read-only data, so page sets can have long runs and far holes. */
 const BIG_C = `#include <stdio.h>
@@ -517,19 +487,7 @@ t.test('(d) secure mode: a setuid-root program run as nobody ignores ELFPREFETCH
 t.test('(e) errno is 0 and no fd >= 3 is open at main() through every hook', async (t) => {
   const dir = t.testdir();
   const src = path.join(dir, 'probe.c');
-  fs.writeFileSync(
-    src,
-    `#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-int main(void) {
-  int e = errno, open = 0;
-  for (int fd = 3; fd < 4096; fd++) if (fcntl(fd, F_GETFD) != -1) { printf("fd %d is open\\n", fd); open++; }
-  printf("errno=%d open=%d\\n", e, open);
-  return e || open;
-}
-`,
-  );
+  fs.writeFileSync(src, FD_ERRNO_PROBE_C);
   const exe = path.join(dir, 'probe');
   if (!cc(t, exe, [src])) return;
   // A library set whose file is missing and one that is not ELF: the shim's own calls fail.

@@ -9,7 +9,7 @@ import { DEFAULT_SIDECAR_DIR, MAX_SIDECAR } from '../src/ops/sidecar';
 import type { Run } from '../src/index';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
-import { HookName, buildNative, cliMain, parseStrace, runHooked, withoutDiagnostics, wrapper } from './helpers/shim';
+import { HookName, buildNative, cliMain, parseStrace, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc } from './helpers/shim';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
 const shimDir = path.join(repoRoot, 'shim');
@@ -94,12 +94,6 @@ const fmt = (calls: Array<{ path: string; offset: number; length: number }>): st
 const at = (file: string, reqs: ReadRequest[]) => reqs.map((r) => ({ path: file, ...r }));
 const plan = (file: string, runs: Run[], device: DeviceClass) => at(file, planReads(runs, PAGE, DEVICES[device], fs.statSync(file).size));
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-function cc(t: Test, out: string, sources: string[], extra: string[] = []): boolean {
-  const r = spawnSync('gcc', ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, ...sources, ...extra], { encoding: 'utf8' });
-  t.equal(r.status, 0, `gcc ${path.basename(out)}: ${r.stderr}`);
-  return r.status === 0;
-}
 
 /** Runs `argv` under strace, tracing `syscalls`; the readahead calls and every other line. */
 function strace(argv: string[], syscalls: string, env: Record<string, string>, opts: { user?: string; cwd?: string } = {}) {
@@ -526,19 +520,7 @@ t.test('secure mode: ELFPREFETCH_SIDECAR is ignored, the compiled-in directory i
 t.test('errno is 0 and no fd is left open at main() after a sidecar was used', async (t) => {
   const root = tmpRoot(t);
   const src = path.join(root, 'probe.c');
-  fs.writeFileSync(
-    src,
-    `#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-int main(void) {
-  int e = errno, open = 0;
-  for (int fd = 3; fd < 4096; fd++) if (fcntl(fd, F_GETFD) != -1) { printf("fd %d is open\\n", fd); open++; }
-  printf("errno=%d open=%d\\n", e, open);
-  return e || open;
-}
-`,
-  );
+  fs.writeFileSync(src, FD_ERRNO_PROBE_C);
   const exe = path.join(root, 'probe');
   if (!cc(t, exe, [src])) return;
   const dir = path.join(root, 'sc');

@@ -2,6 +2,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Test } from 'tap';
+import { openElf } from '../../src/elf/read';
+import { findOurNote } from '../../src/layout/planner';
+import { buildIdOf, layoutDigest } from '../../src/note/identity';
+import { verifyElf } from '../../src/ops/verify';
 import { repoRoot } from './fixtures';
 
 export const nativeDir = path.join(repoRoot, 'build', 'native');
@@ -149,4 +154,43 @@ export async function pool<T>(items: T[], limit: number, budgetMs: number, task:
   };
   await Promise.all(Array.from({ length: limit }, (_, w) => worker(w)));
   return done;
+}
+
+/** A C program that prints errno and the descriptors above 2 open at main(), and fails if any. */
+export const FD_ERRNO_PROBE_C = `#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+int main(void) {
+  int e = errno, open = 0;
+  for (int fd = 3; fd < 4096; fd++) if (fcntl(fd, F_GETFD) != -1) { printf("fd %d is open\\n", fd); open++; }
+  printf("errno=%d open=%d\\n", e, open);
+  return e || open;
+}
+`;
+
+/** Compiles `sources` with gcc, warnings as errors (C99 unless `std` says otherwise); a failure is a failed check. */
+export function cc(t: Test, out: string, sources: string[], extra: string[] = [], std = 'c99'): boolean {
+  const r = spawnSync('gcc', [`-std=${std}`, '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, ...sources, ...extra], { encoding: 'utf8' });
+  t.equal(r.status, 0, `gcc ${path.basename(out)}: ${r.stderr}`);
+  return r.status === 0;
+}
+
+/** The identity and note placement of an ELF file. */
+export function inspect(file: string) {
+  const elf = openElf(file);
+  try {
+    const v = verifyElf(elf);
+    const ours = findOurNote(elf);
+    return {
+      size: Number(elf.source.size),
+      buildId: buildIdOf(elf),
+      layout: layoutDigest(elf.programHeaders),
+      status: v.status,
+      note: v.note,
+      descOffset: ours ? Number(ours.note.descOffset) : -1,
+      descSize: ours ? ours.note.descSize : 0,
+    };
+  } finally {
+    elf.source.close();
+  }
 }
