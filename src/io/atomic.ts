@@ -3,6 +3,41 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readXattrs, writeXattrs } from './xattrs';
 
+/**
+ * A temporary name in `file`'s directory: `.elfprefetch-PID-HEX.tmp`. The PID lets stamp-tree
+ * tell the leftovers of a killed process (TEMP_NAME) from a running one's.
+ */
+export function tempBeside(file: string): string {
+  return path.join(path.dirname(file), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Our temporary names; group 1 is the PID of the process that made it. */
+export const TEMP_NAME = /^\.elfprefetch-(\d+)-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Writes a new small file (a profile entry, a sidecar) whole or not at all: a temporary file
+ * beside it, renamed over it. With `fsync` (default) flushed before the rename.
+ */
+export function writeFileAtomically(file: string, bytes: string | Uint8Array, opts: { mode?: number; fsync?: boolean } = {}): void {
+  const mode = opts.mode ?? 0o644;
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = tempBeside(file);
+  try {
+    const fd = fs.openSync(tmp, 'wx', mode);
+    try {
+      fs.writeFileSync(fd, bytes);
+      fs.fchmodSync(fd, mode); // whatever the umask
+      if (opts.fsync !== false) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
 const SIGNALS: Array<[NodeJS.Signals, number]> = [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]];
 let signalsDeferred = false;
 
@@ -55,7 +90,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
   const st = fs.statSync(source);
   const xattrs = opts.xattrs === undefined ? readXattrs(source) : (opts.xattrs ?? undefined);
     // A name of our own: getfattr/setfattr escape and unescape unusual characters in names.
-  const tmp = path.join(path.dirname(dest), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempBeside(dest);
   try {
     produce(tmp);
     const fd = fs.openSync(tmp, 'r+');

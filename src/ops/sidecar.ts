@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openElf } from '../elf/read';
+import { writeFileAtomically } from '../io/atomic';
 import { findOurNote } from '../layout/planner';
 import { DEFAULT_PAGE_SHIFT } from '../note/format';
 import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
@@ -59,23 +59,8 @@ export function writeSidecar(file: string, req: StampRequest, dir: string, opts:
     elf.source.close();
   }
   const output = sidecarPath(dir, buildId);
-  fs.mkdirSync(path.dirname(output), { recursive: true, mode: 0o755 });
-  const tmp = path.join(path.dirname(output), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    // 0644: the shim ignores sidecars that group or others could write.
-    const fd = fs.openSync(tmp, 'wx', 0o644);
-    try {
-      fs.writeSync(fd, desc);
-      fs.fchmodSync(fd, 0o644);
-      if (opts.fsync !== false) fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, output);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  // 0644: the shim ignores sidecars that group or others could write.
+  writeFileAtomically(output, desc, { mode: 0o644, fsync: opts.fsync });
   const pages = req.sets.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.count, 0), 0);
   return { output, descUsed: desc.length, pages };
 }

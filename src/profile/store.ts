@@ -10,9 +10,9 @@
  * Filing adds up runs (counts per page), so an entry gathers every run of that build from
  * every profile filed; the selection (share of runs, budget) is applied when stamping.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomically } from '../io/atomic';
 import { mergeProfiles } from '../record/select';
 import { profileJson } from '../record/profile';
 import { Profile, ProfileObject, ProfileSchema, parseProfile } from './schema';
@@ -50,15 +50,7 @@ export interface FiledObject {
 }
 
 function writeEntry(file: string, p: Profile): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    fs.writeFileSync(tmp, profileJson(p), { mode: 0o644 });
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomically(file, profileJson(p), { fsync: false });
 }
 
 const LOCK_WAIT_MS = 30_000;

@@ -5,11 +5,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { PT_LOAD, SHF_ALLOC, SHT_NOBITS, SHT_NOTE } from '../elf/constants';
 import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
+import { tempBeside } from '../io/atomic';
 import { findOurNote } from '../layout/planner';
 import { decodeNote, encodeNote } from '../note/codec';
 import { DEFAULT_PAGE_SHIFT } from '../note/format';
@@ -83,7 +83,7 @@ function isCurrent(elf: ElfFile, req: StampRequest, v: VerifyResult): boolean {
 /** Gives the other names of a stamped inode the new file, each atomically. */
 function relink(file: string, links: string[]): void {
   for (const l of links) {
-    const tmp = path.join(path.dirname(l), `.elfprefetch-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = tempBeside(l);
     fs.linkSync(file, tmp);
     try {
       fs.renameSync(tmp, l);

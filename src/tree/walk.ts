@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { TEMP_NAME } from '../io/atomic';
 
 /** A file of the tree that may be stamped: an ELF executable or shared object. */
 export interface Candidate {
@@ -41,7 +42,7 @@ function elfType(file: string): number | undefined {
 
 /** Our temporary names (src/io/atomic.ts) whose process is gone. */
 function staleTemp(name: string): boolean {
-  const m = /^\.elfprefetch-(\d+)-[0-9a-f]{12}\.tmp$/.exec(name);
+  const m = TEMP_NAME.exec(name);
   if (!m) return false;
   try {
     process.kill(Number(m[1]), 0);
