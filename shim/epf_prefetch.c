@@ -304,6 +304,7 @@ struct ident {
   uint32_t note_len;
   int note_found;
   int note_align8; /* the first elfprefetch note sits in an 8-aligned segment */
+  int note_beside; /* a loaded object's note is beside its segments: read it from the file */
   struct region ph, nr;
 };
 
@@ -389,6 +390,88 @@ static int walk_notes(const uint8_t *p, uint64_t len, uint64_t align, struct ide
 
 static int note_align(uint64_t a) { return a <= 4 ? 4 : a == 8 ? 8 : 0; }
 
+/* Whether 24 bytes are the header of an elfprefetch note entry; its descsz in *descsz. */
+static int our_note_header(const uint8_t *h, uint32_t *descsz) {
+  if (ld32(h) != EPF_NOTE_NAMESZ || ld32(h + 8) != EPF_NT_ELFPREFETCH || memcmp(h + 12, EPF_NOTE_NAME, EPF_NOTE_NAMESZ) != 0) return 0;
+  *descsz = ld32(h + 4);
+  return 1;
+}
+
+/* The first (last) PT_LOAD in table order: the places beside the loaded image (FORMAT.md 1.1). */
+static int beside_places(const uint8_t *ph, size_t phnum, ElfW(Phdr) *first, ElfW(Phdr) *last) {
+  int n = 0;
+  for (size_t i = 0; i < phnum; i++) {
+    ElfW(Phdr) p;
+    memcpy(&p, ph + i * sizeof p, sizeof p);
+    if (p.p_type != PT_LOAD) continue;
+    if (!n++) *first = p;
+    *last = p;
+  }
+  return n;
+}
+
+/* Whether [off, off + len) shares a byte with the file content of a PT_LOAD. */
+static int overlaps_load(const uint8_t *ph, size_t phnum, uint64_t off, uint64_t len) {
+  for (size_t i = 0; i < phnum; i++) {
+    ElfW(Phdr) p;
+    memcpy(&p, ph + i * sizeof p, sizeof p);
+    if (p.p_type == PT_LOAD && p.p_filesz > 0 && p.p_offset < off + len && off < p.p_offset + p.p_filesz) return 1;
+  }
+  return 0;
+}
+
+/*
+ * docs/FORMAT.md 1.1: a note no PT_NOTE names sits beside the loaded image, right after the file
+ * content of the first PT_LOAD, else of the last one (rounded up to 4), in pages start-up reads
+ * anyway. Each place costs one small read (none when it is in the head). Returns -1 only when a
+ * note header was found and its descriptor could not be read.
+ */
+static int find_beside(struct file *f, const uint8_t *head, size_t head_len, const uint8_t *ph, size_t phnum, struct ident *id) {
+  ElfW(Phdr) load[2];
+  if (!beside_places(ph, phnum, &load[0], &load[1])) return 0;
+  for (int k = 0; k < 2; k++) {
+    if (k == 1 && load[1].p_offset == load[0].p_offset) break;
+    uint64_t end = load[k].p_offset + load[k].p_filesz;
+    if (end < load[k].p_offset || end > UINT64_MAX - 32) continue;
+    uint64_t at = (end + 3) & ~(uint64_t)3;
+    uint8_t buf[24];
+    const uint8_t *h = buf;
+    if (at <= head_len && head_len - at >= sizeof buf) h = head + at;
+    else if (pread_full(f->fd, buf, sizeof buf, at) != 0) continue;
+    uint32_t descsz;
+    if (!our_note_header(h, &descsz) || descsz > EPF_MAX_DESC_SIZE || overlaps_load(ph, phnum, at, 24 + (uint64_t)descsz)) continue;
+    const uint8_t *desc = file_bytes(f, head, head_len, at + 24, descsz, &id->nr);
+    if (!desc) return -1;
+    id->note = desc;
+    id->note_len = descsz;
+    id->note_found = 1;
+    return 0;
+  }
+  return 0;
+}
+
+/*
+ * The same for a loaded object, without a system call: a place is read where the segment's last
+ * page is mapped, when that page holds file bytes (no bss) and the note header lies inside it.
+ * Returns 1 when a note header is there: the caller then reads the file. The last PT_LOAD
+ * usually has bss (zeroed in memory), so a note there is found by the file-based hooks only.
+ */
+static int beside_mapped(ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum) {
+  ElfW(Phdr) load[2];
+  if (!beside_places((const uint8_t *)phdr, phnum, &load[0], &load[1])) return 0;
+  long pagesize = sysconf(_SC_PAGESIZE);
+  uint64_t page = pagesize > 0 ? (uint64_t)pagesize : 4096;
+  for (int k = 0; k < 2; k++) {
+    const ElfW(Phdr) *p = &load[k];
+    uint64_t end = p->p_vaddr + p->p_filesz;
+    uint64_t at = (end + 3) & ~(uint64_t)3;
+    if (p->p_filesz != p->p_memsz || !(p->p_flags & PF_R) || end % page == 0 || (at + 24 - 1) / page != (end - 1) / page) continue;
+    uint32_t descsz;
+    if (our_note_header((const uint8_t *)(base + at), &descsz)) return 1;
+  }
+  return 0;
+}
+
 /* Reads the identity of an open file and finds its note (kept in id->nr when outside the head). */
 static const char *inspect_file(struct file *f, uint8_t *head, struct ident *id, int want_note) {
   memset(id, 0, sizeof *id);
@@ -429,6 +512,7 @@ static const char *inspect_file(struct file *f, uint8_t *head, struct ident *id,
     else region_release(&r);
     if (id->note_found && id->note_align8) return "elfprefetch note in an 8-aligned segment";
   }
+  if (want_note && !id->note_found && find_beside(f, head, head_len, ph, eh.e_phnum, id) != 0) return "cannot read the note beside the segments";
   region_release(&id->ph);
   return 0;
 }
@@ -457,7 +541,10 @@ static const char *inspect_mapped(ElfW(Addr) base, const ElfW(Phdr) *phdr, size_
     if (walk_notes((const uint8_t *)(base + p->p_vaddr), p->p_filesz, (uint64_t)align, id) != 0) return "malformed note";
     if (id->note_found && id->note_align8) return "elfprefetch note in an 8-aligned segment";
   }
-  if (!id->note_found) return 0; /* no system call, no digest: the cheap path */
+  if (!id->note_found) {
+    id->note_beside = beside_mapped(base, phdr, phnum);
+    return 0; /* no system call, no digest: the cheap path */
+  }
   id->layout = layout_digest((const uint8_t *)phdr, phnum);
   id->have_layout = 1;
   return 0;
@@ -881,6 +968,10 @@ int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phd
   char name[256];
   const char *label = self_label(o, path, name, sizeof name);
   const char *why = inspect_mapped(base, phdr, phnum, &id);
+  if (!why && id.note_beside) {
+    errno = saved;
+    return prefetch_path(path, o, seen, 1);
+  }
   struct epf_note own;
   struct sidecar sc;
   sc.r.map = 0;

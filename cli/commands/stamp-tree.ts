@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
+import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
+import { MOVING } from '../../src/layout/plan';
 
 interface Args {
   dir: string;
@@ -10,6 +12,8 @@ interface Args {
   'dry-run': boolean;
   report?: string;
   sidecar?: string;
+  fallback: 'none' | 'sidecar' | 'move';
+  'sidecar-dir': string;
   'min-share': number;
   budget?: string;
   'max-page-size'?: number;
@@ -47,6 +51,8 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'say what would be done; change nothing' })
         .option('report', { type: 'string', describe: 'write a JSON report of every file here' })
         .option('sidecar', { type: 'string', describe: 'leave the files as they are; write their notes to this sidecar directory' })
+        .option('fallback', { choices: ['none', 'sidecar', 'move'] as const, default: 'none' as const, describe: 'where a file has no room for its note without moving anything: refuse it (none), write its note to --sidecar-dir (sidecar), or move sections to make room (move: breaks separate debug files and core dumps, see docs/DESIGN.md)' })
+        .option('sidecar-dir', { type: 'string', default: DEFAULT_SIDECAR_DIR, describe: 'the sidecar directory of --fallback sidecar' })
         .option('min-share', { type: 'number', default: 0.5, describe: 'keep pages touched in at least this share of the runs (0 to 1)' })
         .option('budget', { type: 'string', describe: 'at most this many bytes per note (a file\'s own pages and its libraries\'), most-used pages first (e.g. 4M)' })
         .option('carry-over', { type: 'boolean', default: false, describe: 'a file whose build has no profile takes the pages of the build recorded at its installed path (/usr/bin/foo), carried over section by section' })
@@ -57,6 +63,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         .check((a) => {
           const s = a['min-share'];
           if (!(typeof s === 'number' && s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
+          if (a.sidecar !== undefined && a.fallback !== 'none') throw new Error('--sidecar writes every note to a sidecar already; --fallback applies to notes written into the files.');
           if (a.jobs !== undefined && !(Number.isInteger(a.jobs) && a.jobs >= 1 && a.jobs <= 256)) throw new Error('--jobs must be a whole number from 1 to 256.');
           return true;
         }) as never,
@@ -91,6 +98,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
               jobs: a.jobs,
               dryRun: a['dry-run'],
               sidecar: a.sidecar,
+              ...(a.fallback !== 'none' ? { fallback: a.fallback, fallbackDir: a['sidecar-dir'] } : {}),
               carryOver: a['carry-over'],
               minShare: a['min-share'],
               budget: a.budget !== undefined ? parseSize(a.budget) : undefined,
@@ -116,6 +124,10 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
                 const n = report.counts[k as keyof typeof report.counts];
                 if (n || k === 'stamped') io.out(`  ${label.padEnd(17)} ${String(n).padStart(6)}`);
               }
+              const toSidecar = report.files.filter((f) => f.strategy === 'sidecar' && report.sidecar === undefined).length;
+              if (toSidecar) io.out(`    ${toSidecar} of them to sidecars in ${a['sidecar-dir']} (no room in the file; --fallback sidecar)`);
+              const moved = report.files.filter((f) => MOVING.has(f.strategy ?? '')).length;
+              if (moved) io.out(`    ${moved} of them with sections moved (--fallback move): debug files split off before, core dumps and the kernel's build-id reader no longer match them`);
               const carried = report.files.filter((f) => f.carriedFrom).length;
               if (carried) io.out(`    ${carried} of them with the pages of another build carried over (--carry-over)`);
               for (const k of ['skipped', 'no-profile'] as const) {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
+import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
 
 interface Args {
   file: string;
@@ -14,6 +15,8 @@ interface Args {
   json: boolean;
   'carry-over': boolean;
   sidecar?: string;
+  fallback: 'none' | 'sidecar' | 'move';
+  'sidecar-dir': string;
 }
 
 export function stampCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
@@ -31,8 +34,12 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
         .option('carry-over', { type: 'boolean', default: false, describe: 'accept a profile of another build of this program: carry its pages over section by section' })
         .option('sidecar', { type: 'string', describe: 'leave the file as it is and write the note to this sidecar directory (keyed by build-id; docs/FORMAT.md section 8)' })
+        .option('fallback', { choices: ['none', 'sidecar', 'move'] as const, default: 'none' as const, describe: 'where the file has no room for the note without moving anything: refuse (none, exit 3), write the note to --sidecar-dir (sidecar), or move sections to make room (move: breaks separate debug files and core dumps, see docs/DESIGN.md)' })
+        .option('sidecar-dir', { type: 'string', default: DEFAULT_SIDECAR_DIR, describe: 'the sidecar directory of --fallback sidecar' })
         .option('json', { type: 'boolean', default: false })
         .check((a) => {
+          if (a.sidecar !== undefined && a.fallback !== 'none') throw new Error('--sidecar always writes a sidecar; --fallback applies to a note written into the file.');
+          if (a.fallback === 'sidecar' && a.output !== undefined) throw new Error('--fallback sidecar leaves the file as it is where it has no room; it cannot be combined with --output.');
           if (a.sidecar !== undefined && a.output !== undefined) throw new Error('--sidecar leaves the file as it is; it cannot be combined with --output.');
           if (!a.profile === !a.pages) throw new Error('Give exactly one of --profile or --pages, e.g. `elfprefetch stamp app --pages 0-15`.');
           const ps = a['page-size'];
@@ -58,9 +65,22 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
             else io.out(`${a.file}: note written to sidecar ${r.output}: ${r.pages} pages, ${r.descUsed} bytes; the file is unchanged${carriedText}`);
             return EXIT.ok;
           }
-          const r = stampFile(a.file, req, { output: a.output, maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined });
+          const { PlacementRefusedError } = await import('../../src/elf/errors');
+          const { MOVING } = await import('../../src/layout/plan');
+          let r;
+          try {
+            r = stampFile(a.file, req, { output: a.output, maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined, allowMove: a.fallback === 'move' });
+          } catch (e) {
+            if (!(e instanceof PlacementRefusedError) || a.fallback !== 'sidecar') throw e;
+            const { writeSidecar } = await import('../../src/ops/sidecar');
+            const s = writeSidecar(a.file, req, a['sidecar-dir']);
+            if (a.json) io.out(JSON.stringify({ ...s, strategy: 'sidecar', reasons: e.reasons, ...(carried ? { carried } : {}) }));
+            else io.out(`${a.file}: no room in the file (${e.reasons.join('; ')}); note written to sidecar ${s.output}: ${s.pages} pages, ${s.descUsed} bytes; the file is unchanged${carriedText}`);
+            return EXIT.ok;
+          }
           if (a.json) io.out(JSON.stringify({ ...r, growth: Number(r.growth), ...(carried ? { carried } : {}) }));
           else io.out(`${r.output}: stamped (${r.strategy}): ${r.pages} pages, note ${r.descUsed} of ${r.descCapacity} bytes, file grew by ${r.growth} bytes${carriedText}`);
+          if (MOVING.has(r.strategy)) io.err(`elfprefetch: warning: ${r.output}: sections were moved to make room (--fallback move): a debug file split off before this stamp, core dumps and the kernel's build-id reader (Linux < 6.12) no longer match it (docs/DESIGN.md)`);
           return EXIT.ok;
         }),
       );

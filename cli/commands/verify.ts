@@ -21,8 +21,9 @@ export function verifyCommand(io: Io, setCode: (c: number) => void): CommandModu
           const elf = openElf(a.file);
           try {
             const r = a.sidecar !== undefined ? (await import('../../src/ops/sidecar')).verifySidecar(elf, a.sidecar) : verifyElf(elf);
-            if (a.json) io.out(JSON.stringify({ file: a.file, status: r.status, reason: r.reason }));
+            if (a.json) io.out(JSON.stringify({ file: a.file, status: r.status, reason: r.reason, ...(r.warnings ? { warnings: r.warnings } : {}) }));
             else io.out(`${a.file}: ${r.status}: ${r.reason}`);
+            if (!a.json) for (const w of r.warnings ?? []) io.err(`elfprefetch: warning: ${a.file}: ${w}`);
             return { valid: EXIT.ok, absent: EXIT.absent, stale: EXIT.stale, corrupt: EXIT.corrupt }[r.status];
           } finally {
             elf.source.close();

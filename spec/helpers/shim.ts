@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Test } from 'tap';
 import { openElf } from '../../src/elf/read';
-import { findOurNote } from '../../src/layout/planner';
+import { findOurNote } from '../../src/note/locate';
 import { buildIdOf, layoutDigest } from '../../src/note/identity';
 import { verifyElf } from '../../src/ops/verify';
 import { repoRoot } from './fixtures';

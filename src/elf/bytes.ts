@@ -134,9 +134,10 @@ export class ByteView {
 export class ByteWriter {
   readonly bytes: Uint8Array;
   private view: DataView;
-  constructor(length: number, readonly littleEndian: boolean) {
-    this.bytes = new Uint8Array(length);
-    this.view = new DataView(this.bytes.buffer);
+  /** A new zeroed buffer of `target` bytes, or (given bytes) a writer over that buffer. */
+  constructor(target: number | Uint8Array, readonly littleEndian: boolean) {
+    this.bytes = typeof target === 'number' ? new Uint8Array(target) : target;
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
   u8(at: number, v: number): void {
     this.view.setUint8(at, v);

@@ -61,8 +61,11 @@ export interface Note {
   descSize: number;
   /** Padding the container uses (4 or 8). */
   align: number;
-  /** The PT_NOTE (by program header index) or SHT_NOTE section it was found in. */
-  container: { kind: 'segment' | 'section'; index: number };
+  /**
+   * The PT_NOTE (by program header index) or SHT_NOTE section it was found in, or the
+   * PT_LOAD after whose file content it sits (docs/FORMAT.md 1.1).
+   */
+  container: { kind: 'segment' | 'section' | 'beside'; index: number };
 }
 
 export interface ElfFile {

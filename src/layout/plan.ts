@@ -4,10 +4,15 @@ import type { FileHeader, ProgramHeader, SectionHeader } from '../elf/types';
 export type Strategy =
   | 'in-place' // our note was there already, with room: only its descriptor changes
   | 'reserved' // a reservation linked in by `elfprefetch reserve`, filled in place
-  | 'slack' // table and note moved into the unused end of the first PT_LOAD's last page
-  | 'exec-shift' // ET_EXEC: whole pages inserted before the first segment
-  | 'tail-segment' // a new PT_LOAD at the end, with the first PT_LOAD's offset-to-address delta
+  | 'gap' // default: a non-allocated note in the file gap after the first PT_LOAD; nothing moves
+  | 'after-load' // default: a non-allocated note after the last PT_LOAD; only non-allocated sections move
+  | 'slack' // opt-in: notes/.interp moved to the end of the first PT_LOAD to share or grow the table
+  | 'exec-shift' // opt-in: ET_EXEC: whole pages inserted before the first segment
+  | 'tail-segment' // opt-in: a new PT_LOAD at the end, with the first PT_LOAD's offset-to-address delta
   | 'remove';
+
+/** The opt-in strategies that move existing sections (`--fallback move`). */
+export const MOVING: ReadonlySet<string> = new Set<Strategy>(['slack', 'exec-shift', 'tail-segment']);
 
 export interface CopyPiece {
   from: bigint;
@@ -40,4 +45,9 @@ export interface LayoutPlan {
   growth: bigint;
   /** Distance every input byte moves (exec-shift: the inserted pages; else 0). */
   shift: bigint;
+  /**
+   * The plan keeps the contract of docs/DESIGN.md: no existing section moves, page 0 keeps
+   * its notes and tables. False only for the opt-in moving strategies.
+   */
+  keepsLayout: boolean;
 }

@@ -67,3 +67,56 @@ export function tailStart(elf: ElfFile): bigint {
   }
   return elf.source.size - at <= 16n ? candidates[0]!.start : elf.source.size;
 }
+
+/** The free room after the first PT_LOAD: file and address limits for extending it. */
+export function slackOf(elf: ElfFile, page: bigint, reasons: string[]) {
+  const loads = loadsOf(elf.programHeaders);
+  const first = loads[0];
+  if (!first) return reasons.push('no PT_LOAD'), undefined;
+  if (first.filesz !== first.memsz) return reasons.push('the first PT_LOAD has bytes in memory only (bss)'), undefined;
+  const next = loads[1];
+  const fileEnd = first.offset + first.filesz;
+  const tail = tailStart(elf);
+  const INF = 1n << 64n;
+  let fileLimit = tail < elf.source.size ? tail : INF;
+  for (const r of occupied(elf, (r) => r.kind === 'phdrs' || (r.kind === 'segment' && (r.index === first.index || elf.programHeaders[r.index]!.type === C.PT_PHDR)))) {
+    if (r.end <= fileEnd || r.start >= tail) continue;
+    if (r.start < fileEnd) return reasons.push(`something at file offset 0x${r.start.toString(16)} overlaps the end of the first PT_LOAD`), undefined;
+    fileLimit = minOf(fileLimit, r.start);
+  }
+  let addrLimit = INF;
+  if (next) {
+    // New bytes go before the next segment's content, and no memory page (at the largest
+    // page size) may be shared with the next segment.
+    fileLimit = minOf(fileLimit, next.offset);
+    addrLimit = alignDown(next.vaddr, page);
+  }
+  const delta = first.vaddr - first.offset;
+  const pdelta = first.paddr - first.offset;
+  return { first, fileEnd, tail, fileLimit, addrLimit, delta, pdelta, limit: minOf(fileLimit, addrLimit - delta) };
+}
+
+/**
+ * Bytes the writer takes over without a section or segment saying what they hold must be
+ * zero in the input: files with partial or no section headers (packers, hand-made files)
+ * keep live data where the tables say nothing.
+ */
+export function unusedBytes(elf: ElfFile, start: bigint, end: bigint, skip: Array<{ start: bigint; end: bigint }>, what: string, reasons: string[]): boolean {
+  const stop = minOf(end, elf.source.size);
+  if (start >= stop) return true;
+  const bytes = elf.source.read(start, Number(stop - start));
+  for (let i = 0; i < bytes.length; i++) {
+    const at = start + BigInt(i);
+    if (bytes[i] !== 0 && !skip.some((r) => at >= r.start && at < r.end)) {
+      reasons.push(`${what} at file offset 0x${at.toString(16)} holds data no section describes`);
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The congruent position at or after `at` for a block that must keep `start mod align`. */
+export function congruentAfter(at: bigint, start: bigint, align: bigint): bigint {
+  return at + ((((start - at) % align) + align) % align);
+}
+

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openElf } from '../elf/read';
 import { writeFileAtomically } from '../io/atomic';
-import { findOurNote } from '../layout/planner';
+import { findOurNote } from '../note/locate';
 import { DEFAULT_PAGE_SHIFT } from '../note/format';
 import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
 import type { ElfFile } from '../elf/types';

@@ -8,7 +8,9 @@ import { applyPlan, writeAt } from '../io/apply';
 import { replaceAtomically } from '../io/atomic';
 import { newViolations } from '../layout/check';
 import type { LayoutPlan, Strategy } from '../layout/plan';
-import { PlanOptions, findOurNote, planRemove, planStamp } from '../layout/planner';
+import { PlanOptions, planStamp } from '../layout/planner';
+import { planRemove } from '../layout/remove';
+import { findOurNote } from '../note/locate';
 import { NoteObject, PageSet, decodeNote, emptyNote, encodeNote } from '../note/codec';
 import { DEFAULT_PAGE_SHIFT, FORMAT_VERSION } from '../note/format';
 import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
@@ -133,13 +135,16 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
   const elf = openElf(input);
   try {
     checkPages(req, elf.source.size);
+    // A note a tool moved to where loaders do not look goes back to its place.
+    const ours = findOurNote(elf);
+    if (ours?.addedByStamp && ours.note.container.kind === 'section') return restampFresh(input, req, opts);
     let plan: LayoutPlan;
     try {
       plan = planFor(elf, req, opts);
     } catch (e) {
       // A note we added earlier that is now too small: take it out and place a bigger one.
-      if (!(e instanceof PlacementRefusedError) || !findOurNote(elf)?.appended) throw e;
-      return restampLarger(input, req, opts);
+      if (!(e instanceof PlacementRefusedError) || !ours?.addedByStamp) throw e;
+      return restampFresh(input, req, opts);
     }
     let result: StampResult | undefined;
     const output = replaceAtomically(
@@ -200,7 +205,8 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
   }
 }
 
-function restampLarger(input: string, req: StampRequest, opts: StampOptions): StampResult {
+/** Takes the note out and places a new one: for a note too small, or not where loaders look. */
+function restampFresh(input: string, req: StampRequest, opts: StampOptions): StampResult {
   const dir = fs.mkdtempSync(path.join(path.dirname(fs.realpathSync(input)), '.elfprefetch-'));
   try {
     const removed = path.join(dir, 'removed');

@@ -1,7 +1,9 @@
 import type { ElfFile } from '../elf/types';
 import { NoteDecodeError, PrefetchNote, decodeNote } from '../note/codec';
 import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
-import { findOurNote } from '../layout/planner';
+import { SHF_ALLOC } from '../elf/constants';
+import { SECTION_NAME } from '../note/format';
+import { OurNote, findOurNote } from '../note/locate';
 
 export type VerifyStatus = 'valid' | 'absent' | 'stale' | 'corrupt';
 
@@ -9,6 +11,8 @@ export interface VerifyResult {
   status: VerifyStatus;
   reason: string;
   note?: PrefetchNote;
+  /** What is wrong around a note, whatever its status: where it sits, what a stamp moved. */
+  warnings?: string[];
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -17,6 +21,37 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 export function verifyElf(elf: ElfFile, opts: { content?: boolean } = {}): VerifyResult {
   const ours = findOurNote(elf);
   if (!ours) return { status: 'absent', reason: 'no elfprefetch note' };
+  const warnings = placementWarnings(elf, ours);
+  const r = verifyNote(elf, ours, opts);
+  return warnings.length ? { ...r, warnings } : r;
+}
+
+/**
+ * A note where loaders do not look (a tool moved it), or one an earlier version placed by
+ * moving sections, which breaks separate debug files and core dumps (docs/DESIGN.md).
+ */
+export function placementWarnings(elf: ElfFile, ours: OurNote): string[] {
+  const out: string[] = [];
+  if (ours.note.container.kind === 'section') {
+    out.push('the note is not where loaders look for it (beside the first or last PT_LOAD): a tool moved it; `elfprefetch stamp` puts it back');
+  }
+  if (ours.addedByStamp && ours.section && (ours.section.flags & SHF_ALLOC) !== 0n) {
+    const moved = movedByEarlierStamp(elf);
+    out.push(
+      `stamped by an earlier elfprefetch that moved sections to make room${moved.length ? ` (${moved.join(', ')})` : ''}: a debug file split off before that stamp, core dumps and the kernel's build-id reader do not match this file; \`elfprefetch remove\` and stamp again to repair what can be repaired`,
+    );
+  }
+  return out;
+}
+
+/** Allocated sections out of address order: what an earlier stamp moved behind its neighbours. */
+export function movedByEarlierStamp(elf: ElfFile): string[] {
+  const alloc = elf.sections.filter((s) => (s.flags & SHF_ALLOC) !== 0n && s.name !== SECTION_NAME);
+  // A moved section keeps its index but jumped past the sections that follow it in the table.
+  return alloc.filter((s, i) => i + 1 < alloc.length && s.addr > alloc[i + 1]!.addr && (s.flags & 0x400n) === 0n).map((s) => s.name || `section ${s.index}`);
+}
+
+function verifyNote(elf: ElfFile, ours: OurNote, opts: { content?: boolean }): VerifyResult {
   if (ours.note.align !== 4) return { status: 'corrupt', reason: 'the note is in an 8-aligned note segment' };
   let note: PrefetchNote;
   try {

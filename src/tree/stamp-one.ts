@@ -10,7 +10,7 @@ import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
 import { tempBeside } from '../io/atomic';
-import { findOurNote } from '../layout/planner';
+import { findOurNote } from '../note/locate';
 import { decodeNote, encodeNote } from '../note/codec';
 import { DEFAULT_PAGE_SHIFT } from '../note/format';
 import { buildIdOf } from '../note/identity';
@@ -21,6 +21,8 @@ import { VerifyResult, verifyElf } from '../ops/verify';
 import { PathIndexEntry, lookupProfile } from '../profile/store';
 import { selectPages } from '../record/select';
 import type { Candidate } from './walk';
+
+export type Fallback = 'sidecar' | 'move';
 
 export type Outcome = 'stamped' | 'would-stamp' | 'current' | 'no-profile' | 'skipped' | 'refused' | 'failed';
 
@@ -47,6 +49,12 @@ export interface TreeStampOptions {
   dryRun: boolean;
   /** Write notes to this sidecar directory; the files are only read. */
   sidecar?: string;
+  /**
+   * Where no place in the file keeps the contract of docs/DESIGN.md: the note goes to the
+   * sidecar directory `fallbackDir`, or existing sections move to make room ('move').
+   */
+  fallback?: Fallback;
+  fallbackDir?: string;
   maxPageSize?: bigint;
   /**
    * For files whose build has no entry: the entries by installed path (PDIR's programs as
@@ -138,12 +146,20 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
       throw e;
     }
     report.pages = countPages(req);
-    const current = isCurrent(elf, req, opts.sidecar !== undefined ? verifySidecar(elf, opts.sidecar) : verifyElf(elf, { content: false }));
+    const inFile = verifyElf(elf, { content: false });
+    const fellBack = opts.fallback === 'sidecar' && inFile.status === 'absent' && isCurrent(elf, req, verifySidecar(elf, opts.fallbackDir!));
+    const current = fellBack || isCurrent(elf, req, opts.sidecar !== undefined ? verifySidecar(elf, opts.sidecar) : inFile);
     if (current) return done({ outcome: 'current' });
+    const planOpts = { maxPageSize: opts.maxPageSize, allowMove: opts.fallback === 'move' };
     if (opts.dryRun) {
       if (opts.sidecar !== undefined) return done({ outcome: 'would-stamp', strategy: 'sidecar' });
-      const plan = planFor(elf, req, { maxPageSize: opts.maxPageSize });
-      return done({ outcome: 'would-stamp', strategy: plan.strategy, growth: Number(plan.growth) });
+      try {
+        const plan = planFor(elf, req, planOpts);
+        return done({ outcome: 'would-stamp', strategy: plan.strategy, growth: Number(plan.growth) });
+      } catch (e) {
+        if (!(e instanceof PlacementRefusedError) || opts.fallback !== 'sidecar') throw e;
+        return done({ outcome: 'would-stamp', strategy: 'sidecar', reason: `no place in the file: ${e.reasons.join('; ')}` });
+      }
     }
     elf.source.close();
     elf = undefined;
@@ -151,9 +167,15 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
       const r = writeSidecar(c.path, req, opts.sidecar, { fsync: false });
       return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output });
     }
-    const r = stampFile(c.path, req, { maxPageSize: opts.maxPageSize, xattrs, fsync: false });
-    relink(r.output, c.links);
-    return done({ outcome: 'stamped', strategy: r.strategy, growth: Number(r.growth) });
+    try {
+      const r = stampFile(c.path, req, { ...planOpts, xattrs, fsync: false });
+      relink(r.output, c.links);
+      return done({ outcome: 'stamped', strategy: r.strategy, growth: Number(r.growth) });
+    } catch (e) {
+      if (!(e instanceof PlacementRefusedError) || opts.fallback !== 'sidecar') throw e;
+      const r = writeSidecar(c.path, req, opts.fallbackDir!, { fsync: false });
+      return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output, reason: `no place in the file: ${e.reasons.join('; ')}` });
+    }
   } catch (e) {
     if (e instanceof PlacementRefusedError) return done({ outcome: 'refused', reason: e.message });
     if (e instanceof ElfFormatError) return done({ outcome: 'failed', reason: `malformed ELF: ${e.message}` });

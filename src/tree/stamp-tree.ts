@@ -80,6 +80,8 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
     budget: opts.budget,
     dryRun: opts.dryRun,
     sidecar: opts.sidecar,
+    fallback: opts.fallback,
+    fallbackDir: opts.fallbackDir,
     maxPageSize: opts.maxPageSize,
     ...(opts.carryOver ? { carryOver: { root: absRoot, index: indexByPath(opts.profiles) } } : {}),
   };
@@ -130,8 +132,12 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
   // Files were replaced without a flush each (src/io/atomic.ts); one flush of the file system
   // makes them all durable, as one per file would have, at a fraction of the cost.
   if (counts.stamped > 0) {
-    const r = spawnSync('sync', ['--file-system', opts.sidecar !== undefined ? path.resolve(opts.sidecar) : absRoot]);
-    if (r.error || r.status !== 0) throw new Error(`flushing the file system of ${opts.sidecar ?? absRoot}: ${r.error?.message ?? r.stderr}`);
+    const dirs = new Set([opts.sidecar !== undefined ? path.resolve(opts.sidecar) : absRoot]);
+    if (opts.fallback === 'sidecar' && reports.some((r) => r?.strategy === 'sidecar')) dirs.add(path.resolve(opts.fallbackDir!));
+    for (const dir of dirs) {
+      const r = spawnSync('sync', ['--file-system', dir]);
+      if (r.error || r.status !== 0) throw new Error(`flushing the file system of ${dir}: ${r.error?.message ?? r.stderr}`);
+    }
   }
   return {
     root: absRoot,
