@@ -17,8 +17,8 @@
  *   hostile child             touches a little and ends with exit(0)
  *
  * The program finds itself for `child` through PATH (execvp, posix_spawnp), so run it with its
- * directory on PATH. It prints one line saying what it did. HOSTILE_LINGER_MS=N: fork-mt's parent
- * and child wait N ms before their _exit (so a recording window ends first).
+ * directory on PATH. It prints one line saying what it did. HOSTILE_LINGER_MS=N: the modes with a
+ * child, and fork-mt's child, wait N ms before their _exit (so a recording window ends first).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -103,6 +103,15 @@ static int child_status(pid_t pid) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Waits for the child, says how it ended, and ends with its status through _exit. */
+__attribute__((noreturn)) static void end_after_child(const char *mode, pid_t pid) {
+  int st = child_status(pid);
+  printf("%s child %d\n", mode, st);
+  fflush(stdout);
+  linger();
+  _exit(st);
+}
+
 /* ---- the modes ---- */
 
 static void on_signal_exit(int sig) {
@@ -165,10 +174,7 @@ int main(int argc, char **argv) {
       execvp("hostile", args);
       _exit(127);
     }
-    int st = child_status(pid);
-    printf("vfork-exec child %d\n", st);
-    fflush(stdout);
-    _exit(st);
+    end_after_child(mode, pid);
   }
   if (!strcmp(mode, "spawn")) {
     hold_loader(lib);
@@ -179,10 +185,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "posix_spawnp: %s\n", strerror(rc));
       _exit(2);
     }
-    int st = child_status(pid);
-    printf("spawn child %d\n", st);
-    fflush(stdout);
-    _exit(st);
+    end_after_child(mode, pid);
   }
   if (!strcmp(mode, "fork-mt")) {
     hold_loader(NULL);
@@ -195,11 +198,7 @@ int main(int argc, char **argv) {
       linger();
       _exit(0);
     }
-    int st = child_status(pid);
-    printf("fork-mt child %d\n", st);
-    fflush(stdout);
-    linger();
-    _exit(st);
+    end_after_child(mode, pid);
   }
   fprintf(stderr, "usage: hostile sigexit|sigexit-atexit|dlopen-exit LIB|iterate-exit|vfork-exec LIB|fork-mt|spawn LIB|child\n");
   return 2;
