@@ -18,7 +18,7 @@ export interface RawMapping {
   post: Run[];
 }
 
-/** What one process (one program image: exec starts a new one) wrote: recorder/record.c. */
+/** What one process (one program image: exec starts a new one) wrote: recorder/recording.c. */
 export interface RawProcess {
   file: string;
   pid: number;
