@@ -144,6 +144,8 @@ function phdrs(b: Buffer): Phdr[] {
 
 interface Case {
   name: string;
+  /** The note in a PT_NOTE (a reservation, earlier versions) rather than beside the segments. */
+  segment?: boolean;
   /** The descriptor written over the note's (zero-padded to its capacity). */
   desc?: Buffer;
   /** Any other change to the file. */
@@ -161,13 +163,26 @@ t.test('crafted hostile notes: same behaviour as the unstamped program under eve
   const dir = t.testdir();
   const f = fixture('x86-64-pie');
   const plainCopy = copyFixture(f, path.join(dir, 'plain'));
+  // Two homes for the note (docs/FORMAT.md 1.1): beside the loaded image, where a stamp puts
+  // it; and in a PT_NOTE (reservations, earlier versions), made here by the opt-in moving
+  // strategy on a copy without section headers.
   const base = copyFixture(f, path.join(dir, 'base'));
   stampFile(base.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] });
   const me = inspect(base.exe);
   t.ok(me.descOffset > 0 && me.descSize >= 256, `the stamped note (${me.descSize} bytes at ${me.descOffset})`);
   const original = fs.readFileSync(base.exe);
-  const notePh = phdrs(original).find((p) => p.type === 4 && p.offset <= me.descOffset && me.descOffset < p.offset + p.filesz)!;
-  t.ok(notePh, 'the PT_NOTE holding the note');
+  t.notOk(phdrs(original).some((p) => p.type === 4 && p.offset <= me.descOffset && me.descOffset < p.offset + p.filesz), 'the note is in no PT_NOTE');
+  const segBase = copyFixture(f, path.join(dir, 'segment'));
+  const unsectioned = fs.readFileSync(segBase.exe);
+  unsectioned.writeBigUInt64LE(0n, 0x28);
+  unsectioned.writeUInt32LE(0, 0x3c);
+  fs.writeFileSync(segBase.exe, unsectioned);
+  stampFile(segBase.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] }, { allowMove: true });
+  const meSeg = inspect(segBase.exe);
+  const inSegment = fs.readFileSync(segBase.exe);
+  const notePh = phdrs(inSegment).find((p) => p.type === 4 && p.offset <= meSeg.descOffset && meSeg.descOffset < p.offset + p.filesz)!;
+  t.ok(notePh, 'the other copy has its note in a PT_NOTE');
+  const loads = phdrs(original).filter((p) => p.type === 1);
   const reference = spawnSync(plainCopy.exe, f.args, { encoding: 'utf8' });
   t.equal(reference.stdout, f.expected, 'the unstamped program prints what the manifest says');
 
@@ -223,37 +238,55 @@ t.test('crafted hostile notes: same behaviour as the unstamped program under eve
     },
     { name: 'no set named default', desc: note({ pages: [{ pageCount: 5, name: 'defaulT', runs: [[0, 2]] }] }), reason: /: no page set named default$/m },
     { name: 'a set of another object only', desc: rawNote({ objects: [self(), objectBody(new Uint8Array(0), 0n, '/nonexistent/x.so')], pages: [{ object: 1, pageCount: 5, runs: [[0, 2]] }] }), reason: /: no page set named default$/m },
+    // Beside the segments (FORMAT.md 1.1): a header that fails a check is no note at all.
+    { name: 'beside: descsz 24 in the note header', patch: (b) => b.writeUInt32LE(24, me.descOffset - 20), reason: /: corrupt note$/m },
+    { name: 'beside: descsz 1 MiB + 4 (over the limit)', patch: (b) => b.writeUInt32LE((1 << 20) + 4, me.descOffset - 20), reason: /: no note$/m },
+    { name: 'beside: descsz past the end of the file', patch: (b) => b.writeUInt32LE(original.length, me.descOffset - 20), reason: /: no note$/m },
     {
+      name: 'beside: descsz reaching into the next PT_LOAD',
+      patch: (b) => b.writeUInt32LE(Math.ceil((loads[1]!.offset - me.descOffset + 4) / 4) * 4, me.descOffset - 20),
+      reason: /: no note$/m,
+    },
+    { name: 'beside: another owner name', patch: (b) => b.write('elfprefetcH', me.descOffset - 12, 'latin1'), reason: /: no note$/m },
+    { name: 'beside: namesz 11', patch: (b) => b.writeUInt32LE(11, me.descOffset - 24), reason: /: no note$/m },
+    { name: 'beside: type 2', patch: (b) => b.writeUInt32LE(2, me.descOffset - 16), reason: /: no note$/m },
+    {
+      segment: true,
       name: 'truncated: descsz 24 in the note header',
-      patch: (b) => b.writeUInt32LE(24, me.descOffset - 20),
+      patch: (b) => b.writeUInt32LE(24, meSeg.descOffset - 20),
       reason: /: (corrupt note|malformed note)$/m,
     },
     {
+      segment: true,
       name: 'truncated: descsz 1 MiB + 4 (past the segment)',
-      patch: (b) => b.writeUInt32LE((1 << 20) + 4, me.descOffset - 20),
+      patch: (b) => b.writeUInt32LE((1 << 20) + 4, meSeg.descOffset - 20),
       reason: /: malformed note$/m,
     },
     {
+      segment: true,
       name: 'truncated: the PT_NOTE ends inside the descriptor',
-      patch: (b, ph) => b.writeBigUInt64LE(BigInt(me.descOffset - ph.offset + 40), ph.at + 32),
+      patch: (b, ph) => b.writeBigUInt64LE(BigInt(meSeg.descOffset - ph.offset + 40), ph.at + 32),
       reason: /: malformed note$/m,
     },
-    { name: 'PT_NOTE p_align 8', patch: (b, ph) => b.writeBigUInt64LE(8n, ph.at + 48), reason: /: (elfprefetch note in an 8-aligned segment|malformed note)$/m },
-    { name: 'PT_NOTE p_align 16', patch: (b, ph) => b.writeBigUInt64LE(16n, ph.at + 48), reason: /: note segment with a bad alignment$/m },
+    { segment: true, name: 'PT_NOTE p_align 8', patch: (b, ph) => b.writeBigUInt64LE(8n, ph.at + 48), reason: /: (elfprefetch note in an 8-aligned segment|malformed note)$/m },
+    { segment: true, name: 'PT_NOTE p_align 16', patch: (b, ph) => b.writeBigUInt64LE(16n, ph.at + 48), reason: /: note segment with a bad alignment$/m },
     // FORMAT.md 1: readers take p_align 0 to 4 as 4-aligned, as gimli, readelf and our reader do.
-    { name: 'PT_NOTE p_align 3 (read as 4-aligned)', patch: (b, ph) => b.writeBigUInt64LE(3n, ph.at + 48), runs: [{ first: 0, count: 2 }], reason: /prefetched 1 runs/ },
-    { name: 'PT_NOTE p_align 2 (allowed: 4-aligned)', patch: (b, ph) => b.writeBigUInt64LE(2n, ph.at + 48), runs: [{ first: 0, count: 2 }], reason: /prefetched 1 runs/ },
+    { segment: true, name: 'PT_NOTE p_align 3 (read as 4-aligned)', patch: (b, ph) => b.writeBigUInt64LE(3n, ph.at + 48), runs: [{ first: 0, count: 2 }], reason: /prefetched 1 runs/ },
+    { segment: true, name: 'PT_NOTE p_align 2 (allowed: 4-aligned)', patch: (b, ph) => b.writeBigUInt64LE(2n, ph.at + 48), runs: [{ first: 0, count: 2 }], reason: /prefetched 1 runs/ },
     {
+      segment: true,
       name: 'PT_NOTE p_offset past EOF',
       patch: (b, ph) => b.writeBigUInt64LE(BigInt(original.length + 4096), ph.at + 8),
       reason: { exec: /: cannot read a note segment$/m, audit: /: cannot read a note segment$/m, preload: /: note segment not mapped$/m },
     },
     {
+      segment: true,
       name: 'PT_NOTE p_filesz 2 MiB',
       patch: (b, ph) => b.writeBigUInt64LE(2n << 20n, ph.at + 32),
       reason: /: note segment too large$/m,
     },
     {
+      segment: true,
       name: 'PT_NOTE p_filesz 2^64-1',
       patch: (b, ph) => b.writeBigUInt64LE(2n ** 64n - 1n, ph.at + 32),
       reason: /: note segment too large$/m,
@@ -263,7 +296,7 @@ t.test('crafted hostile notes: same behaviour as the unstamped program under eve
   const vdir = path.join(dir, 'v');
   fs.mkdirSync(vdir);
   const files = cases.map((c, i) => {
-    const b = Buffer.from(original);
+    const b = Buffer.from(c.segment ? inSegment : original);
     if (c.desc) {
       const d = Buffer.alloc(me.descSize);
       c.desc.copy(d, 0, 0, Math.min(c.desc.length, d.length));
@@ -307,7 +340,7 @@ t.test('crafted hostile notes: same behaviour as the unstamped program under eve
       const size = fs.statSync(call.path, { throwIfNoEntry: false })?.size ?? -1;
       check(call.length > 0 && call.offset + call.length <= size, `${what}: ${call.syscall} ${call.path} ${call.offset}+${call.length} past the end (${size} bytes)`);
     }
-    const want = c.runs ? planReads(c.runs, 1 << (c.pageShift ?? 12), DEVICES['nvme' as DeviceClass], original.length).map((r) => `readahead ${file} ${r.offset}+${r.length}`) : [];
+    const want = c.runs ? planReads(c.runs, 1 << (c.pageShift ?? 12), DEVICES['nvme' as DeviceClass], (c.segment ? inSegment : original).length).map((r) => `readahead ${file} ${r.offset}+${r.length}`) : [];
     if (want.length) planned++;
     check(JSON.stringify(fmt(o.calls)) === JSON.stringify(want), `${what}: requests ${JSON.stringify(fmt(o.calls))}, planned ${JSON.stringify(want)}`);
     current = undefined;

@@ -65,6 +65,15 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
             else io.out(`${a.file}: note written to sidecar ${r.output}: ${r.pages} pages, ${r.descUsed} bytes; the file is unchanged${carriedText}`);
             return EXIT.ok;
           }
+          if (a.pages) {
+            // A note written by train names the libraries too; --pages gives the file's own pages only.
+            const { openElf } = await import('../../src/elf/read');
+            const { verifyElf } = await import('../../src/ops/verify');
+            const elf = openElf(a.file);
+            const libs = Math.max(0, (verifyElf(elf, { content: false }).note?.objects.length ?? 1) - 1);
+            elf.source.close();
+            if (libs) io.err(`elfprefetch: warning: ${a.file}: its note has page sets for ${libs} ${libs === 1 ? 'library' : 'libraries'} (from train or --profile); --pages writes the file's own pages only, so they are dropped`);
+          }
           const { PlacementRefusedError } = await import('../../src/elf/errors');
           const { MOVING } = await import('../../src/layout/plan');
           let r;
@@ -79,6 +88,7 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
             return EXIT.ok;
           }
           if (a.json) io.out(JSON.stringify({ ...r, growth: Number(r.growth), ...(carried ? { carried } : {}) }));
+          else if (r.unchanged) io.out(`${r.output}: already current: the note holds these ${r.pages} pages; nothing changed${carriedText}`);
           else io.out(`${r.output}: stamped (${r.strategy}): ${r.pages} pages, note ${r.descUsed} of ${r.descCapacity} bytes, file grew by ${r.growth} bytes${carriedText}`);
           if (MOVING.has(r.strategy)) io.err(`elfprefetch: warning: ${r.output}: sections were moved to make room (--fallback move): a debug file split off before this stamp, core dumps and the kernel's build-id reader (Linux < 6.12) no longer match it (docs/DESIGN.md)`);
           return EXIT.ok;

@@ -40,6 +40,8 @@ export interface StampRequest {
 
 export interface StampResult {
   strategy: Strategy;
+  /** The note held what this stamp would write already: nothing was written. */
+  unchanged?: boolean;
   output: string;
   growth: bigint;
   descUsed: number;
@@ -146,6 +148,11 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
       if (!(e instanceof PlacementRefusedError) || !ours?.addedByStamp) throw e;
       return restampFresh(input, req, opts);
     }
+    if (plan.strategy === 'in-place' && opts.output === undefined && holdsAlready(elf, req, plan)) {
+      // The note holds exactly what this stamp would write: the file is left as it is.
+      const pages = req.sets.length ? decodeNote(elf.source.read(plan.descOffset, plan.descCapacity)).objects[0]!.pageSets.reduce((n, x) => n + x.runs.reduce((m, r) => m + r.count, 0), 0) : 0;
+      return { strategy: 'in-place', output: input, growth: 0n, descUsed: buildNote(req, pageCountOf(elf, req), 0n, selfOf(elf, plan)).length, descCapacity: plan.descCapacity, pages, unchanged: true };
+    }
     let result: StampResult | undefined;
     const output = replaceAtomically(
       input,
@@ -203,6 +210,23 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
   } finally {
     elf.source.close();
   }
+}
+
+const pageCountOf = (elf: ElfFile, req: StampRequest): number => Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+
+/** The identity of the file that holds the note at `plan`'s descriptor (read as zeros). */
+function selfOf(elf: ElfFile, plan: LayoutPlan): Omit<NoteObject, 'pageSets'> {
+  const zeroed = [{ start: plan.descOffset, end: plan.descOffset + BigInt(plan.descCapacity) }];
+  return { path: '', buildId: buildIdOf(elf), layoutDigest: layoutDigest(elf.programHeaders), contentSha256: contentSha256(elf.source, elf.header.ehsize, elf.programHeaders, zeroed) };
+}
+
+/** Whether the note in place holds exactly the descriptor this request makes (padding included). */
+function holdsAlready(elf: ElfFile, req: StampRequest, plan: LayoutPlan): boolean {
+  const desc = buildNote(req, pageCountOf(elf, req), 0n, selfOf(elf, plan));
+  if (desc.length > plan.descCapacity) return false;
+  const padded = new Uint8Array(plan.descCapacity);
+  padded.set(desc);
+  return Buffer.from(elf.source.read(plan.descOffset, plan.descCapacity)).equals(padded);
 }
 
 /** Takes the note out and places a new one: for a note too small, or not where loaders look. */
