@@ -55,7 +55,16 @@ const nobuildid = fixture('x86-64-nobuildid');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'epf-tree-'));
 t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
 const pdir = path.join(work, 'profiles');
-const REFUSED_LIB = '/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2';
+// A library with no room for a note that keeps the contract: a system library without its
+// section headers (as sstrip leaves files), so nothing can name a note beside its segments.
+const REFUSED_LIB = path.join(work, 'libpcre2-8.so.0.11.2');
+{
+  const b = fs.readFileSync('/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2');
+  b.writeBigUInt64LE(0n, 0x28); // e_shoff
+  b.writeUInt16LE(0, 0x3c); // e_shnum
+  b.writeUInt16LE(0, 0x3e); // e_shstrndx
+  fs.writeFileSync(REFUSED_LIB, b);
+}
 const SYSTEM_PROG = '/usr/bin/git';
 
 /** The sample package tree. */
@@ -244,6 +253,29 @@ t.test('sidecar mode leaves every file as it is', async (t) => {
   }
   const r2 = await ep('stamp-tree', root, '--profiles', pdir, '--sidecar', side, '--json');
   t.equal(JSON.parse(r2.stdout).counts.stamped, 0, 'a second run finds the sidecars current');
+});
+
+t.test('--fallback sidecar: a file with no room gets a sidecar in the tree, the others their own note', async (t) => {
+  const root = path.join(work, 'tree-fallback');
+  makeTree(root);
+  const side = path.join(root, 'var', 'lib', 'elfprefetch', 'sidecar');
+  const lib = 'usr/lib/libpcre2-8.so.0.11.2';
+  const before = snapshot(root).get(lib);
+  const r = await ep('stamp-tree', root, '--profiles', pdir, '--fallback', 'sidecar', '--sidecar-dir', side, '--report', path.join(work, 'fallback.json'));
+  t.equal(r.status, 1, `exit 1: only the truncated ELF failed\n${r.stdout}${r.stderr}`);
+  t.match(r.stdout, /1 of them to sidecars in .*--fallback sidecar/, 'the summary says how many went to sidecars');
+  const report = JSON.parse(fs.readFileSync(path.join(work, 'fallback.json'), 'utf8'));
+  const outcome = (rel: string) => report.files.find((f: { path: string }) => f.path === path.join(root, rel));
+  t.equal(outcome(lib).outcome, 'stamped', 'the library with no room is done');
+  t.equal(outcome(lib).strategy, 'sidecar', 'by a sidecar');
+  t.match(outcome(lib).reason, /no room in the file: .*no section headers/, 'and the report says why');
+  t.equal(outcome('usr/bin/git').strategy === 'gap' || outcome('usr/bin/git').strategy === 'after-load', true, 'the others have their own note');
+  t.equal(snapshot(root).get(lib), before, 'the library itself is unchanged');
+  t.equal((await ep('verify', path.join(root, lib), '--sidecar', side)).status, 0, 'its sidecar verifies');
+  const again = await ep('stamp-tree', root, '--profiles', pdir, '--fallback', 'sidecar', '--sidecar-dir', side, '--json');
+  const second = JSON.parse(again.stdout);
+  t.equal(second.counts.stamped, 0, 'a second run stamps nothing');
+  t.equal(second.files.find((f: { path: string }) => f.path === path.join(root, lib)).outcome, 'current', 'the sidecar is found current');
 });
 
 t.test('owner, mode and file capabilities survive (one getfattr for the tree)', { skip: !isRoot && 'needs root' }, async (t) => {

@@ -158,7 +158,7 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
         return done({ outcome: 'would-stamp', strategy: plan.strategy, growth: Number(plan.growth) });
       } catch (e) {
         if (!(e instanceof PlacementRefusedError) || opts.fallback !== 'sidecar') throw e;
-        return done({ outcome: 'would-stamp', strategy: 'sidecar', reason: `no place in the file: ${e.reasons.join('; ')}` });
+        return done({ outcome: 'would-stamp', strategy: 'sidecar', reason: `no room in the file: ${e.reasons.join('; ')}` });
       }
     }
     elf.source.close();
@@ -174,7 +174,7 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
     } catch (e) {
       if (!(e instanceof PlacementRefusedError) || opts.fallback !== 'sidecar') throw e;
       const r = writeSidecar(c.path, req, opts.fallbackDir!, { fsync: false });
-      return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output, reason: `no place in the file: ${e.reasons.join('; ')}` });
+      return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output, reason: `no room in the file: ${e.reasons.join('; ')}` });
     }
   } catch (e) {
     if (e instanceof PlacementRefusedError) return done({ outcome: 'refused', reason: e.message });
