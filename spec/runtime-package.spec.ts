@@ -47,8 +47,11 @@ const FILES: Record<string, string> = {
       }
     : {}),
 };
-/** What must not be on this machine before the install and after the purge. */
-const LEFTOVERS = [...Object.keys(FILES), libDir, '/var/lib/elfprefetch', '/etc/elfprefetch', `/usr/share/doc/${PKG}`];
+/** Its directories: some may be there before (other work on this machine makes the sidecar directory). */
+const DIRS = [libDir, SIDECAR_DIR, '/var/lib/elfprefetch', '/etc/elfprefetch', `/usr/share/doc/${PKG}`];
+/** Every file below `dir` (absolute paths). */
+const filesBelow = (dir: string): string[] =>
+  fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).map((f) => path.join(dir, f)).filter((f) => fs.lstatSync(f).isFile()) : [];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-runtime-'));
 if (!process.env.ELFPREFETCH_KEEP) t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -148,13 +151,17 @@ t.test('installed with dpkg: the shim prefetches, the daemon too; removed and pu
   if (!deb) return t.fail('no package was built');
   const was = installed();
   if (was) return t.fail(`${PKG} is on this machine already (${was}): this spec installs and purges it, so it leaves such a machine alone`);
-  const before = LEFTOVERS.filter((p) => fs.existsSync(p));
-  if (before.length) return t.fail(`these paths exist before the install and would be taken for the package's: ${before.join(', ')}`);
+  const clash = Object.keys(FILES).filter((p) => fs.existsSync(p));
+  if (clash.length) return t.fail(`these files exist before the install and would be taken for the package's: ${clash.join(', ')}`);
+  const dirsBefore = DIRS.filter((d) => fs.existsSync(d));
+  if (dirsBefore.length) t.comment(`there before the install (kept as they are): ${dirsBefore.join(', ')}`);
   t.same(unitState(), [], 'no systemd state for elfprefetchd before the install');
 
   t.teardown(() => {
-    // Also after a failed check: the machine keeps nothing of the package.
+    // Also after a failed check: the machine keeps nothing of the package, and the directories
+    // that were there before (dpkg removes them with the package when empty) are there again.
     if (installed()) dpkgSync(['--purge', PKG]);
+    for (const d of dirsBefore) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
   });
   const i = dpkgSync(['-i', deb]);
   if (!t.equal(i.status, 0, `dpkg -i`, { output: i.output })) return;
@@ -206,6 +213,7 @@ t.test('installed with dpkg: the shim prefetches, the daemon too; removed and pu
   await tryHook(`LD_AUDIT=${libDir}/libelfprefetch-audit.so`, [exe], { LD_AUDIT: `${libDir}/libelfprefetch-audit.so` });
 
   // The packaged sidecar directory is the shim's compiled-in one.
+  const sidecarsBefore = new Set(filesBelow(SIDECAR_DIR));
   const side = await run([process.execPath, cli, 'stamp', plainCopy, '--pages', '0-3', '--sidecar', SIDECAR_DIR]);
   if (t.equal(side.status, 0, `stamp --sidecar ${SIDECAR_DIR}`, { output: show(side) })) {
     const r = await run(['/usr/bin/elfprefetch-exec', plainCopy], { ELFPREFETCH_DEBUG: '1' });
@@ -213,7 +221,10 @@ t.test('installed with dpkg: the shim prefetches, the daemon too; removed and pu
     t.match(r.stderr, new RegExp(`prefetched [^\\n]*\\(sidecar ${SIDECAR_DIR}/[0-9a-f]{2}/[0-9a-f]+\\.note\\)`), 'the installed wrapper reads its sidecar from the packaged directory');
   }
   // Sidecars made on the machine are not the package's: dpkg would leave the directory behind.
-  for (const d of fs.readdirSync(SIDECAR_DIR)) fs.rmSync(path.join(SIDECAR_DIR, d), { recursive: true });
+  for (const f of filesBelow(SIDECAR_DIR).filter((f) => !sidecarsBefore.has(f))) {
+    fs.rmSync(f);
+    if (fs.readdirSync(path.dirname(f)).length === 0 && path.dirname(f) !== SIDECAR_DIR) fs.rmdirSync(path.dirname(f));
+  }
 
   if (hasDaemon) await daemonPrefetches(t, exe, probe, tail);
 
@@ -224,7 +235,8 @@ t.test('installed with dpkg: the shim prefetches, the daemon too; removed and pu
   const p = dpkgSync(['--purge', PKG]);
   t.equal(p.status, 0, 'dpkg --purge', { output: p.output });
   t.equal(installed(), '', 'dpkg-query knows it no more');
-  t.same(LEFTOVERS.filter((f) => fs.existsSync(f)), [], 'none of its files or directories is left');
+  t.same(Object.keys(FILES).filter((f) => fs.existsSync(f)), [], 'none of its files is left');
+  t.same(DIRS.filter((d) => fs.existsSync(d) && !dirsBefore.includes(d)), [], 'none of its directories is left (but those there before)');
   t.same(unitState(), [], 'no systemd state is left for the unit');
   t.same(fs.readdirSync('/var/lib/dpkg/info').filter((f) => f.startsWith(`${PKG}.`)), [], 'dpkg keeps no control files of it');
 });
