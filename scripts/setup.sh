@@ -12,14 +12,15 @@ cd "$(dirname "$0")/.."
 # e2fsprogs, mount (and util-linux's losetup): `record --method exact` copies the recorded
 # program to an ext4 file system on a loop device.
 # cmake, meson, ninja-build: the sample projects of docs/BUILD-SYSTEMS.md. dpkg-dev, debhelper,
-# fakeroot, rpm: the packaging hooks are tested by building real packages.
+# fakeroot, rpm: the packaging hooks are tested by building real packages; lintian checks the
+# runtime package (packaging/debian-runtime).
 # clang, libclang-rt-14-dev: libFuzzer with AddressSanitizer for the shim's note parser.
 PACKAGES=(
   gcc make binutils elfutils file attr libcap2-bin
   qemu-user golang-go libc6-i386
   strace util-linux
   e2fsprogs mount
-  cmake meson ninja-build dpkg-dev debhelper fakeroot rpm cpio
+  cmake meson ninja-build dpkg-dev debhelper fakeroot rpm cpio lintian
   clang libclang-rt-14-dev
   gcc-i686-linux-gnu libc6-dev-i386-cross
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross

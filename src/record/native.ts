@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { missingNative } from '../shim/native';
 
 /** The checkout or package root: the nearest folder above this file with elfprefetch's package.json. */
 export function packageRoot(): string {
@@ -24,7 +25,7 @@ export function nativeDir(): string {
 /** A built native file, or an error that says how to build it. */
 export function nativeFile(name: string): string {
   const file = path.join(nativeDir(), name);
-  if (!fs.existsSync(file)) throw new Error(`${file} is missing: build the native parts with \`npm run build\` (make -C recorder needs gcc and make)`);
+  if (!fs.existsSync(file)) throw missingNative(file);
   return file;
 }
 

@@ -33,8 +33,25 @@ export function nativeDir(): string {
 /** Absolute path of a native artifact; throws with what to run when it is missing. */
 export function nativePath(what: keyof typeof NATIVE_FILES): string {
   const p = path.join(nativeDir(), NATIVE_FILES[what]);
-  if (!fs.existsSync(p)) throw new Error(`${p} is missing: build the shim with \`npm run build:native\` (make -C shim)`);
+  if (!fs.existsSync(p)) throw missingNative(p);
   return p;
+}
+
+/**
+ * The error for a native file that is not there: why the install did not build it, as
+ * scripts/install-native.sh (npm's preinstall) wrote it, or else how to build it.
+ */
+export function missingNative(file: string): Error {
+  let why = '';
+  if (!process.env.ELFPREFETCH_NATIVE_DIR) {
+    try {
+      why = fs.readFileSync(path.join(packageRoot(), 'build', 'native-missing.txt'), 'utf8').trim();
+    } catch {
+      // no record: the install script did not run or did not fail
+    }
+  }
+  if (why) return new Error(`${file} is missing: ${why}`);
+  return new Error(`${file} is missing: build the native parts with \`npm run build:native\` in ${packageRoot()} (make -C shim and make -C recorder: a C compiler and make)`);
 }
 
 /** The argv and environment that run `cmd` with the given hook. */
