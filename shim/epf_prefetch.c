@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -126,6 +127,7 @@ void epf_options_load(struct epf_options *o) {
   memcpy(o->set, "default", 8);
   o->set_len = 7;
   set_sidecar_dir(o, EPF_SIDECAR_DIR);
+  o->residency = 1;
   /* Secure mode (setuid, setgid, capabilities): the environment is not ours to trust. */
   if (getauxval(AT_SECURE)) return;
   o->disabled = flag_on(getenv("ELFPREFETCH_DISABLE"));
@@ -138,6 +140,8 @@ void epf_options_load(struct epf_options *o) {
       o->set_len = n;
     }
   }
+  const char *res = getenv("ELFPREFETCH_RESIDENCY");
+  if (res && res[0] == '0' && res[1] == 0) o->residency = 0;
   const char *dev = getenv("ELFPREFETCH_DEVICE");
   if (dev && dev[0]) o->device = epf_device_by_name(dev);
   const char *dir = getenv("ELFPREFETCH_SIDECAR");
@@ -486,66 +490,215 @@ static int check_note(struct epf_note *n, const uint8_t *desc, size_t len, const
 
 /* ---------------------------------------------------------------- prefetching */
 
-/* The device class of the file's device: ELFPREFETCH_DEVICE, else sysfs rotational, else ssd. */
-static const struct epf_device *device_for(const struct epf_options *o, int fd, const struct stat *st) {
+/* ---------------------------------------------------------------- residency */
+
+/*
+ * Whether pages are in the page cache already, so a warm start issues no request for them:
+ * cachestat(2) (Linux 6.5; the number is 451 on every architecture's table since 6.5, with the
+ * x32 bit on x32, and glibc 2.36's headers do not have it yet), else mincore(2) over a short-lived
+ * PROT_NONE mapping of the range. mincore reports the page cache only for files the caller owns
+ * or may write (or as root, CAP_FOWNER; Linux 5.2); otherwise it reports nothing resident and
+ * every request is issued, as without the check.
+ */
+#if defined(EPF_NO_CACHESTAT)
+/* built to use mincore only (tests) */
+#elif defined(__NR_cachestat)
+#define EPF_NR_CACHESTAT __NR_cachestat
+#elif defined(__x86_64__) && defined(__ILP32__)
+#define EPF_NR_CACHESTAT (0x40000000 + 451)
+#elif defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || defined(__riscv) || defined(__powerpc__) || defined(__s390__) || defined(__loongarch__)
+#define EPF_NR_CACHESTAT 451
+#endif
+
+enum { RES_UNKNOWN, RES_NONE, RES_SOME, RES_ALL };
+
+struct epf_cachestat_range {
+  uint64_t off, len;
+};
+struct epf_cachestat {
+  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+#ifdef EPF_NR_CACHESTAT
+/* 0 untried, 1 works, -1 refused (ENOSYS: an older kernel; EPERM: a seccomp filter): use mincore. */
+static int cachestat_state;
+#endif
+
+/* Over mincore: map [first, first + pages) pages of the file, PROT_NONE, and ask in slices. */
+static int mincore_residency(int fd, uint64_t first, uint64_t pages, uint64_t psize) {
+  if (pages > ((uint64_t)SIZE_MAX >> 1) / psize) return RES_UNKNOWN;
+  size_t len = (size_t)(pages * psize);
+  void *m = mmap(0, len, PROT_NONE, MAP_SHARED, fd, (off_t)(first * psize));
+  if (m == MAP_FAILED) return RES_UNKNOWN;
+  unsigned char vec[1024];
+  uint64_t cached = 0, done = 0;
+  int ok = 1;
+  while (done < pages && ok) {
+    size_t n = pages - done < sizeof vec ? (size_t)(pages - done) : sizeof vec;
+    if (mincore((uint8_t *)m + done * psize, n * psize, vec) != 0) ok = 0;
+    for (size_t i = 0; ok && i < n; i++) cached += vec[i] & 1;
+    done += n;
+  }
+  munmap(m, len);
+  if (!ok) return RES_UNKNOWN;
+  return cached == pages ? RES_ALL : cached == 0 ? RES_NONE : RES_SOME;
+}
+
+/* How much of [off, off + len) of the file is cached: none, some, all, or unknown. */
+static int residency(int fd, uint64_t off, uint64_t len) {
+  if (len == 0) return RES_ALL;
+  uint64_t psize = getauxval(AT_PAGESZ);
+  if (psize == 0 || (psize & (psize - 1))) psize = 4096;
+  uint64_t first = off / psize, pages = (off + len - 1) / psize - first + 1;
+#ifdef EPF_NR_CACHESTAT
+  if (__atomic_load_n(&cachestat_state, __ATOMIC_RELAXED) >= 0) {
+    struct epf_cachestat_range r = {off, len};
+    struct epf_cachestat c;
+    if (syscall(EPF_NR_CACHESTAT, fd, &r, &c, 0) == 0) {
+      __atomic_store_n(&cachestat_state, 1, __ATOMIC_RELAXED);
+      return c.nr_cache >= pages ? RES_ALL : c.nr_cache == 0 ? RES_NONE : RES_SOME;
+    }
+    if (errno != ENOSYS && errno != EPERM) return RES_UNKNOWN;
+    __atomic_store_n(&cachestat_state, -1, __ATOMIC_RELAXED);
+  }
+#endif
+  return mincore_residency(fd, first, pages, psize);
+}
+
+/* ---------------------------------------------------------------- the device class */
+
+/* A device class and why it was chosen (the debug line says it; src/plan/device.ts is the twin). */
+struct devpick {
+  const struct epf_device *dev;
+  const char *why; /* 0 when ELFPREFETCH_DEVICE chose it */
+  int loop;        /* a loop device: `why` is about its backing file's device */
+};
+
+/* A small sysfs file into buf, NUL-terminated, without its trailing newline; its length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t cap) {
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return -1;
+  ssize_t n = read(f, buf, cap - 1);
+  close(f);
+  if (n < 0) return -1;
+  while (n > 0 && buf[n - 1] == '\n') n--;
+  buf[n] = 0;
+  return n;
+}
+
+static void sys_block(struct line *p, unsigned maj, unsigned min, const char *tail) {
+  p->n = 0;
+  put(p, "/sys/dev/block/");
+  put_u64(p, maj);
+  put(p, ":");
+  put_u64(p, min);
+  put(p, tail);
+  p->b[p->n] = 0;
+}
+
+/* NFS, CIFS/SMB (two), FUSE, 9p, Ceph, GFS2. */
+static int network_fs(unsigned long t) {
+  return t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653;
+}
+
+/*
+ * The class of block device MAJ:MIN. A loop device is what its backing file lies on (the loop's
+ * own rotational flag is copied from there at set-up, or is a default). A virtio disk's
+ * rotational flag is the driver's default (1) whatever the host has, and such disks are
+ * nearly always SSD or network storage: ssd. Else the rotational flag (a partition's is its
+ * parent's): 1 hdd, 0 ssd; ssd when nothing says.
+ */
+static struct devpick block_class(unsigned maj, unsigned min, int depth) {
+  struct line p;
+  char buf[512];
+  sys_block(&p, maj, min, "/loop/backing_file");
+  if (depth < 4 && read_small(p.b, buf, sizeof buf) > 0 && buf[0] == '/') {
+    struct stat b;
+    struct statfs fs;
+    if (stat(buf, &b) == 0) {
+      struct devpick d = {&devices[1], "unknown device", 1};
+      if (major(b.st_dev) != 0) d = block_class(major(b.st_dev), minor(b.st_dev), depth + 1);
+      else if (statfs(buf, &fs) == 0 && network_fs((unsigned long)fs.f_type)) d = (struct devpick){&devices[3], "network file system", 0};
+      d.loop = 1;
+      return d;
+    }
+  }
+  const char *tails[2] = {"/queue/rotational", "/../queue/rotational"};
+  for (int k = 0; k < 2; k++) {
+    sys_block(&p, maj, min, tails[k]);
+    if (read_small(p.b, buf, sizeof buf) < 1) continue;
+    if (buf[0] != '1') return (struct devpick){&devices[1], "non-rotational", 0};
+    sys_block(&p, maj, min, "");
+    ssize_t n = readlink(p.b, buf, sizeof buf - 1);
+    if (n > 0) {
+      buf[n] = 0;
+      if (strstr(buf, "/virtio")) return (struct devpick){&devices[1], "virtio disk, its rotational flag says nothing", 0};
+    }
+    return (struct devpick){&devices[0], "rotational", 0};
+  }
+  return (struct devpick){&devices[1], "unknown device", 0};
+}
+
+/* The device class of the file's device: ELFPREFETCH_DEVICE, else what the system says. */
+static struct devpick device_for(const struct epf_options *o, int fd, const struct stat *st) {
   static uint64_t cached_dev;
-  static const struct epf_device *cached;
-  if (o->device) return o->device;
-  if (cached && cached_dev == (uint64_t)st->st_dev) return cached;
-  const struct epf_device *d = &devices[1];
-  unsigned maj = major(st->st_dev), min = minor(st->st_dev);
-  if (maj == 0) {
+  static struct devpick cached;
+  if (o->device) return (struct devpick){o->device, 0, 0};
+  if (cached.dev && cached_dev == (uint64_t)st->st_dev) return cached;
+  struct devpick d = {&devices[1], "unknown device", 0};
+  if (major(st->st_dev) == 0) {
     /* An anonymous device: network and FUSE file systems count as net. */
     struct statfs fs;
-    if (fstatfs(fd, &fs) == 0) {
-      unsigned long t = (unsigned long)fs.f_type;
-      if (t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653)
-        d = &devices[3];
-    }
+    if (fstatfs(fd, &fs) == 0 && network_fs((unsigned long)fs.f_type)) d = (struct devpick){&devices[3], "network file system", 0};
   } else {
-    /* /sys/dev/block/MAJ:MIN/queue/rotational; a partition has its queue in the parent. */
-    struct line path;
-    const char *tails[2] = {"/queue/rotational", "/../queue/rotational"};
-    for (int k = 0; k < 2; k++) {
-      path.n = 0;
-      put(&path, "/sys/dev/block/");
-      put_u64(&path, maj);
-      put(&path, ":");
-      put_u64(&path, min);
-      put(&path, tails[k]);
-      path.b[path.n] = 0;
-      int f = open(path.b, O_RDONLY | O_CLOEXEC);
-      if (f < 0) continue;
-      char c = 0;
-      ssize_t n = read(f, &c, 1);
-      close(f);
-      if (n == 1) {
-        d = c == '1' ? &devices[0] : &devices[1];
-        break;
-      }
-    }
+    d = block_class(major(st->st_dev), minor(st->st_dev), 0);
   }
   cached_dev = st->st_dev;
   cached = d;
   return d;
 }
 
+/* ---------------------------------------------------------------- issuing requests */
+
+/* What a set's requests came to: issued, or left out because their pages were cached already. */
+struct tally {
+  uint32_t issued, cached;
+  uint64_t issued_bytes, cached_bytes;
+  int fadvise; /* a file system without readahead: the rest went through fadvise */
+};
+
 struct ra {
   int fd;
-  int fadvise;
-  uint32_t from, to; /* issue only requests from..to-1 of the plan (to 0: to the end) */
+  uint32_t from, to; /* only requests from..to-1 of the plan (to 0: to the end) */
   uint32_t seen;     /* requests planned so far */
-  uint64_t bytes;    /* bytes of the requests issued */
+  int span;          /* the first pass: only note where requests from..to-1 start and end */
+  int check;         /* the second pass: look at each request's residency before issuing it */
+  uint32_t count;    /* first pass: how many requests, their bytes, their span */
+  uint64_t bytes, lo, hi;
+  struct tally *t;
 };
 
 static void issue(void *ctx, uint64_t off, uint64_t len) {
   struct ra *r = ctx;
   uint32_t k = r->seen++;
   if (k < r->from || (r->to && k >= r->to)) return;
-  r->bytes += len;
-  if (!r->fadvise) {
+  if (r->span) {
+    if (!r->count) r->lo = off;
+    r->hi = off + len;
+    r->count++;
+    r->bytes += len;
+    return;
+  }
+  if (r->check && residency(r->fd, off, len) == RES_ALL) {
+    r->t->cached++;
+    r->t->cached_bytes += len;
+    return;
+  }
+  r->t->issued++;
+  r->t->issued_bytes += len;
+  if (!r->t->fadvise) {
     if (readahead(r->fd, (off64_t)off, (size_t)len) == 0) return;
-    r->fadvise = 1; /* a file system without readahead: the rest goes through fadvise */
+    r->t->fadvise = 1;
   }
   posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
 }
@@ -558,48 +711,87 @@ static void put_via(struct line *l, const char *via) {
   put(l, ")");
 }
 
-/* Prefetches page set o->set of object `index` of note n from fd. Returns 1 if it did. */
+/* Plans set o->set of object `index` of note n into r's pass; EPF_OK or why not. */
+static int plan_pass(struct ra *r, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, const struct epf_device *dev, struct epf_plan *plan) {
+  r->seen = 0;
+  epf_plan_init(plan, (uint64_t)st->st_size, n->page_shift, dev, issue, r);
+  int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, plan);
+  if (e == EPF_OK) epf_plan_finish(plan);
+  return e;
+}
+
 /*
  * Prefetches page set o->set of object `index` of note n from fd: the plan's requests from..to-1
- * (to 0: all the rest; only then is the diagnostic line written). `issued` gets the bytes
- * issued. Returns 1 if the set exists.
+ * (to 0: all the rest; only then is the diagnostic line written), adding what it did to *t.
+ * Requests whose pages are all cached are left out. The cost of looking is bounded: one pass
+ * plans the requests only to find their span, and one residency check of the whole span decides
+ * (all cached: nothing is issued; none: all are, unlooked at); only a partly cached span costs
+ * one check per request. Returns 1 if the set exists.
  */
-static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, uint64_t *issued) {
-  const struct epf_device *dev = device_for(o, fd, st);
-  struct ra r = {fd, 0, from, to, 0, 0};
+static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
+  struct devpick dp = device_for(o, fd, st);
+  struct ra r;
+  memset(&r, 0, sizeof r);
+  r.fd = fd;
+  r.from = from;
+  r.to = to;
+  r.t = t;
   struct epf_plan plan;
-  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dev, issue, &r);
+  int e = EPF_OK, skip = 0;
+  if (o->residency) {
+    r.span = 1;
+    e = plan_pass(&r, st, n, index, o, dp.dev, &plan);
+    r.span = 0;
+    if (e == EPF_OK && r.count) {
+      int s = residency(fd, r.lo, r.hi - r.lo);
+      if (s == RES_ALL) {
+        t->cached += r.count;
+        t->cached_bytes += r.bytes;
+        skip = 1;
+      }
+      r.check = s == RES_SOME;
+    }
+  }
+  if (e == EPF_OK && !skip) e = plan_pass(&r, st, n, index, o, dp.dev, &plan);
+  if (!o->debug || to) return e == EPF_OK;
   struct line l;
   l.n = 0;
   put(&l, "elfprefetch: ");
   put(&l, label);
-  if (epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan) != EPF_OK) {
+  if (e != EPF_OK) {
     put(&l, ": no page set named ");
     put(&l, o->set);
-    put_via(&l, via);
-    if (o->debug && !to) emit_line(&l);
-    return 0;
-  }
-  epf_plan_finish(&plan);
-  if (issued) *issued = r.bytes;
-  if (o->debug && !to) {
+  } else {
     put(&l, ": prefetched ");
     put_u64(&l, plan.runs);
     put(&l, " runs, ");
-    put_u64(&l, plan.bytes);
+    put_u64(&l, t->issued_bytes);
     put(&l, " bytes in ");
-    put_u64(&l, plan.requests);
+    put_u64(&l, t->issued);
     put(&l, " requests (");
-    put(&l, dev->name);
-    put(&l, r.fadvise ? ", fadvise)" : ")");
-    put_via(&l, via);
-    emit_line(&l);
+    put(&l, dp.dev->name);
+    if (dp.why) {
+      put(&l, dp.loop ? ": loop device on " : ": ");
+      put(&l, dp.why);
+    }
+    put(&l, t->fadvise ? ", fadvise)" : ")");
+    if (t->cached) {
+      put(&l, ", ");
+      put_u64(&l, t->cached);
+      put(&l, " requests of ");
+      put_u64(&l, t->cached_bytes);
+      put(&l, " bytes cached already");
+    }
   }
-  return 1;
+  put_via(&l, via);
+  emit_line(&l);
+  return e == EPF_OK;
 }
 
 static int prefetch_set(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
-  return prefetch_requests(label, via, fd, st, n, index, o, 0, 0, 0);
+  struct tally t;
+  memset(&t, 0, sizeof t);
+  return prefetch_requests(label, via, fd, st, n, index, o, 0, 0, &t);
 }
 
 /*
@@ -640,18 +832,19 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
   } else {
     uint8_t head[HEAD_BYTES];
     struct ident id;
-    uint64_t early = 0;
+    struct tally t;
+    memset(&t, 0, sizeof t);
     uint32_t first = 0;
     if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
-      prefetch_requests(path, via, f.fd, &f.st, n, index, o, 0, 1, &early);
+      prefetch_requests(path, via, f.fd, &f.st, n, index, o, 0, 1, &t);
       first = 1;
     }
     const char *why = inspect_file(&f, head, &id, 0);
     if (!why && !same_build(&obj, &id)) why = "the library is another build than the note's";
     if (why) {
       epf_debug(o, path, why, 0);
-      __atomic_add_fetch(&unchecked_wasted, early, __ATOMIC_RELAXED);
-    } else if ((done = prefetch_requests(path, via, f.fd, &f.st, n, index, o, first, 0, 0))) {
+      __atomic_add_fetch(&unchecked_wasted, t.issued_bytes, __ATOMIC_RELAXED);
+    } else if ((done = prefetch_requests(path, via, f.fd, &f.st, n, index, o, first, 0, &t))) {
       seen_add(seen, &f.st);
     }
     ident_release(&id);
