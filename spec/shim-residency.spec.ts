@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { stampFile } from '../src/ops/stamp';
 import { DEVICES, ReadRequest, planReads } from '../src/plan/coalesce';
+import { chooseDevice } from '../src/plan/device';
 import { repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cc, evict, inspect, runHooked } from './helpers/shim';
 
@@ -156,6 +157,58 @@ if (s) {
       t.equal(o.status, 0, `${hook}: the program ran`);
       t.same(o.calls.filter((c) => c.path === broken), [], `${hook}: a corrupt note: nothing read`);
       t.match(o.stderr, /broken: corrupt note/, `${hook}: the debug line says why`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- the device class, C and TS
+
+/** "CLASS: WHY" from the shim's debug line for `file`. */
+const classOf = (stderr: string, file: string): string | undefined => {
+  const line = stderr.split('\n').find((l) => l.startsWith(`elfprefetch: ${file}: prefetched`));
+  return line ? /requests \(([^)]*)\)/.exec(line)?.[1] : undefined;
+};
+
+if (s) {
+  t.test('the device class and why: the shim and src/plan/device.ts agree', async (t) => {
+    const twin = (file: string): string => {
+      const c = chooseDevice(file);
+      return `${c.device.name}: ${c.why}`;
+    };
+    const here = await runHooked('exec', [s.prog, 'x'], { env: { ELFPREFETCH_DEBUG: '1' } });
+    t.equal(classOf(here.stderr, s.prog), twin(s.prog), `a file on ${s.prog}'s file system: ${twin(s.prog)}`);
+    const forced = await runHooked('exec', [s.prog, 'x'], { env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'net' } });
+    t.equal(classOf(forced.stderr, s.prog), 'net', 'ELFPREFETCH_DEVICE: the class alone');
+    t.equal(chooseDevice(s.prog, 'net').why, undefined, 'the twin: no why when set');
+
+    // a loop device over an ext4 image in /tmp: the class of the device the image lies on
+    const img = path.join(dir, 'disk.img');
+    const mnt = path.join(dir, 'mnt');
+    fs.mkdirSync(mnt);
+    const sh = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    sh('truncate', ['-s', '64M', img]);
+    sh('mkfs.ext4', ['-q', '-F', img]);
+    const dev = sh('losetup', ['-f', '--show', img]);
+    try {
+      sh('mount', [dev, mnt]);
+      try {
+        const copy = path.join(mnt, 'blob');
+        fs.copyFileSync(s.prog, copy);
+        fs.chmodSync(copy, 0o755);
+        const o = await runHooked('exec', [copy, 'x'], { env: { ELFPREFETCH_DEBUG: '1' } });
+        const c = classOf(o.stderr, copy);
+        t.match(c, /^\w+: loop device on /, `on ${dev}: ${c}`);
+        t.equal(c, twin(copy), 'the twin says the same');
+        t.equal(c?.replace(/^\w+: loop device on /, ''), twin(img).replace(/^\w+: /, ''), 'the reason is that of the device the image lies on');
+      } finally {
+        sh('umount', [mnt]);
+      }
+    } finally {
+      sh('losetup', ['-d', dev]);
     }
   });
 }
