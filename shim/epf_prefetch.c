@@ -493,12 +493,12 @@ static int check_note(struct epf_note *n, const uint8_t *desc, size_t len, const
 /* ---------------------------------------------------------------- residency */
 
 /*
- * Whether pages are in the page cache already, so a warm start issues no request for them:
+ * Whether a page is in the page cache already, so a warm start issues no request for it:
  * cachestat(2) (Linux 6.5; the number is 451 on every architecture's table since 6.5, with the
- * x32 bit on x32, and glibc 2.36's headers do not have it yet), else mincore(2) over a short-lived
- * PROT_NONE mapping of the range. mincore reports the page cache only for files the caller owns
- * or may write (or as root, CAP_FOWNER; Linux 5.2); otherwise it reports nothing resident and
- * every request is issued, as without the check.
+ * x32 bit on x32, and glibc 2.36's headers do not have it yet), else mincore(2) on a PROT_NONE
+ * mapping of the file made at the first such check of a set and unmapped after the set. mincore
+ * reports the page cache only for files the caller owns or may write (or as root, CAP_FOWNER;
+ * Linux 5.2); otherwise it reports nothing cached and every request is issued, as without the check.
  */
 #if defined(EPF_NO_CACHESTAT)
 /* built to use mincore only (tests) */
@@ -510,59 +510,51 @@ static int check_note(struct epf_note *n, const uint8_t *desc, size_t len, const
 #define EPF_NR_CACHESTAT 451
 #endif
 
-enum { RES_UNKNOWN, RES_NONE, RES_SOME, RES_ALL };
-
+#ifdef EPF_NR_CACHESTAT
 struct epf_cachestat_range {
   uint64_t off, len;
 };
 struct epf_cachestat {
   uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 };
-
-#ifdef EPF_NR_CACHESTAT
 /* 0 untried, 1 works, -1 refused (ENOSYS: an older kernel; EPERM: a seccomp filter): use mincore. */
 static int cachestat_state;
 #endif
 
-/* Over mincore: map [first, first + pages) pages of the file, PROT_NONE, and ask in slices. */
-static int mincore_residency(int fd, uint64_t first, uint64_t pages, uint64_t psize) {
-  if (pages > ((uint64_t)SIZE_MAX >> 1) / psize) return RES_UNKNOWN;
-  size_t len = (size_t)(pages * psize);
-  void *m = mmap(0, len, PROT_NONE, MAP_SHARED, fd, (off_t)(first * psize));
-  if (m == MAP_FAILED) return RES_UNKNOWN;
-  unsigned char vec[1024];
-  uint64_t cached = 0, done = 0;
-  int ok = 1;
-  while (done < pages && ok) {
-    size_t n = pages - done < sizeof vec ? (size_t)(pages - done) : sizeof vec;
-    if (mincore((uint8_t *)m + done * psize, n * psize, vec) != 0) ok = 0;
-    for (size_t i = 0; ok && i < n; i++) cached += vec[i] & 1;
-    done += n;
-  }
-  munmap(m, len);
-  if (!ok) return RES_UNKNOWN;
-  return cached == pages ? RES_ALL : cached == 0 ? RES_NONE : RES_SOME;
-}
+/* One set's residency checks: the file, and the mapping mincore needs (made on first use). */
+struct resident {
+  int fd;
+  uint64_t size;
+  void *map; /* MAP_FAILED: could not map, every page counts as not cached */
+};
 
-/* How much of [off, off + len) of the file is cached: none, some, all, or unknown. */
-static int residency(int fd, uint64_t off, uint64_t len) {
-  if (len == 0) return RES_ALL;
+static int page_cached(struct resident *c, uint64_t off) {
   uint64_t psize = getauxval(AT_PAGESZ);
   if (psize == 0 || (psize & (psize - 1))) psize = 4096;
-  uint64_t first = off / psize, pages = (off + len - 1) / psize - first + 1;
+  off &= ~(psize - 1);
 #ifdef EPF_NR_CACHESTAT
   if (__atomic_load_n(&cachestat_state, __ATOMIC_RELAXED) >= 0) {
-    struct epf_cachestat_range r = {off, len};
-    struct epf_cachestat c;
-    if (syscall(EPF_NR_CACHESTAT, fd, &r, &c, 0) == 0) {
+    struct epf_cachestat_range r = {off, 1};
+    struct epf_cachestat cs;
+    if (syscall(EPF_NR_CACHESTAT, c->fd, &r, &cs, 0) == 0) {
       __atomic_store_n(&cachestat_state, 1, __ATOMIC_RELAXED);
-      return c.nr_cache >= pages ? RES_ALL : c.nr_cache == 0 ? RES_NONE : RES_SOME;
+      return cs.nr_cache > 0;
     }
-    if (errno != ENOSYS && errno != EPERM) return RES_UNKNOWN;
+    if (errno != ENOSYS && errno != EPERM) return 0;
     __atomic_store_n(&cachestat_state, -1, __ATOMIC_RELAXED);
   }
 #endif
-  return mincore_residency(fd, first, pages, psize);
+  if (!c->map) {
+    c->map = MAP_FAILED;
+    if (c->size > 0 && c->size <= SIZE_MAX) c->map = mmap(0, (size_t)c->size, PROT_NONE, MAP_SHARED, c->fd, 0);
+  }
+  unsigned char v = 0;
+  return c->map != MAP_FAILED && off < c->size && mincore((uint8_t *)c->map + off, 1, &v) == 0 && (v & 1);
+}
+
+static void resident_release(struct resident *c) {
+  if (c->map && c->map != MAP_FAILED) munmap(c->map, (size_t)c->size);
+  c->map = 0;
 }
 
 /* ---------------------------------------------------------------- the device class */
@@ -671,28 +663,31 @@ struct ra {
   int fd;
   uint32_t from, to; /* only requests from..to-1 of the plan (to 0: to the end) */
   uint32_t seen;     /* requests planned so far */
-  int span;          /* the first pass: only note where requests from..to-1 start and end */
-  int check;         /* the second pass: look at each request's residency before issuing it */
-  uint32_t count;    /* first pass: how many requests, their bytes, their span */
-  uint64_t bytes, lo, hi;
+  int look;          /* residency: 0 not decided yet, 1 look at each request, -1 issue all unlooked */
+  struct resident c;
   struct tally *t;
 };
 
+/*
+ * A request is left out when the pages at both its ends are cached: a merged request starts and
+ * ends with pages of the set, and a set's pages are cached together by whatever read them last
+ * (a start, or this shim). Two one-page checks cost about a microsecond; checking every page would
+ * cost about as much as the readahead call it saves (docs/SHIM.md). The first request decides for
+ * the rest: if its last page is not cached the file is taken as cold and everything is issued
+ * without looking again, so a cold start pays one check per set.
+ */
 static void issue(void *ctx, uint64_t off, uint64_t len) {
   struct ra *r = ctx;
   uint32_t k = r->seen++;
   if (k < r->from || (r->to && k >= r->to)) return;
-  if (r->span) {
-    if (!r->count) r->lo = off;
-    r->hi = off + len;
-    r->count++;
-    r->bytes += len;
-    return;
-  }
-  if (r->check && residency(r->fd, off, len) == RES_ALL) {
-    r->t->cached++;
-    r->t->cached_bytes += len;
-    return;
+  if (r->look >= 0) {
+    int first = r->look == 0, cached = page_cached(&r->c, off + len - 1);
+    if (first) r->look = cached ? 1 : -1;
+    if (cached && page_cached(&r->c, off)) {
+      r->t->cached++;
+      r->t->cached_bytes += len;
+      return;
+    }
   }
   r->t->issued++;
   r->t->issued_bytes += len;
@@ -711,48 +706,19 @@ static void put_via(struct line *l, const char *via) {
   put(l, ")");
 }
 
-/* Plans set o->set of object `index` of note n into r's pass; EPF_OK or why not. */
-static int plan_pass(struct ra *r, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, const struct epf_device *dev, struct epf_plan *plan) {
-  r->seen = 0;
-  epf_plan_init(plan, (uint64_t)st->st_size, n->page_shift, dev, issue, r);
-  int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, plan);
-  if (e == EPF_OK) epf_plan_finish(plan);
-  return e;
-}
-
 /*
  * Prefetches page set o->set of object `index` of note n from fd: the plan's requests from..to-1
  * (to 0: all the rest; only then is the diagnostic line written), adding what it did to *t.
- * Requests whose pages are all cached are left out. The cost of looking is bounded: one pass
- * plans the requests only to find their span, and one residency check of the whole span decides
- * (all cached: nothing is issued; none: all are, unlooked at); only a partly cached span costs
- * one check per request. Returns 1 if the set exists.
+ * Requests whose pages are cached already are left out (issue() above). Returns 1 if the set exists.
  */
 static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
   struct devpick dp = device_for(o, fd, st);
-  struct ra r;
-  memset(&r, 0, sizeof r);
-  r.fd = fd;
-  r.from = from;
-  r.to = to;
-  r.t = t;
+  struct ra r = {fd, from, to, 0, o->residency ? 0 : -1, {fd, (uint64_t)st->st_size, 0}, t};
   struct epf_plan plan;
-  int e = EPF_OK, skip = 0;
-  if (o->residency) {
-    r.span = 1;
-    e = plan_pass(&r, st, n, index, o, dp.dev, &plan);
-    r.span = 0;
-    if (e == EPF_OK && r.count) {
-      int s = residency(fd, r.lo, r.hi - r.lo);
-      if (s == RES_ALL) {
-        t->cached += r.count;
-        t->cached_bytes += r.bytes;
-        skip = 1;
-      }
-      r.check = s == RES_SOME;
-    }
-  }
-  if (e == EPF_OK && !skip) e = plan_pass(&r, st, n, index, o, dp.dev, &plan);
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, issue, &r);
+  int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
+  if (e == EPF_OK) epf_plan_finish(&plan);
+  resident_release(&r.c);
   if (!o->debug || to) return e == EPF_OK;
   struct line l;
   l.n = 0;
