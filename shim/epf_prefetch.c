@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -126,6 +127,7 @@ void epf_options_load(struct epf_options *o) {
   memcpy(o->set, "default", 8);
   o->set_len = 7;
   set_sidecar_dir(o, EPF_SIDECAR_DIR);
+  o->residency = 1;
   /* Secure mode (setuid, setgid, capabilities): the environment is not ours to trust. */
   if (getauxval(AT_SECURE)) return;
   o->disabled = flag_on(getenv("ELFPREFETCH_DISABLE"));
@@ -138,6 +140,8 @@ void epf_options_load(struct epf_options *o) {
       o->set_len = n;
     }
   }
+  const char *res = getenv("ELFPREFETCH_RESIDENCY");
+  if (res && res[0] == '0' && res[1] == 0) o->residency = 0;
   const char *dev = getenv("ELFPREFETCH_DEVICE");
   if (dev && dev[0]) o->device = epf_device_by_name(dev);
   const char *dir = getenv("ELFPREFETCH_SIDECAR");
@@ -573,66 +577,210 @@ static int check_note(struct epf_note *n, const uint8_t *desc, size_t len, const
 
 /* ---------------------------------------------------------------- prefetching */
 
-/* The device class of the file's device: ELFPREFETCH_DEVICE, else sysfs rotational, else ssd. */
-static const struct epf_device *device_for(const struct epf_options *o, int fd, const struct stat *st) {
+/* ---------------------------------------------------------------- residency */
+
+/*
+ * Whether a page is in the page cache already, so a warm start issues no request for it:
+ * cachestat(2) (Linux 6.5; the number is 451 on every architecture's table since 6.5, with the
+ * x32 bit on x32, and glibc 2.36's headers do not have it yet), else mincore(2) on a PROT_NONE
+ * mapping of the file made at the first such check of a set and unmapped after the set. mincore
+ * reports the page cache only for files the caller owns or may write (or as root, CAP_FOWNER;
+ * Linux 5.2); otherwise it reports nothing cached and every request is issued, as without the check.
+ */
+#if defined(EPF_NO_CACHESTAT)
+/* built to use mincore only (tests) */
+#elif defined(__NR_cachestat)
+#define EPF_NR_CACHESTAT __NR_cachestat
+#elif defined(__x86_64__) && defined(__ILP32__)
+#define EPF_NR_CACHESTAT (0x40000000 + 451)
+#elif defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || defined(__riscv) || defined(__powerpc__) || defined(__s390__) || defined(__loongarch__)
+#define EPF_NR_CACHESTAT 451
+#endif
+
+#ifdef EPF_NR_CACHESTAT
+struct epf_cachestat_range {
+  uint64_t off, len;
+};
+struct epf_cachestat {
+  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+/* 0 untried, 1 works, -1 refused (ENOSYS: an older kernel; EPERM: a seccomp filter): use mincore. */
+static int cachestat_state;
+#endif
+
+/* One set's residency checks: the file, and the mapping mincore needs (made on first use). */
+struct resident {
+  int fd;
+  uint64_t size;
+  void *map; /* MAP_FAILED: could not map, every page counts as not cached */
+};
+
+static int page_cached(struct resident *c, uint64_t off) {
+  uint64_t psize = getauxval(AT_PAGESZ);
+  if (psize == 0 || (psize & (psize - 1))) psize = 4096;
+  off &= ~(psize - 1);
+#ifdef EPF_NR_CACHESTAT
+  if (__atomic_load_n(&cachestat_state, __ATOMIC_RELAXED) >= 0) {
+    struct epf_cachestat_range r = {off, 1};
+    struct epf_cachestat cs;
+    if (syscall(EPF_NR_CACHESTAT, c->fd, &r, &cs, 0) == 0) {
+      __atomic_store_n(&cachestat_state, 1, __ATOMIC_RELAXED);
+      return cs.nr_cache > 0;
+    }
+    if (errno != ENOSYS && errno != EPERM) return 0;
+    __atomic_store_n(&cachestat_state, -1, __ATOMIC_RELAXED);
+  }
+#endif
+  if (!c->map) {
+    c->map = MAP_FAILED;
+    if (c->size > 0 && c->size <= SIZE_MAX) c->map = mmap(0, (size_t)c->size, PROT_NONE, MAP_SHARED, c->fd, 0);
+  }
+  unsigned char v = 0;
+  return c->map != MAP_FAILED && off < c->size && mincore((uint8_t *)c->map + off, 1, &v) == 0 && (v & 1);
+}
+
+static void resident_release(struct resident *c) {
+  if (c->map && c->map != MAP_FAILED) munmap(c->map, (size_t)c->size);
+  c->map = 0;
+}
+
+/* ---------------------------------------------------------------- the device class */
+
+/* A device class and why it was chosen (the debug line says it; src/plan/device.ts is the twin). */
+struct devpick {
+  const struct epf_device *dev;
+  const char *why; /* 0 when ELFPREFETCH_DEVICE chose it */
+  int loop;        /* a loop device: `why` is about its backing file's device */
+};
+
+/* A small sysfs file into buf, NUL-terminated, without its trailing newline; its length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t cap) {
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return -1;
+  ssize_t n = read(f, buf, cap - 1);
+  close(f);
+  if (n < 0) return -1;
+  while (n > 0 && buf[n - 1] == '\n') n--;
+  buf[n] = 0;
+  return n;
+}
+
+static void sys_block(struct line *p, unsigned maj, unsigned min, const char *tail) {
+  p->n = 0;
+  put(p, "/sys/dev/block/");
+  put_u64(p, maj);
+  put(p, ":");
+  put_u64(p, min);
+  put(p, tail);
+  p->b[p->n] = 0;
+}
+
+/* NFS, CIFS/SMB (two), FUSE, 9p, Ceph, GFS2. */
+static int network_fs(unsigned long t) {
+  return t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653;
+}
+
+/*
+ * The class of block device MAJ:MIN. A loop device is what its backing file lies on (the loop's
+ * own rotational flag is copied from there at set-up, or is a default). A virtio disk's
+ * rotational flag is the driver's default (1) whatever the host has, and such disks are
+ * nearly always SSD or network storage: ssd. Else the rotational flag (a partition's is its
+ * parent's): 1 hdd, 0 ssd; ssd when nothing says.
+ */
+static struct devpick block_class(unsigned maj, unsigned min, int depth) {
+  struct line p;
+  char buf[512];
+  sys_block(&p, maj, min, "/loop/backing_file");
+  if (depth < 4 && read_small(p.b, buf, sizeof buf) > 0 && buf[0] == '/') {
+    struct stat b;
+    struct statfs fs;
+    if (stat(buf, &b) == 0) {
+      struct devpick d = {&devices[1], "unknown device", 1};
+      if (major(b.st_dev) != 0) d = block_class(major(b.st_dev), minor(b.st_dev), depth + 1);
+      else if (statfs(buf, &fs) == 0 && network_fs((unsigned long)fs.f_type)) d = (struct devpick){&devices[3], "network file system", 0};
+      d.loop = 1;
+      return d;
+    }
+  }
+  const char *tails[2] = {"/queue/rotational", "/../queue/rotational"};
+  for (int k = 0; k < 2; k++) {
+    sys_block(&p, maj, min, tails[k]);
+    if (read_small(p.b, buf, sizeof buf) < 1) continue;
+    if (buf[0] != '1') return (struct devpick){&devices[1], "non-rotational", 0};
+    sys_block(&p, maj, min, "");
+    ssize_t n = readlink(p.b, buf, sizeof buf - 1);
+    if (n > 0) {
+      buf[n] = 0;
+      if (strstr(buf, "/virtio")) return (struct devpick){&devices[1], "virtio disk, its rotational flag says nothing", 0};
+    }
+    return (struct devpick){&devices[0], "rotational", 0};
+  }
+  return (struct devpick){&devices[1], "unknown device", 0};
+}
+
+/* The device class of the file's device: ELFPREFETCH_DEVICE, else what the system says. */
+static struct devpick device_for(const struct epf_options *o, int fd, const struct stat *st) {
   static uint64_t cached_dev;
-  static const struct epf_device *cached;
-  if (o->device) return o->device;
-  if (cached && cached_dev == (uint64_t)st->st_dev) return cached;
-  const struct epf_device *d = &devices[1];
-  unsigned maj = major(st->st_dev), min = minor(st->st_dev);
-  if (maj == 0) {
+  static struct devpick cached;
+  if (o->device) return (struct devpick){o->device, 0, 0};
+  if (cached.dev && cached_dev == (uint64_t)st->st_dev) return cached;
+  struct devpick d = {&devices[1], "unknown device", 0};
+  if (major(st->st_dev) == 0) {
     /* An anonymous device: network and FUSE file systems count as net. */
     struct statfs fs;
-    if (fstatfs(fd, &fs) == 0) {
-      unsigned long t = (unsigned long)fs.f_type;
-      if (t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653)
-        d = &devices[3];
-    }
+    if (fstatfs(fd, &fs) == 0 && network_fs((unsigned long)fs.f_type)) d = (struct devpick){&devices[3], "network file system", 0};
   } else {
-    /* /sys/dev/block/MAJ:MIN/queue/rotational; a partition has its queue in the parent. */
-    struct line path;
-    const char *tails[2] = {"/queue/rotational", "/../queue/rotational"};
-    for (int k = 0; k < 2; k++) {
-      path.n = 0;
-      put(&path, "/sys/dev/block/");
-      put_u64(&path, maj);
-      put(&path, ":");
-      put_u64(&path, min);
-      put(&path, tails[k]);
-      path.b[path.n] = 0;
-      int f = open(path.b, O_RDONLY | O_CLOEXEC);
-      if (f < 0) continue;
-      char c = 0;
-      ssize_t n = read(f, &c, 1);
-      close(f);
-      if (n == 1) {
-        d = c == '1' ? &devices[0] : &devices[1];
-        break;
-      }
-    }
+    d = block_class(major(st->st_dev), minor(st->st_dev), 0);
   }
   cached_dev = st->st_dev;
   cached = d;
   return d;
 }
 
-struct ra {
-  int fd;
-  int fadvise;
-  uint32_t from, to; /* issue only requests from..to-1 of the plan (to 0: to the end) */
-  uint32_t seen;     /* requests planned so far */
-  uint64_t bytes;    /* bytes of the requests issued */
+/* ---------------------------------------------------------------- issuing requests */
+
+/* What a set's requests came to: issued, or left out because their pages were cached already. */
+struct tally {
+  uint32_t issued, cached;
+  uint64_t issued_bytes, cached_bytes;
+  int fadvise; /* a file system without readahead: the rest went through fadvise */
 };
 
+struct ra {
+  int fd;
+  uint32_t from, to; /* only requests from..to-1 of the plan (to 0: to the end) */
+  uint32_t seen;     /* requests planned so far */
+  int look;          /* residency: 0 not decided yet, 1 look at each request, -1 issue all unlooked */
+  struct resident c;
+  struct tally *t;
+};
+
+/*
+ * A request is left out when the pages at both its ends are cached: a merged request starts and
+ * ends with pages of the set, and a set's pages are cached together by whatever read them last
+ * (a start, or this shim). Two one-page checks cost about a microsecond; checking every page would
+ * cost about as much as the readahead call it saves (docs/SHIM.md). The first request decides for
+ * the rest: if its last page is not cached the file is taken as cold and everything is issued
+ * without looking again, so a cold start pays one check per set.
+ */
 static void issue(void *ctx, uint64_t off, uint64_t len) {
   struct ra *r = ctx;
   uint32_t k = r->seen++;
   if (k < r->from || (r->to && k >= r->to)) return;
-  r->bytes += len;
-  if (!r->fadvise) {
+  if (r->look >= 0) {
+    int first = r->look == 0, cached = page_cached(&r->c, off + len - 1);
+    if (first) r->look = cached ? 1 : -1;
+    if (cached && page_cached(&r->c, off)) {
+      r->t->cached++;
+      r->t->cached_bytes += len;
+      return;
+    }
+  }
+  r->t->issued++;
+  r->t->issued_bytes += len;
+  if (!r->t->fadvise) {
     if (readahead(r->fd, (off64_t)off, (size_t)len) == 0) return;
-    r->fadvise = 1; /* a file system without readahead: the rest goes through fadvise */
+    r->t->fadvise = 1;
   }
   posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
 }
@@ -645,48 +793,58 @@ static void put_via(struct line *l, const char *via) {
   put(l, ")");
 }
 
-/* Prefetches page set o->set of object `index` of note n from fd. Returns 1 if it did. */
 /*
  * Prefetches page set o->set of object `index` of note n from fd: the plan's requests from..to-1
- * (to 0: all the rest; only then is the diagnostic line written). `issued` gets the bytes
- * issued. Returns 1 if the set exists.
+ * (to 0: all the rest; only then is the diagnostic line written), adding what it did to *t.
+ * Requests whose pages are cached already are left out (issue() above). Returns 1 if the set exists.
  */
-static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, uint64_t *issued) {
-  const struct epf_device *dev = device_for(o, fd, st);
-  struct ra r = {fd, 0, from, to, 0, 0};
+static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
+  struct devpick dp = device_for(o, fd, st);
+  struct ra r = {fd, from, to, 0, o->residency ? 0 : -1, {fd, (uint64_t)st->st_size, 0}, t};
   struct epf_plan plan;
-  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dev, issue, &r);
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, issue, &r);
+  int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
+  if (e == EPF_OK) epf_plan_finish(&plan);
+  resident_release(&r.c);
+  if (!o->debug || to) return e == EPF_OK;
   struct line l;
   l.n = 0;
   put(&l, "elfprefetch: ");
   put(&l, label);
-  if (epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan) != EPF_OK) {
+  if (e != EPF_OK) {
     put(&l, ": no page set named ");
     put(&l, o->set);
-    put_via(&l, via);
-    if (o->debug && !to) emit_line(&l);
-    return 0;
-  }
-  epf_plan_finish(&plan);
-  if (issued) *issued = r.bytes;
-  if (o->debug && !to) {
+  } else {
     put(&l, ": prefetched ");
     put_u64(&l, plan.runs);
     put(&l, " runs, ");
-    put_u64(&l, plan.bytes);
+    put_u64(&l, t->issued_bytes);
     put(&l, " bytes in ");
-    put_u64(&l, plan.requests);
+    put_u64(&l, t->issued);
     put(&l, " requests (");
-    put(&l, dev->name);
-    put(&l, r.fadvise ? ", fadvise)" : ")");
-    put_via(&l, via);
-    emit_line(&l);
+    put(&l, dp.dev->name);
+    if (dp.why) {
+      put(&l, dp.loop ? ": loop device on " : ": ");
+      put(&l, dp.why);
+    }
+    put(&l, t->fadvise ? ", fadvise)" : ")");
+    if (t->cached) {
+      put(&l, ", ");
+      put_u64(&l, t->cached);
+      put(&l, " requests of ");
+      put_u64(&l, t->cached_bytes);
+      put(&l, " bytes cached already");
+    }
   }
-  return 1;
+  put_via(&l, via);
+  emit_line(&l);
+  return e == EPF_OK;
 }
 
 static int prefetch_set(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
-  return prefetch_requests(label, via, fd, st, n, index, o, 0, 0, 0);
+  struct tally t;
+  memset(&t, 0, sizeof t);
+  return prefetch_requests(label, via, fd, st, n, index, o, 0, 0, &t);
 }
 
 /*
@@ -727,18 +885,19 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
   } else {
     uint8_t head[HEAD_BYTES];
     struct ident id;
-    uint64_t early = 0;
+    struct tally t;
+    memset(&t, 0, sizeof t);
     uint32_t first = 0;
     if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
-      prefetch_requests(path, via, f.fd, &f.st, n, index, o, 0, 1, &early);
+      prefetch_requests(path, via, f.fd, &f.st, n, index, o, 0, 1, &t);
       first = 1;
     }
     const char *why = inspect_file(&f, head, &id, 0);
     if (!why && !same_build(&obj, &id)) why = "the library is another build than the note's";
     if (why) {
       epf_debug(o, path, why, 0);
-      __atomic_add_fetch(&unchecked_wasted, early, __ATOMIC_RELAXED);
-    } else if ((done = prefetch_requests(path, via, f.fd, &f.st, n, index, o, first, 0, 0))) {
+      __atomic_add_fetch(&unchecked_wasted, t.issued_bytes, __ATOMIC_RELAXED);
+    } else if ((done = prefetch_requests(path, via, f.fd, &f.st, n, index, o, first, 0, &t))) {
       seen_add(seen, &f.st);
     }
     ident_release(&id);

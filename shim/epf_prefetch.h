@@ -76,10 +76,11 @@ struct epf_options {
   char set[65];
   size_t set_len;
   const struct epf_device *device; /* forced device class, or NULL to detect it */
+  int residency;                   /* leave out requests whose pages are cached (ELFPREFETCH_RESIDENCY=0: no) */
   char sidecar[EPF_MAX_SIDECAR_DIR + 1]; /* the sidecar directory; empty: none */
 };
 
-/* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE and _SIDECAR unless getauxval(AT_SECURE) is
+/* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE, _RESIDENCY and _SIDECAR unless getauxval(AT_SECURE) is
  * set (then the compiled-in sidecar directory is still used, like the notes in files). */
 void epf_options_load(struct epf_options *o);
 

@@ -470,7 +470,7 @@ t.test('(d) secure mode: a setuid-root program run as nobody ignores ELFPREFETCH
   const exe = path.join(dir, 'secure');
   if (!cc(t, exe, [src, ...['preload.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s))])) return;
   stampFile(exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] });
-  const env = { ...process.env, ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme' };
+  const env = { ...process.env, ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '0' };
   const asNobody = (file: string) => spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', file], { env, encoding: 'utf8' });
   // Control: not setuid, the diagnostics appear (so the check below can fail).
   fs.chmodSync(exe, 0o755);

@@ -20,7 +20,7 @@ export function showCommand(io: Io, setCode: (c: number) => void): CommandModule
       y
         .positional('file', { type: 'string', demandOption: true, describe: 'an ELF file or a profile JSON' })
         .option('svg', { type: 'string', describe: 'also write the picture as an SVG file here' })
-        .option('device', { type: 'string', choices: ['hdd', 'ssd', 'nvme', 'net'], describe: 'device class to plan the reads for (default: the file\'s device, as the shim picks it)' })
+        .option('device', { type: 'string', choices: ['hdd', 'ssd', 'nvme', 'net'], describe: 'device class to plan the reads for (default: ELFPREFETCH_DEVICE, else the file\'s device as the shim picks it)' })
         .option('set', { type: 'string', describe: 'page set to show (default "default"; for a profile: all)' })
         .option('width', { type: 'number', default: 64, describe: 'cells per row' })
         .option('color', { type: 'boolean', default: false, describe: 'colour the segment line with ANSI escapes' })
@@ -33,7 +33,9 @@ export function showCommand(io: Io, setCode: (c: number) => void): CommandModule
         await guard(io, a.file, async () => {
           const { showModel } = await import('../../src/show/model');
           const { renderTerminal } = await import('../../src/show/terminal');
-          const objects = showModel(a.file, { device: a.device, set: a.set });
+          // as the shim: ELFPREFETCH_DEVICE when it names a class, unless --device says otherwise
+          const fromEnv = ['hdd', 'ssd', 'nvme', 'net'].includes(process.env.ELFPREFETCH_DEVICE ?? '') ? process.env.ELFPREFETCH_DEVICE : undefined;
+          const objects = showModel(a.file, { device: a.device ?? fromEnv, deviceSource: a.device ? '--device' : 'ELFPREFETCH_DEVICE', set: a.set });
           for (const line of renderTerminal(objects, { width: a.width, color: a.color })) io.out(line);
           if (a.svg) {
             const { renderSvg } = await import('../../src/show/svg');

@@ -423,6 +423,7 @@ static void one(uint8_t *img, size_t size, int sidecar) {
     o.set_len = 7;
   }
   fail_readahead = (h >> 16) % 4 == 0;
+  o.residency = (h >> 20) % 2 == 0; /* the residency check (a memfd is all cached: requests left out) */
 #ifdef EPF_MAX_SIDECAR_DIR
   if (sidecar) snprintf(o.sidecar, sizeof o.sidecar, "%s", sidecar_dir);
 #else

@@ -91,6 +91,9 @@ function traceFolder(): string {
 /**
  * Runs `cmd` through `hook` with `env` added, optionally under
  * `strace -f -y -e trace=readahead,fadvise64`, the hook's variables set for the traced program only.
+ * The files a test has just written are in the page cache, so the shim would leave out every
+ * request: ELFPREFETCH_RESIDENCY=0 is set unless `env` sets it (spec/shim-residency.spec.ts
+ * tests the check itself).
  */
 export function runHooked(
   hook: HookName,
@@ -98,7 +101,7 @@ export function runHooked(
   opts: { env?: Record<string, string>; trace?: boolean; traceDir?: string; timeoutMs?: number } = {},
 ): Promise<Outcome> {
   const h = hooked(hook, cmd);
-  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };
+  const env: NodeJS.ProcessEnv = { ...process.env, ELFPREFETCH_RESIDENCY: '0', ...(opts.env ?? {}) };
   delete env.LD_AUDIT;
   delete env.LD_PRELOAD;
   let argv = h.argv;
@@ -193,4 +196,20 @@ export function inspect(file: string) {
   } finally {
     elf.source.close();
   }
+}
+
+/**
+ * Drops a file's pages from the page cache: fsync (dirty pages are not dropped), then
+ * POSIX_FADV_DONTNEED over the whole file (GNU dd iflag=nocache count=0). Pages some process
+ * maps stay.
+ */
+export function evict(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`dd could not drop ${file} from the page cache: ${r.stderr}`);
 }

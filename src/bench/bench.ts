@@ -64,7 +64,7 @@ export interface Sample {
   status: number;
   signal: number;
   /** elfprefetch strategies: what the shim said it issued (its ELFPREFETCH_DEBUG lines). */
-  planned?: { objects: number; requests: number; bytes: number };
+  planned?: { objects: number; requests: number; bytes: number; classes?: string[] };
   /** Why this run may not have been cold (the device held elsewhere, nothing read). */
   suspect?: string;
 }
@@ -104,6 +104,8 @@ export interface ModelResult {
   describe: string;
   /** ELFPREFETCH_DEVICE given to the shim for this model (unset: the shim's own choice). */
   shimDevice?: string;
+  /** The classes the shim planned for and why, as its debug lines say ("ssd: loop device on ..."). */
+  shimClasses?: string[];
   /** Warm start + the fewest requests and bytes that read the touched pages, at this model's limits. */
   lowerBound?: { ms: number; requests: number; bytes: number };
   /** The same bound with requests no larger than the device takes in one (see BenchResult.deviceRequestKb). */
@@ -463,15 +465,20 @@ export async function waitUnclaimed(dev: string, timeoutMs: number): Promise<boo
   }
 }
 
-/** The shim's "prefetched N runs, M bytes in R requests" lines, summed. */
-export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number } {
-  const p = { objects: 0, requests: 0, bytes: 0 };
+/**
+ * The shim's "prefetched N runs, M bytes in R requests (CLASS[: WHY])" lines, summed (M and R
+ * are what it issued; requests whose pages were cached are not in them), and the classes named.
+ */
+export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number; classes: string[] } {
+  const p = { objects: 0, requests: 0, bytes: 0, classes: [] as string[] };
   for (const l of lines) {
-    const m = /prefetched \d+ runs, (\d+) bytes in (\d+) requests/.exec(l);
+    const m = /prefetched \d+ runs, (\d+) bytes in (\d+) requests \(([^)]*)\)/.exec(l);
     if (!m) continue;
     p.objects++;
     p.bytes += Number(m[1]);
     p.requests += Number(m[2]);
+    const cls = m[3]!.replace(/, fadvise$/, '');
+    if (!p.classes.includes(cls)) p.classes.push(cls);
   }
   return p;
 }
@@ -530,7 +537,8 @@ export function summarize(model: ModelName, samples: Map<Strategy, Sample[]>, to
       failures: xs.filter((x) => x.signal || x.status === 126 || x.status === 127).length,
     };
   });
-  return { model, limits: m.limits, describe: m.describe, ...(m.device ? { shimDevice: m.device } : {}), ...(bound ? { lowerBound: bound } : {}), ...(deviceBound ? { deviceBound } : {}), strategies };
+  const classes = [...new Set([...samples.values()].flat().flatMap((x) => x.planned?.classes ?? []))];
+  return { model, limits: m.limits, describe: m.describe, ...(m.device ? { shimDevice: m.device } : {}), ...(classes.length ? { shimClasses: classes } : {}), ...(bound ? { lowerBound: bound } : {}), ...(deviceBound ? { deviceBound } : {}), strategies };
 }
 
 export type { IoCounts };

@@ -41,6 +41,7 @@ export function benchLines(r: BenchResult): string[] {
   for (const m of r.models) {
     out.push('');
     out.push(`model ${m.model} (${m.describe}${m.shimDevice ? `; shim plans for ${m.shimDevice}` : ''}), ${r.runs} run${r.runs === 1 ? '' : 's'} each, medians:`);
+    if (m.shimClasses?.length) out.push(`the shim planned for: ${m.shimClasses.join('; ')}${m.shimDevice ? '' : ' (its own detection; ELFPREFETCH_DEVICE=CLASS sets it)'}`);
     out.push(...modelTable(m));
     if (m.lowerBound) out.push(`lower bound: warm + ${m.lowerBound.requests} requests of <= 1 MiB and ${mib(m.lowerBound.bytes)} MiB of touched pages at this model's limits = ${num(m.lowerBound.ms, 1)} ms`);
     if (m.deviceBound && r.deviceRequestKb !== undefined && r.deviceRequestKb < 1024) out.push(`  with requests of <= ${r.deviceRequestKb} KiB (the largest this device takes unsplit): ${m.deviceBound.requests} requests, ${num(m.deviceBound.ms, 1)} ms`);

@@ -73,8 +73,12 @@ export interface ShimSummary {
   /** The shim's ELFPREFETCH_DEBUG lines of one warm start. */
   lines: string[];
   objects: number;
+  /** readahead calls issued, and their bytes. */
   requests: number;
   bytes: number;
+  /** Requests left out because their pages were cached already, and their bytes. */
+  cached: number;
+  cachedBytes: number;
 }
 
 export interface WarmResult {
@@ -113,20 +117,23 @@ function capture(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number
   });
 }
 
-/** Sums the shim's "prefetched N runs, M bytes in R requests" lines. */
+/** Sums the shim's "prefetched N runs, M bytes in R requests (...)[, C requests of B bytes cached already]" lines. */
 export function shimSummary(hook: Hook, stderr: string): ShimSummary {
   const lines = stderr.split('\n').filter((l) => l.startsWith('elfprefetch: '));
-  let objects = 0;
-  let requests = 0;
-  let bytes = 0;
+  const sum = { hook, lines, objects: 0, requests: 0, bytes: 0, cached: 0, cachedBytes: 0 };
   for (const l of lines) {
     const m = /prefetched (\d+) runs, (\d+) bytes in (\d+) requests/.exec(l);
     if (!m) continue;
-    objects++;
-    bytes += Number(m[2]);
-    requests += Number(m[3]);
+    sum.objects++;
+    sum.bytes += Number(m[2]);
+    sum.requests += Number(m[3]);
+    const c = /, (\d+) requests of (\d+) bytes cached already/.exec(l);
+    if (c) {
+      sum.cached += Number(c[1]);
+      sum.cachedBytes += Number(c[2]);
+    }
   }
-  return { hook, lines, objects, requests, bytes };
+  return sum;
 }
 
 export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}): Promise<WarmResult> {
@@ -286,7 +293,7 @@ export function warmLines(r: WarmResult): string[] {
   const la = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
   out.push(`warm-start overhead of the shim: ${r.command.join(' ')} (program ${r.program}), ${r.rounds} interleaved rounds x ${r.loops} starts per configuration, load average ${la(r.loadAverage.before)} -> ${la(r.loadAverage.after)}`);
   out.push(`note: ${r.training.reason}${r.training.recordMs !== undefined ? ` (record ${(r.training.recordMs / 1000).toFixed(1)} s, stamp ${r.training.stampMs ?? '-'} ms, ${r.training.pages ?? '-'} pages in ${r.training.objects ?? '-'} objects)` : ''}`);
-  for (const s of r.shim) out.push(`shim (${s.hook}), warm: ${s.objects} objects prefetched, ${(s.bytes / 1048576).toFixed(1)} MiB in ${s.requests} readahead calls`);
+  for (const s of r.shim) out.push(`shim (${s.hook}), warm: ${s.objects} objects prefetched, ${(s.bytes / 1048576).toFixed(1)} MiB in ${s.requests} readahead calls; ${s.cached ?? 0} requests (${((s.cachedBytes ?? 0) / 1048576).toFixed(1)} MiB) left out as cached`);
   const rows = [['config', 'wall us/start', 'vs plain us [range]', '%', 'fastest', 'vs plain', 'CPU us/start', 'vs plain us [range]', '%', 'shim CPU us (on - off)']];
   for (const c of r.configs) {
     const p = c.config === 'plain';

@@ -11,7 +11,7 @@ import { Run, pageTotal, parseRanges } from '../note/pageset';
 import { verifyElf } from '../ops/verify';
 import { parseProfile } from '../profile/schema';
 import { DeviceParams, ReadRequest, planReads } from '../plan/coalesce';
-import { detectDevice } from '../plan/device';
+import { DeviceChoice, chooseDevice } from '../plan/device';
 
 export type SegmentKind = 'r' | 'x' | 'w';
 
@@ -42,12 +42,16 @@ export interface ShownObject {
   setName: string;
   selected: Run[];
   device: DeviceParams;
+  /** How the class was chosen: as the shim detects it (and what that assumed), or set. */
+  deviceWhy: string;
   plan: ReadRequest[];
 }
 
 export interface ShowOptions {
   /** Device class to plan for (default: detected from the file's device, as the shim does). */
   device?: string;
+  /** What set `device`, for the output (default --device). */
+  deviceSource?: string;
   /** Page set name (default "default"). */
   set?: string;
 }
@@ -78,10 +82,13 @@ function object(
   layout: { segments: ShownSegment[]; sections: ShownSection[] },
   setName: string,
   selected: Run[],
-  device: DeviceParams,
+  choice: DeviceChoice,
+  opts: ShowOptions,
 ): ShownObject {
   const pageCount = Math.ceil(fileSize / pageSize);
-  return { title, notes, fileSize, pageSize, pageCount, ...layout, setName, selected, device, plan: planReads(selected, pageSize, device, fileSize) };
+  const device = choice.device;
+  const deviceWhy = choice.why ? `detected as the shim does: ${choice.why} (--device or ELFPREFETCH_DEVICE sets it)` : `set by ${opts.deviceSource ?? '--device'}`;
+  return { title, notes, fileSize, pageSize, pageCount, ...layout, setName, selected, device, deviceWhy, plan: planReads(selected, pageSize, device, fileSize) };
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -112,7 +119,7 @@ function fromElf(file: string, opts: ShowOptions): ShownObject[] {
     const size = Number(elf.source.size);
     const v = verifyElf(elf);
     const setName = opts.set ?? 'default';
-    const device = detectDevice(file, opts.device);
+    const device = chooseDevice(file, opts.device);
     const pageSize = v.note ? 1 << v.note.pageShift : 4096;
     const self = v.note?.objects[0];
     const set = self?.pageSets.find((s) => s.name === setName);
@@ -120,14 +127,14 @@ function fromElf(file: string, opts: ShowOptions): ShownObject[] {
     const notes = [`note: ${v.status}: ${v.reason}`];
     if (v.note && !set) notes.push(`no page set named '${setName}' (sets: ${self?.pageSets.map((s) => s.name).join(', ') || 'none'})`);
     if (v.note && !usable) notes.push('the shim ignores this note: nothing is prefetched');
-    const out = [object(file, notes, size, pageSize, layoutOf(elf), setName, usable && set ? set.runs : [], device)];
+    const out = [object(file, notes, size, pageSize, layoutOf(elf), setName, usable && set ? set.runs : [], device, opts)];
     if (usable && v.note) {
       for (const lib of v.note.objects.slice(1)) {
         const lset = lib.pageSets.find((s) => s.name === setName);
         const l = libraryLayout(lib.path, hex(lib.buildId));
         const lsize = l.size ?? (lset ? lset.pageCount * pageSize : 0);
-        const ldev = fs.existsSync(lib.path) ? detectDevice(lib.path, opts.device) : device;
-        out.push(object(lib.path, [`library set of ${file}; ${l.note}`], lsize, pageSize, l.layout, setName, lset?.runs ?? [], ldev));
+        const ldev = fs.existsSync(lib.path) ? chooseDevice(lib.path, opts.device) : device;
+        out.push(object(lib.path, [`library set of ${file}; ${l.note}`], lsize, pageSize, l.layout, setName, lset?.runs ?? [], ldev, opts));
       }
     }
     return out;
@@ -144,9 +151,9 @@ function fromProfile(file: string, text: string, opts: ShowOptions): ShownObject
     .map((o) => {
       const l = libraryLayout(o.path, o.buildId);
       const runs = o.pages.trim() ? parseRanges(o.pages) : [];
-      const device = fs.existsSync(o.path) ? detectDevice(o.path, opts.device) : detectDevice(file, opts.device);
+      const device = chooseDevice(fs.existsSync(o.path) ? o.path : file, opts.device);
       const notes = [`profile ${file}${o.main ? ', the program' : ''}, ${p.runs} run${p.runs === 1 ? '' : 's'}; ${l.note}`];
-      return object(o.path, notes, o.size, p.pageSize, l.layout, o.set, runs, device);
+      return object(o.path, notes, o.size, p.pageSize, l.layout, o.set, runs, device, opts);
     });
 }
 
@@ -216,6 +223,6 @@ export function summary(o: ShownObject): string {
   const ms = (o.plan.length / d.iops + bytes / d.bandwidth) * 1000;
   return (
     `set '${o.setName}': ${pageTotal(o.selected)} of ${o.pageCount} pages selected in ${o.selected.length} runs; ` +
-    `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms`
+    `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms; device class ${o.deviceWhy}`
   );
 }

@@ -1,0 +1,214 @@
+// The shim leaves out requests whose pages are in the page cache already (docs/SHIM.md, "Pages
+// that are cached already"): a fully cached file gets no readahead call under any hook, a partly
+// cached one only the requests that are not, a cold one all of them; cachestat(2) and the
+// mincore(2) fallback agree; notes the shim must ignore still cost no request.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import { stampFile } from '../src/ops/stamp';
+import { DEVICES, ReadRequest, planReads } from '../src/plan/coalesce';
+import { chooseDevice } from '../src/plan/device';
+import { repoRoot } from './helpers/fixtures';
+import { HookName, buildNative, cc, evict, inspect, runHooked } from './helpers/shim';
+
+const made = buildNative();
+if (made) throw new Error(made);
+
+// A 32 MiB blob: the set's pages lie far (more than a read-ahead window, up to 8 MiB here) from
+// anything the loader or the shim's own header read brings into the page cache.
+const BLOB_C = `#include <stdio.h>
+#define N (32u << 20)
+__attribute__((aligned(4096))) const unsigned char blob[N] = {1, 2, 3};
+int main(int argc, char **argv) {
+  printf("blob %d %s %u\\n", argc, argc > 1 ? argv[1] : "-", (unsigned)blob[argc]);
+  return 0;
+}
+`;
+
+// Brings exactly the pages of the given byte ranges into the page cache (readahead(2) reads
+// exactly what it is asked for), then waits for them: "cache FILE OFF LEN [OFF LEN...]".
+const CACHE_C = `#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int fd = open(argv[1], O_RDONLY);
+  if (fd < 0) return 2;
+  char b;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    off_t off = strtoll(argv[i], 0, 10);
+    size_t len = strtoull(argv[i + 1], 0, 10);
+    if (readahead(fd, off, len) != 0) return 3;
+    for (size_t k = 0; k < len; k += 4096) if (pread(fd, &b, 1, off + (off_t)k) != 1) return 4;
+  }
+  return 0;
+}
+`;
+
+const PAGE = 4096;
+// Five runs far apart; with page 0 (the writer puts it in every set of the file itself) six
+// requests on nvme.
+const RUNS = [
+  { first: 1000, count: 4 },
+  { first: 2000, count: 8 },
+  { first: 3000, count: 2 },
+  { first: 5000, count: 3 },
+  { first: 6000, count: 16 },
+];
+
+const dir = fs.mkdtempSync('/tmp/epf-residency-');
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const at = (file: string, reqs: ReadRequest[]): string[] => reqs.map((r) => `${file} ${r.offset}+${r.length}`);
+
+function setup(): { prog: string; cache: string; plan: ReadRequest[] } | undefined {
+  const prog = path.join(dir, 'blob');
+  const cache = path.join(dir, 'cache');
+  fs.writeFileSync(prog + '.c', BLOB_C);
+  fs.writeFileSync(cache + '.c', CACHE_C);
+  if (!cc(t, prog, [prog + '.c']) || !cc(t, cache, [cache + '.c'], [], 'gnu99')) return undefined;
+  stampFile(prog, { pageShift: 12, sets: [{ name: 'default', runs: RUNS }] });
+  const me = inspect(prog);
+  const runs = me.note!.objects[0]!.pageSets.find((s) => s.name === 'default')!.runs;
+  return { prog, cache, plan: planReads(runs, PAGE, DEVICES.nvme, fs.statSync(prog).size) };
+}
+
+const s = setup();
+if (s) {
+  const { prog, cache, plan } = s;
+  const bring = (reqs: ReadRequest[]) => {
+    const r = spawnSync(cache, [prog, ...reqs.flatMap((q) => [String(q.offset), String(q.length)])], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cache helper failed: ${r.status} ${r.stderr}`);
+  };
+  const run = (hook: HookName, env: Record<string, string> = {}) =>
+    runHooked(hook, [prog, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '1', ...env } });
+  const ofProg = (calls: Array<{ path: string; offset: number; length: number }>) => calls.filter((c) => c.path === prog).map((c) => `${c.path} ${c.offset}+${c.length}`);
+
+  t.test('the plan has six requests, the first at page 0', async (t) => {
+    t.equal(plan.length, 6, 'page 0 and the five runs: six requests on nvme');
+    t.equal(plan[0]!.offset, 0);
+  });
+
+  t.test('a fully cached file: no readahead call under any hook', async (t) => {
+    bring(plan);
+    for (const hook of ['exec', 'audit', 'preload'] as HookName[]) {
+      const o = await run(hook);
+      t.equal(o.status, 0, `${hook}: the program ran`);
+      t.match(o.stdout, /^blob 2 x /, `${hook}: its output`);
+      t.same(ofProg(o.calls), [], `${hook}: no readahead or fadvise call for the program`);
+      t.match(o.stderr, new RegExp(`: prefetched \\d+ runs, 0 bytes in 0 requests \\(nvme\\), ${plan.length} requests of ${plan.reduce((n, q) => n + q.length, 0)} bytes cached already$`, 'm'), `${hook}: the debug line says all were cached`);
+    }
+    // control: with the check off, every request is issued
+    const off = await run('exec', { ELFPREFETCH_RESIDENCY: '0' });
+    t.same(ofProg(off.calls), at(prog, plan), 'ELFPREFETCH_RESIDENCY=0: every planned request');
+  });
+
+  // Page 0 is cached by the time the shim plans: its own read of the ELF header brought it in.
+  const missing = (cached: number[]) => at(prog, plan.filter((_, i) => i !== 0 && !cached.includes(i)));
+
+  for (const [what, wrapperDir] of [
+    ['cachestat', undefined],
+    ['mincore (a shim built without cachestat)', path.join(dir, 'mincore')],
+  ] as const) {
+    t.test(`${what}: a cold file gets every request, a partly cached one only the missing ones`, async (t) => {
+      if (wrapperDir) {
+        const r = spawnSync('make', ['-s', '-C', path.join(repoRoot, 'shim'), `OUT=${wrapperDir}`, 'EXTRA_CFLAGS=-DEPF_NO_CACHESTAT', `${wrapperDir}/elfprefetch-exec`], { encoding: 'utf8' });
+        t.equal(r.status, 0, `make: ${r.stderr}`);
+      }
+      const exec = async () => {
+        if (!wrapperDir) return run('exec');
+        // the same traced run, through the other build of the wrapper
+        return runHooked('plain', [path.join(wrapperDir, 'elfprefetch-exec'), prog, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '1' } });
+      };
+      evict(prog);
+      const cold = await exec();
+      t.equal(cold.status, 0, 'cold: the program ran');
+      t.same(ofProg(cold.calls), missing([]), 'cold: every request but page 0 (read by the shim itself)');
+
+      for (const cached of [[2, 4], [1, 5], [3]]) {
+        evict(prog);
+        bring(cached.map((i) => plan[i]!));
+        const o = await exec();
+        t.equal(o.status, 0, `requests ${cached} cached: the program ran`);
+        t.same(ofProg(o.calls), missing(cached), `requests ${cached} cached: only the others are issued`);
+        t.match(o.stderr, new RegExp(`requests \\(nvme\\), ${cached.length + 1} requests of \\d+ bytes cached already$`, 'm'), `requests ${cached} cached: the debug line counts them and page 0`);
+      }
+
+      // a request with one page of its run missing is issued whole
+      evict(prog);
+      const part = plan[5]!;
+      bring([plan[1]!, { offset: part.offset, length: part.length - PAGE }]);
+      const o = await exec();
+      t.same(ofProg(o.calls), missing([1]), 'a partly cached request is issued');
+    });
+  }
+
+  t.test('notes the shim ignores cost no request with the check on', async (t) => {
+    const me = inspect(prog);
+    t.ok(me.descOffset > 0, 'the note descriptor is found');
+    const broken = path.join(dir, 'broken');
+    const bytes = fs.readFileSync(prog);
+    bytes[me.descOffset + 24]! ^= 0xff; // the first byte after the header: the CRC no longer matches
+    fs.writeFileSync(broken, bytes, { mode: 0o755 });
+    evict(broken);
+    for (const hook of ['exec', 'audit', 'preload'] as HookName[]) {
+      const o = await runHooked(hook, [broken, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_RESIDENCY: '1' } });
+      t.equal(o.status, 0, `${hook}: the program ran`);
+      t.same(o.calls.filter((c) => c.path === broken), [], `${hook}: a corrupt note: nothing read`);
+      t.match(o.stderr, /broken: corrupt note/, `${hook}: the debug line says why`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- the device class, C and TS
+
+/** "CLASS: WHY" from the shim's debug line for `file`. */
+const classOf = (stderr: string, file: string): string | undefined => {
+  const line = stderr.split('\n').find((l) => l.startsWith(`elfprefetch: ${file}: prefetched`));
+  return line ? /requests \(([^)]*)\)/.exec(line)?.[1] : undefined;
+};
+
+if (s) {
+  t.test('the device class and why: the shim and src/plan/device.ts agree', async (t) => {
+    const twin = (file: string): string => {
+      const c = chooseDevice(file);
+      return `${c.device.name}: ${c.why}`;
+    };
+    const here = await runHooked('exec', [s.prog, 'x'], { env: { ELFPREFETCH_DEBUG: '1' } });
+    t.equal(classOf(here.stderr, s.prog), twin(s.prog), `a file on ${s.prog}'s file system: ${twin(s.prog)}`);
+    const forced = await runHooked('exec', [s.prog, 'x'], { env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'net' } });
+    t.equal(classOf(forced.stderr, s.prog), 'net', 'ELFPREFETCH_DEVICE: the class alone');
+    t.equal(chooseDevice(s.prog, 'net').why, undefined, 'the twin: no why when set');
+
+    // a loop device over an ext4 image in /tmp: the class of the device the image lies on
+    const img = path.join(dir, 'disk.img');
+    const mnt = path.join(dir, 'mnt');
+    fs.mkdirSync(mnt);
+    const sh = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    sh('truncate', ['-s', '64M', img]);
+    sh('mkfs.ext4', ['-q', '-F', img]);
+    const dev = sh('losetup', ['-f', '--show', img]);
+    try {
+      sh('mount', [dev, mnt]);
+      try {
+        const copy = path.join(mnt, 'blob');
+        fs.copyFileSync(s.prog, copy);
+        fs.chmodSync(copy, 0o755);
+        const o = await runHooked('exec', [copy, 'x'], { env: { ELFPREFETCH_DEBUG: '1' } });
+        const c = classOf(o.stderr, copy);
+        t.match(c, /^\w+: loop device on /, `on ${dev}: ${c}`);
+        t.equal(c, twin(copy), 'the twin says the same');
+        t.equal(c?.replace(/^\w+: loop device on /, ''), twin(img).replace(/^\w+: /, ''), 'the reason is that of the device the image lies on');
+      } finally {
+        sh('umount', [mnt]);
+      }
+    } finally {
+      sh('losetup', ['-d', dev]);
+    }
+  });
+}
