@@ -536,12 +536,20 @@ struct ra {
   uint32_t from, to; /* issue only requests from..to-1 of the plan (to 0: to the end) */
   uint32_t seen;     /* requests planned so far */
   uint64_t bytes;    /* bytes of the requests issued */
+  uint64_t *budget;  /* the caller's byte budget (o->budget), or NULL */
 };
 
 static void issue(void *ctx, uint64_t off, uint64_t len) {
   struct ra *r = ctx;
   uint32_t k = r->seen++;
   if (k < r->from || (r->to && k >= r->to)) return;
+  if (r->budget) {
+    if (*r->budget < len) {
+      *r->budget = 0; /* spent: later, smaller requests are not issued either */
+      return;
+    }
+    *r->budget -= len;
+  }
   r->bytes += len;
   if (!r->fadvise) {
     if (readahead(r->fd, (off64_t)off, (size_t)len) == 0) return;
@@ -566,7 +574,7 @@ static void put_via(struct line *l, const char *via) {
  */
 static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, uint64_t *issued) {
   const struct epf_device *dev = device_for(o, fd, st);
-  struct ra r = {fd, 0, from, to, 0, 0};
+  struct ra r = {fd, 0, from, to, 0, 0, o->budget};
   struct epf_plan plan;
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dev, issue, &r);
   struct line l;
@@ -660,9 +668,72 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
   return done;
 }
 
+/* ---------------------------------------------------------------- residency (the daemon's o->skip_resident) */
+
+/* cachestat(2), Linux 6.5; the number is the same on every architecture that has it. */
+#define EPF_NR_CACHESTAT 451
+struct epf_cachestat_range {
+  uint64_t off, len;
+};
+struct epf_cachestat {
+  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+struct residency {
+  int fd;
+  int owner;        /* mincore tells the truth only about files we own (else it says "all resident") */
+  int use_mincore;  /* cachestat is missing or refused */
+  int missing;      /* a request not wholly cached, or a check that failed */
+  uint64_t pagesize;
+};
+
+static int cached_by_mincore(struct residency *z, uint64_t off, uint64_t len) {
+  if (!z->owner) return 0;
+  uint64_t start = off & ~(z->pagesize - 1), span = off + len - start;
+  uint64_t pages = (span + z->pagesize - 1) / z->pagesize;
+  unsigned char vec[256];
+  if (pages > sizeof vec) return 0;
+  void *m = mmap(0, (size_t)span, PROT_READ, MAP_SHARED, z->fd, (off_t)start);
+  if (m == MAP_FAILED) return 0;
+  int all = mincore(m, (size_t)span, vec) == 0;
+  for (uint64_t i = 0; all && i < pages; i++) all = vec[i] & 1;
+  munmap(m, (size_t)span);
+  return all;
+}
+
+static void check_resident(void *ctx, uint64_t off, uint64_t len) {
+  struct residency *z = ctx;
+  if (z->missing) return;
+  if (!z->use_mincore) {
+    struct epf_cachestat_range range = {off, len};
+    struct epf_cachestat cs;
+    if (syscall(EPF_NR_CACHESTAT, z->fd, &range, &cs, 0) == 0) {
+      uint64_t start = off & ~(z->pagesize - 1), pages = (off + len - start + z->pagesize - 1) / z->pagesize;
+      if (cs.nr_cache < pages) z->missing = 1;
+      return;
+    }
+    z->use_mincore = 1;
+  }
+  if (!cached_by_mincore(z, off, len)) z->missing = 1;
+}
+
+/* Whether every request planned for object 0's set is in the page cache already. */
+static int set_resident(int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o) {
+  struct residency z = {fd, st->st_uid == geteuid(), 0, 0, (uint64_t)sysconf(_SC_PAGESIZE)};
+  struct epf_plan plan;
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, device_for(o, fd, st), check_resident, &z);
+  if (epf_note_runs(n, 0, o->set, o->set_len, epf_plan_run, &plan) != EPF_OK) return 0;
+  epf_plan_finish(&plan);
+  return plan.requests > 0 && !z.missing;
+}
+
 /* A note that belongs to the file (its own, or its sidecar's: `via`): object 0 from fd, then the library sets. */
 static int prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen) {
   int count = 0;
+  if (o->skip_resident && set_resident(fd, st, n, o)) {
+    epf_debug(o, label, "resident already", 0);
+    return 0;
+  }
   if (epf_seen_has(seen, st->st_dev, st->st_ino)) {
     epf_debug(o, label, "prefetched already", 0);
   } else if (prefetch_set(label, via, fd, st, n, 0, o)) {
@@ -871,6 +942,22 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
 }
 
 int epf_prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen) { return prefetch_path(path, o, seen, 0); }
+
+int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, struct epf_seen *seen) {
+  if (o->disabled || fd < 0) return 0;
+  int saved = errno, count = 0;
+  struct file f;
+  f.fd = fd;
+  f.have_st = 0;
+  uint8_t head[HEAD_BYTES];
+  struct ident id;
+  const char *why = inspect_file(&f, head, &id, 1);
+  if (why) epf_debug(o, label, why, 0);
+  else count = use_file(label, &f, &id, o, seen);
+  ident_release(&id);
+  errno = saved;
+  return count;
+}
 
 int epf_prefetch_loaded(const char *path, const struct epf_options *o, struct epf_seen *seen) { return prefetch_path(path, o, seen, 1); }
 
