@@ -24,6 +24,7 @@ void epfd_config_defaults(struct epfd_config *c) {
   c->bytes_per_second = 256ull << 20;
   c->burst_bytes = 512ull << 20;
   c->skip_resident = 1;
+  c->nice = 19;
 }
 
 static int fail(char *err, unsigned errlen, const char *path, unsigned line, const char *fmt, ...) {
@@ -103,6 +104,11 @@ static int set_key(struct epfd_config *c, int *marks_given, const char *k, const
     if (k[0] == 'm') c->max_bytes_per_exec = n;
     else if (k[0] == 'b' && k[1] == 'y') c->bytes_per_second = n;
     else c->burst_bytes = n;
+  } else if (!strcmp(k, "nice")) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || end == v || n < -20 || n > 19) return fail(err, errlen, path, line, "nice must be -20 to 19, not \"%s\"", v);
+    c->nice = (int)n;
   } else if (!strcmp(k, "skip-resident")) {
     if (parse_bool(v, &c->skip_resident) != 0) return fail(err, errlen, path, line, "skip-resident must be yes or no, not \"%s\"", v);
   } else {

@@ -33,6 +33,7 @@ struct epfd_config {
   uint64_t bytes_per_second;      /* the rate the shared budget refills at */
   uint64_t burst_bytes;           /* the most the shared budget holds */
   int skip_resident;
+  int nice; /* -20..19; the daemon also runs under SCHED_BATCH */
 };
 
 /* The defaults: notification events on the file system of /, the compiled-in sidecar directory. */
