@@ -106,6 +106,29 @@ static void daemonize(void) {
   epfd_log_to_syslog();
 }
 
+/*
+ * The sidecar directory, made (0755, with its parents) if missing: the core checks once whether
+ * it exists, so one made after the daemon started would not be seen until it restarts.
+ */
+static void make_sidecar_dir(const char *dir) {
+  struct stat st;
+  if (!dir[0] || stat(dir, &st) == 0) return;
+  char p[EPF_MAX_SIDECAR_DIR + 1];
+  snprintf(p, sizeof p, "%s", dir);
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s) continue;
+    char c = *s;
+    *s = 0;
+    if (mkdir(p, 0755) == 0) chmod(p, 0755);
+    else if (errno != EEXIST) {
+      epfd_log(LOG_WARNING, "cannot make the sidecar directory %s: %s", p, strerror(errno));
+      return;
+    }
+    if (!c) break;
+    *s = c;
+  }
+}
+
 static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -126,6 +149,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (load_config(&a, &c) != 0) return 1;
+  make_sidecar_dir(c.sidecar);
   /* No supplementary groups: files are read as root or, for other owners' programs, as their owner. */
   if (setgroups(0, 0) != 0) epfd_log(LOG_WARNING, "setgroups: %s", strerror(errno));
   /* SCHED_BATCH: its wake-ups never preempt the programs it serves (on a busy machine that was
