@@ -916,6 +916,18 @@ static int use_file(const char *label, struct file *f, struct ident *id, const s
   return count;
 }
 
+/* An open file, from its note or sidecar (the caller closes it). */
+static int prefetch_open(const char *label, struct file *f, const struct epf_options *o, struct epf_seen *seen) {
+  uint8_t head[HEAD_BYTES];
+  struct ident id;
+  int count = 0;
+  const char *why = inspect_file(f, head, &id, 1);
+  if (why) epf_debug(o, label, why, 0);
+  else count = use_file(label, f, &id, o, seen);
+  ident_release(&id);
+  return count;
+}
+
 /* A file by path: `loaded` files (mapped by the kernel or ld.so) are fstat()ed only if they have a note or a sidecar. */
 static int prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen, int loaded) {
   if (o->disabled || !path) return 0;
@@ -929,12 +941,7 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
     epf_debug(o, label, "cannot open", 0);
     count = -1;
   } else {
-    uint8_t head[HEAD_BYTES];
-    struct ident id;
-    const char *why = inspect_file(&f, head, &id, 1);
-    if (why) epf_debug(o, label, why, 0);
-    else count = use_file(label, &f, &id, o, seen);
-    ident_release(&id);
+    count = prefetch_open(label, &f, o, seen);
     close(f.fd);
   }
   errno = saved;
@@ -945,16 +952,11 @@ int epf_prefetch_path(const char *path, const struct epf_options *o, struct epf_
 
 int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, struct epf_seen *seen) {
   if (o->disabled || fd < 0) return 0;
-  int saved = errno, count = 0;
+  int saved = errno;
   struct file f;
   f.fd = fd;
   f.have_st = 0;
-  uint8_t head[HEAD_BYTES];
-  struct ident id;
-  const char *why = inspect_file(&f, head, &id, 1);
-  if (why) epf_debug(o, label, why, 0);
-  else count = use_file(label, &f, &id, o, seen);
-  ident_release(&id);
+  int count = prefetch_open(label, &f, o, seen);
   errno = saved;
   return count;
 }

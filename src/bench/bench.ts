@@ -30,7 +30,7 @@ import { startDaemon } from './daemon';
 import { benchHelper, parseUsage } from './helper';
 import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
 
-export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'warm'] as const;
+export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export const MODELS = {
@@ -315,7 +315,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
         }
         fs.rmSync(usageFile, { force: true });
         // elfprefetchd watching the fresh mount, already listening when the command starts
-        const daemon = strategy === 'daemon' ? await startDaemon(mnt, shimDevice, cg!.procs, work) : undefined;
+        const daemon = strategy.startsWith('daemon') ? await startDaemon([bindexec, ...binds, '--'], mnt, shimDevice, cg!.procs, work, strategy === 'daemon' ? 'notify' : 'permission') : undefined;
         const before = cg!.counts(loop.majmin);
         let r: Spawned;
         try {
@@ -334,7 +334,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           if (!notes.includes(msg)) notes.push(msg);
         }
         const sample: Sample = { wallMs: u.wallNs / 1e6, cpuMs: (u.utimeUs + u.stimeUs) / 1000, majflt: u.majflt, minflt: u.minflt, bytes: after.bytes - before.bytes, ios: after.ios - before.ios, status: u.status, signal: u.signal };
-        if (strategy.startsWith('elfprefetch-') || strategy === 'daemon') sample.planned = plannedBy(r.shimLines);
+        if (strategy.startsWith('elfprefetch-') || daemon) sample.planned = plannedBy(r.shimLines);
         return sample;
       };
       for (const model of models) {
