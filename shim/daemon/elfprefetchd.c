@@ -152,11 +152,15 @@ int main(int argc, char **argv) {
   make_sidecar_dir(c.sidecar);
   /* No supplementary groups: files are read as root or, for other owners' programs, as their owner. */
   if (setgroups(0, 0) != 0) epfd_log(LOG_WARNING, "setgroups: %s", strerror(errno));
-  /* SCHED_BATCH: its wake-ups never preempt the programs it serves (on a busy machine that was
-   * most of its cost per exec); and a low nice value. Its reads keep their normal I/O priority. */
-  struct sched_param sp = {0};
-  if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0) epfd_log(LOG_WARNING, "SCHED_BATCH: %s", strerror(errno));
-  if (setpriority(PRIO_PROCESS, 0, c.nice) != 0) epfd_log(LOG_WARNING, "nice %d: %s", c.nice, strerror(errno));
+  /* With notification events: SCHED_BATCH, so its wake-ups never preempt the programs it serves
+   * (on a busy machine that was most of its cost per exec), and a low nice value. With permission
+   * events every exec waits for it, so it keeps the normal priority: starved at nice 19 on a
+   * loaded machine, it slowed every exec down. Its reads keep their normal I/O priority. */
+  if (c.mode == EPFD_NOTIFY) {
+    struct sched_param sp = {0};
+    if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0) epfd_log(LOG_WARNING, "SCHED_BATCH: %s", strerror(errno));
+    if (setpriority(PRIO_PROCESS, 0, c.nice) != 0) epfd_log(LOG_WARNING, "nice %d: %s", c.nice, strerror(errno));
+  }
   umask(077);
   if (chdir("/") != 0) epfd_log(LOG_WARNING, "chdir /: %s", strerror(errno));
 
