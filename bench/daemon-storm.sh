@@ -11,7 +11,9 @@
 #
 #   sudo bash bench/daemon-storm.sh [N] [PROG ARGS...]
 #
-# MODE=permission runs the daemon with permission events instead (every exec then waits for it).
+# MODE=permission runs the daemon with permission events instead (every exec then waits for it;
+# there is no stopped phase then: it would hold the execs). To keep other people's execs out of
+# it, give a copy of the program on a file system of its own (e.g. /dev/shm/true).
 # The figures are in docs/BENCHMARKS.md ("elfprefetchd").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,9 +81,12 @@ for r in $(seq 1 "$ROUNDS"); do
   for _ in $(seq 100); do grep -q watching "$tmp/log.$r" && break; sleep 0.05; done
   t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   "$tmp/storm" "$per" "$tmp/on" "$PROG" "$@"
-  kill -STOP "$pid"
-  "$tmp/storm" "$per" "$tmp/stopped" "$PROG" "$@"
-  kill -CONT "$pid"
+  # In permission mode a stopped daemon holds every exec it watches: no stopped phase there.
+  if [ "$MODE" = notify ]; then
+    kill -STOP "$pid"
+    "$tmp/storm" "$per" "$tmp/stopped" "$PROG" "$@"
+    kill -CONT "$pid"
+  fi
   sleep 0.5 # it catches up on the events queued meanwhile
   t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   cpu_ticks=$((cpu_ticks + t1 - t0))
@@ -96,11 +101,11 @@ done
 hz=$(getconf CLK_TCK)
 node -e '
 const fs = require("fs");
-const raw = (f) => fs.readFileSync(f, "utf8").trim().split("\n").map(Number);
+const raw = (f) => fs.readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map(Number);
 const sorted = (a) => [...a].sort((x, y) => x - y);
 const q = (a, p) => a[Math.min(a.length - 1, Math.floor(p * a.length))] / 1000;
 const [offRaw, onRaw, stRaw] = process.argv.slice(1, 4).map(raw);
-const [off, on, st] = [offRaw, onRaw, stRaw].map(sorted);
+const [off, on, st] = [offRaw, onRaw, stRaw.length > 1 ? stRaw : [NaN]].map(sorted);
 const [per, ticks, hz, seen, hwm, mode, prog] = process.argv.slice(4);
 const f1 = (x) => x.toFixed(1);
 // The median over rounds of each round s own difference: drift between rounds cancels.
