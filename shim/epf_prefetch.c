@@ -753,6 +753,7 @@ struct ra {
   int look;          /* residency: 0 not decided yet, 1 look at each request, -1 issue all unlooked */
   struct resident c;
   struct tally *t;
+  uint64_t *budget;  /* the caller's byte budget (o->budget, the daemon's), or NULL */
 };
 
 /*
@@ -775,6 +776,13 @@ static void issue(void *ctx, uint64_t off, uint64_t len) {
       r->t->cached_bytes += len;
       return;
     }
+  }
+  if (r->budget) {
+    if (*r->budget < len) {
+      *r->budget = 0; /* spent: later, smaller requests are not issued either */
+      return;
+    }
+    *r->budget -= len;
   }
   r->t->issued++;
   r->t->issued_bytes += len;
@@ -800,7 +808,7 @@ static void put_via(struct line *l, const char *via) {
  */
 static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
   struct devpick dp = device_for(o, fd, st);
-  struct ra r = {fd, from, to, 0, o->residency ? 0 : -1, {fd, (uint64_t)st->st_size, 0}, t};
+  struct ra r = {fd, from, to, 0, o->residency ? 0 : -1, {fd, (uint64_t)st->st_size, 0}, t, o->budget};
   struct epf_plan plan;
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, issue, &r);
   int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
@@ -906,9 +914,37 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
   return done;
 }
 
+/* ---------------------------------------------------------------- residency of a whole set (the daemon's o->skip_resident) */
+
+struct whole {
+  struct resident c;
+  int missing; /* a request with an end not cached */
+};
+
+/* The rule of issue(): a request counts as cached when the pages at both its ends are. */
+static void check_resident(void *ctx, uint64_t off, uint64_t len) {
+  struct whole *w = ctx;
+  if (!w->missing && !(page_cached(&w->c, off + len - 1) && page_cached(&w->c, off))) w->missing = 1;
+}
+
+/* Whether every request planned for object 0's set is in the page cache already. */
+static int set_resident(int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o) {
+  struct whole w = {{fd, (uint64_t)st->st_size, 0}, 0};
+  struct epf_plan plan;
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, device_for(o, fd, st).dev, check_resident, &w);
+  int ok = epf_note_runs(n, 0, o->set, o->set_len, epf_plan_run, &plan) == EPF_OK;
+  if (ok) epf_plan_finish(&plan);
+  resident_release(&w.c);
+  return ok && plan.requests > 0 && !w.missing;
+}
+
 /* A note that belongs to the file (its own, or its sidecar's: `via`): object 0 from fd, then the library sets. */
 static int prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen) {
   int count = 0;
+  if (o->skip_resident && set_resident(fd, st, n, o)) {
+    epf_debug(o, label, "resident already", 0);
+    return 0;
+  }
   if (epf_seen_has(seen, st->st_dev, st->st_ino)) {
     epf_debug(o, label, "prefetched already", 0);
   } else if (prefetch_set(label, via, fd, st, n, 0, o)) {
@@ -1091,6 +1127,18 @@ static int use_file(const char *label, struct file *f, struct ident *id, const s
   return count;
 }
 
+/* An open file, from its note or sidecar (the caller closes it). */
+static int prefetch_open(const char *label, struct file *f, const struct epf_options *o, struct epf_seen *seen) {
+  uint8_t head[HEAD_BYTES];
+  struct ident id;
+  int count = 0;
+  const char *why = inspect_file(f, head, &id, 1);
+  if (why) epf_debug(o, label, why, 0);
+  else count = use_file(label, f, &id, o, seen);
+  ident_release(&id);
+  return count;
+}
+
 /* A file by path: `loaded` files (mapped by the kernel or ld.so) are fstat()ed only if they have a note or a sidecar. */
 static int prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen, int loaded) {
   if (o->disabled || !path) return 0;
@@ -1104,12 +1152,7 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
     epf_debug(o, label, "cannot open", 0);
     count = -1;
   } else {
-    uint8_t head[HEAD_BYTES];
-    struct ident id;
-    const char *why = inspect_file(&f, head, &id, 1);
-    if (why) epf_debug(o, label, why, 0);
-    else count = use_file(label, &f, &id, o, seen);
-    ident_release(&id);
+    count = prefetch_open(label, &f, o, seen);
     close(f.fd);
   }
   errno = saved;
@@ -1117,6 +1160,17 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
 }
 
 int epf_prefetch_path(const char *path, const struct epf_options *o, struct epf_seen *seen) { return prefetch_path(path, o, seen, 0); }
+
+int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, struct epf_seen *seen) {
+  if (o->disabled || fd < 0) return 0;
+  int saved = errno;
+  struct file f;
+  f.fd = fd;
+  f.have_st = 0;
+  int count = prefetch_open(label, &f, o, seen);
+  errno = saved;
+  return count;
+}
 
 int epf_prefetch_loaded(const char *path, const struct epf_options *o, struct epf_seen *seen) { return prefetch_path(path, o, seen, 1); }
 

@@ -78,6 +78,9 @@ struct epf_options {
   const struct epf_device *device; /* forced device class, or NULL to detect it */
   int residency;                   /* leave out requests whose pages are cached (ELFPREFETCH_RESIDENCY=0: no) */
   char sidecar[EPF_MAX_SIDECAR_DIR + 1]; /* the sidecar directory; empty: none */
+  /* Set by the daemon only (epf_options_load leaves them 0, the shim's behaviour): */
+  uint64_t *budget;  /* bytes it may still request; a request that does not fit is not issued */
+  int skip_resident; /* a file whose own set is all in the page cache is left alone, libraries too */
 };
 
 /* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE, _RESIDENCY and _SIDECAR unless getauxval(AT_SECURE) is
@@ -116,6 +119,12 @@ int epf_prefetch_loaded(const char *path, const struct epf_options *o, struct ep
  * cost no system call but the failed lstat of their sidecar (none when the directory is missing).
  */
 int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum, const struct epf_options *o, struct epf_seen *seen);
+
+/*
+ * The same for a file opened by the caller (the daemon: the program fanotify hands it). `label`
+ * names it in diagnostics. The descriptor is left open.
+ */
+int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, struct epf_seen *seen);
 
 /* Whether the file (device, inode) is in `seen`. */
 int epf_seen_has(const struct epf_seen *seen, uint64_t dev, uint64_t ino);

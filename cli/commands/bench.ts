@@ -24,7 +24,7 @@ export function benchCommand(io: Io, setCode: (c: number) => void): CommandModul
         .usage('$0 bench [--model none|cloud|hdd|net]... [--runs N] [--ra-kb 128] [--json FILE] [--svg FILE] -- CMD [ARGS...]\n$0 bench --warm-overhead [--runs N] [--loops N] [--json FILE] -- CMD [ARGS...]')
         .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
         .option('model', { type: 'string', array: true, choices: ['none', 'cloud', 'hdd', 'net'], describe: 'device model (repeatable; default none and hdd): none = no limit, cloud = 1000 read IOPS, hdd = 100 IOPS and 150 MB/s, net = 100 IOPS and 30 MB/s' })
-        .option('strategy', { type: 'string', array: true, choices: ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'warm'], describe: 'only these strategies (repeatable; default all)' })
+        .option('strategy', { type: 'string', array: true, choices: ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'], describe: 'only these strategies (repeatable; default all)' })
         .option('runs', { type: 'number', describe: 'cold runs of each strategy per model (default 3); with --warm-overhead, interleaved rounds (default 10)' })
         .option('ra-kb', { type: 'number', default: 128, describe: "the loop device's read-ahead window, KiB" })
         .option('json', { type: 'string', describe: 'write the results as JSON to this file' })

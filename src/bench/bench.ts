@@ -26,10 +26,11 @@ import { record } from '../record/record';
 import { selectPages } from '../record/select';
 import { noticingSignals, resolveCommand } from '../record/spawn';
 import { IoCgroup, IoCounts, Limits, attachLoop, buildImage, detachLoop, directIo, readAheadKb, sh, unmount } from './device';
+import { startDaemon } from './daemon';
 import { benchHelper, parseUsage } from './helper';
 import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
 
-export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'warm'] as const;
+export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export const MODELS = {
@@ -315,8 +316,18 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           if (w.code !== 0 && w.code !== discovery.code) notes.push(`warm-up run: exit ${w.code}: ${w.stderr.trim().slice(-200)}`);
         }
         fs.rmSync(usageFile, { force: true });
+        // elfprefetchd watching the fresh mount, already listening when the command starts
+        const daemon = strategy.startsWith('daemon') ? await startDaemon([bindexec, ...binds, '--'], mnt, shimDevice, cg!.procs, work, strategy === 'daemon' ? 'notify' : 'permission') : undefined;
         const before = cg!.counts(loop.majmin);
-        const r = await run(full, cmdEnv);
+        let r: Spawned;
+        try {
+          r = await run(full, cmdEnv);
+        } catch (e) {
+          await daemon?.stop();
+          throw e;
+        }
+        // its lines are the shim's: what it planned and issued
+        if (daemon) r.shimLines = await daemon.stop();
         const after = cg!.counts(loop.majmin);
         if (r.code !== 0) throw new Error(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
         const u = parseUsage(fs.readFileSync(usageFile, 'utf8'));
@@ -325,7 +336,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           if (!notes.includes(msg)) notes.push(msg);
         }
         const sample: Sample = { wallMs: u.wallNs / 1e6, cpuMs: (u.utimeUs + u.stimeUs) / 1000, majflt: u.majflt, minflt: u.minflt, bytes: after.bytes - before.bytes, ios: after.ios - before.ios, status: u.status, signal: u.signal };
-        if (strategy.startsWith('elfprefetch-')) sample.planned = plannedBy(r.shimLines);
+        if (strategy.startsWith('elfprefetch-') || daemon) sample.planned = plannedBy(r.shimLines);
         return sample;
       };
       for (const model of models) {

@@ -1,0 +1,186 @@
+/* elfprefetchd's fanotify listener: see listener.h and docs/DAEMON.md. */
+#define _GNU_SOURCE
+#include "listener.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <syslog.h>
+
+#include "service.h"
+
+#ifndef FAN_OPEN_EXEC
+#define FAN_OPEN_EXEC 0x00001000
+#endif
+#ifndef FAN_OPEN_EXEC_PERM
+#define FAN_OPEN_EXEC_PERM 0x00040000
+#endif
+#ifndef FAN_MARK_FILESYSTEM
+#define FAN_MARK_FILESYSTEM 0x00000100
+#endif
+
+/* Events read at once: a batch is handled before signals are looked at again. */
+#define BATCH_BYTES (256 * sizeof(struct fanotify_event_metadata))
+/* Below this the shared budget counts as spent: an exec then costs one fstat and a close. */
+#define MIN_TOKENS (64u << 10)
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int mark_all(int fd, const struct epfd_config *c, uint64_t mask, char *err, unsigned errlen) {
+  for (unsigned i = 0; i < c->marks; i++) {
+    const struct epfd_mark *m = &c->mark[i];
+    unsigned flags = FAN_MARK_ADD | (m->mount ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM);
+    if (fanotify_mark(fd, flags, mask, AT_FDCWD, m->path) != 0) {
+      snprintf(err, errlen, "cannot watch execs on the %s of %s: %s", m->mount ? "mount" : "file system", m->path, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int open_group(enum epfd_mode mode, const struct epfd_config *c, char *err, unsigned errlen) {
+  unsigned cls = mode == EPFD_PERMISSION ? FAN_CLASS_CONTENT : FAN_CLASS_NOTIF;
+  /* Not FAN_UNLIMITED_QUEUE: when the daemon falls behind, the kernel drops events (and says
+   * so with FAN_Q_OVERFLOW) instead of keeping an unbounded backlog of reads to do. */
+  int fd = fanotify_init(cls | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NOATIME);
+  if (fd < 0) {
+    if (errno == EPERM) snprintf(err, errlen, "fanotify_init: %s (elfprefetchd needs CAP_SYS_ADMIN: run it as root)", strerror(errno));
+    else snprintf(err, errlen, "fanotify_init: %s (a kernel without fanotify?)", strerror(errno));
+    return -1;
+  }
+  if (mark_all(fd, c, mode == EPFD_PERMISSION ? FAN_OPEN_EXEC_PERM : FAN_OPEN_EXEC, err, errlen) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbose, char *err, unsigned errlen) {
+  memset(l, 0, sizeof *l);
+  l->mode = c->mode;
+  l->fd = open_group(c->mode, c, err, errlen);
+  if (l->fd < 0 && c->mode == EPFD_PERMISSION) {
+    /* Kernels without CONFIG_FANOTIFY_ACCESS_PERMISSIONS or older than 5.0 refuse the mark. */
+    epfd_log(LOG_WARNING, "permission events unavailable (%s): falling back to notification events", err);
+    l->mode = EPFD_NOTIFY;
+    l->fd = open_group(EPFD_NOTIFY, c, err, errlen);
+  }
+  if (l->fd < 0) return -1;
+  /* The shim's options, set from the configuration instead of the environment. */
+  memcpy(l->o.set, c->set, strlen(c->set) + 1);
+  l->o.set_len = strlen(c->set);
+  l->o.device = c->device;
+  memcpy(l->o.sidecar, c->sidecar, strlen(c->sidecar) + 1);
+  l->o.debug = verbose;
+  l->o.skip_resident = c->skip_resident;
+  l->max_bytes_per_exec = c->max_bytes_per_exec;
+  l->bytes_per_second = c->bytes_per_second;
+  l->burst_bytes = c->burst_bytes;
+  l->tokens = c->burst_bytes;
+  l->refilled_ns = now_ns();
+  l->verbose = verbose;
+  return 0;
+}
+
+static void refill(struct epfd_listener *l) {
+  uint64_t t = now_ns(), dt = t - l->refilled_ns;
+  if (dt < 1000000) return; /* every millisecond at most: one clock read per exec otherwise */
+  l->refilled_ns = t;
+  uint64_t add = dt >= 1000000000ull ? l->bytes_per_second : (uint64_t)((double)l->bytes_per_second * (double)dt / 1e9);
+  l->tokens = l->tokens + add > l->burst_bytes || l->tokens + add < l->tokens ? l->burst_bytes : l->tokens + add;
+}
+
+/*
+ * One exec of the file open at fd. A program owned by someone else than root is read with its
+ * owner's file system identity, so its note cannot make the daemon open, for that user, a file
+ * the user could not open.
+ */
+static void handle_exec(struct epfd_listener *l, int fd, int pid) {
+  l->stats.events++;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  refill(l);
+  char label[256];
+  if (l->verbose) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, label, sizeof label - 1);
+    if (n <= 0) n = snprintf(label, sizeof label, "(fd %d)", fd);
+    label[n < (ssize_t)sizeof label ? n : (ssize_t)sizeof label - 1] = 0;
+  } else {
+    memcpy(label, "exec", 5);
+  }
+  if (l->tokens < MIN_TOKENS) {
+    l->stats.over_budget++;
+    if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): left alone, the I/O budget is spent", label, pid);
+    return;
+  }
+  uint64_t budget = l->tokens < l->max_bytes_per_exec ? l->tokens : l->max_bytes_per_exec, start = budget;
+  l->o.budget = &budget;
+  int other = st.st_uid != 0;
+  if (other) {
+    setfsgid(st.st_gid);
+    setfsuid(st.st_uid);
+  }
+  static struct epf_seen seen; /* per exec: a library a note names twice is read once */
+  seen.count = 0;
+  int n = epf_prefetch_fd(fd, label, &l->o, &seen);
+  if (other) {
+    setfsuid(0);
+    setfsgid(0);
+  }
+  l->o.budget = 0;
+  l->tokens -= start - budget;
+  if (n > 0) {
+    l->stats.prefetched++;
+    l->stats.files += (uint64_t)n;
+  }
+  if (budget == 0 && l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): the per-exec I/O budget ran out", label, pid);
+}
+
+int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
+  static char buf[BATCH_BYTES] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
+  ssize_t len = read(l->fd, buf, sizeof buf);
+  if (len < 0) {
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    snprintf(err, errlen, "reading fanotify events: %s", strerror(errno));
+    return -1;
+  }
+  struct fanotify_event_metadata *m = (struct fanotify_event_metadata *)buf;
+  for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+    if (m->vers != FANOTIFY_METADATA_VERSION) {
+      snprintf(err, errlen, "fanotify event version %u, not %u", m->vers, FANOTIFY_METADATA_VERSION);
+      return -1;
+    }
+    if (m->mask & FAN_Q_OVERFLOW) {
+      l->stats.overflows++;
+      if (l->verbose) epfd_log(LOG_DEBUG, "the kernel's event queue overflowed: some execs were not prefetched");
+    }
+    if (m->fd < 0) continue;
+    if (m->mask & (FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM)) handle_exec(l, m->fd, m->pid);
+    if (m->mask & FAN_OPEN_EXEC_PERM) {
+      /* Always allowed, whatever happened above. */
+      struct fanotify_response r = {m->fd, FAN_ALLOW};
+      ssize_t w = write(l->fd, &r, sizeof r);
+      (void)w;
+    }
+    close(m->fd);
+  }
+  return 0;
+}
+
+void epfd_close(struct epfd_listener *l) {
+  if (l->fd >= 0) close(l->fd); /* pending permission events are allowed by the kernel */
+  l->fd = -1;
+}

@@ -1,0 +1,45 @@
+/*
+ * elfprefetchd's fanotify listener: one group with exec marks on the configured file systems
+ * and mounts, and the handling of its events (prefetch through the shim's core, bounded by a
+ * shared byte budget).
+ */
+#ifndef EPFD_LISTENER_H
+#define EPFD_LISTENER_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct epfd_stats {
+  uint64_t events;     /* exec events handled */
+  uint64_t prefetched; /* events that prefetched at least one file */
+  uint64_t files;      /* files prefetched (programs and libraries) */
+  uint64_t over_budget; /* events left alone because the shared byte budget was spent */
+  uint64_t overflows;  /* times the kernel's event queue overflowed (events lost: execs unaffected) */
+};
+
+struct epfd_listener {
+  int fd;
+  enum epfd_mode mode; /* what the group really gets (permission may fall back to notify) */
+  struct epf_options o;
+  uint64_t max_bytes_per_exec, bytes_per_second, burst_bytes;
+  uint64_t tokens;     /* the shared budget, in bytes */
+  uint64_t refilled_ns; /* CLOCK_MONOTONIC of the last refill */
+  int verbose;
+  struct epfd_stats stats;
+};
+
+/*
+ * Opens the group for configuration c and marks every file system and mount. A permission mode
+ * the kernel refuses falls back to notification events, saying so. Returns 0, or -1 having
+ * written why into err.
+ */
+int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbose, char *err, unsigned errlen);
+
+/* Handles the events waiting (at most a few hundred, so signals are seen between batches).
+ * Returns -1 when the group is unusable (then err says why), else 0. */
+int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen);
+
+void epfd_close(struct epfd_listener *l);
+
+#endif

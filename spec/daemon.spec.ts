@@ -1,0 +1,422 @@
+// elfprefetchd (issue 11), for real, as root: the daemon watches the file system of an ext4 loop
+// device (read-only, read-ahead 0, so nothing but the daemon reads a page the program does not
+// touch) holding a stamped program, an unstamped one and crafted hostile ones. Shown here:
+//   - it prefetches a stamped program at exec (its log, strace of its readahead calls, fincore),
+//     and leaves it alone once its set is resident; unstamped programs cost a "no note";
+//   - hostile notes: every program prints what the unstamped one prints, the daemon gives the
+//     shim's reason, never reads past EOF; a note in a file of another owner cannot make it open
+//     what that owner cannot;
+//   - fail-open: SIGSTOP it while execs continue (notify mode); SIGKILL it mid-storm (both modes);
+//     in permission mode a stopped daemon holds execs (the documented risk) until it is killed;
+//   - a storm of distinct cold programs is held to the configured I/O budget;
+//   - it refuses to run as anyone but root, and refuses bad configuration files clearly;
+//   - SIGHUP reloads, SIGTERM stops it cleanly with its counts.
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t, { Test } from 'tap';
+import { Loop, attachLoop, buildImage, detachLoop, sh, unmount } from '../src/bench/device';
+import { writeSidecar } from '../src/ops/sidecar';
+import { stampFile } from '../src/ops/stamp';
+import { DEVICES, planReads } from '../src/plan/coalesce';
+import { nativeDir, buildNative, cc, inspect, parseStrace } from './helpers/shim';
+import { objectBody, phdrs, rawNote } from './helpers/raw-note';
+
+const daemonBin = path.join(nativeDir, 'elfprefetchd');
+const made = buildNative();
+if (made) throw new Error(made);
+
+const PROGRAM_C = `#include <stdio.h>
+/* 256 KiB nobody reads at run time: the pages the note names live here. */
+__attribute__((used)) static const unsigned char pad[256u << 10] = {1};
+int main(void) { puts("hello from the daemon's sample"); return 0; }
+`;
+const EXPECTED = "hello from the daemon's sample\n";
+
+/** One running daemon, its stderr in a file (a stopped daemon must not block a pipe). */
+class Daemon {
+  readonly proc: ChildProcess;
+  readonly log: string;
+  readonly traced: boolean;
+  exit?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  constructor(dir: string, conf: string, opts: { strace?: string } = {}) {
+    this.traced = !!opts.strace;
+    this.log = path.join(dir, `daemon-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
+    const err = fs.openSync(this.log, 'w');
+    const argv = [daemonBin, '--foreground', '--verbose', '--config', conf];
+    const cmd = opts.strace ? ['strace', '-f', '-qq', '-yy', '-e', 'trace=readahead,fadvise64', '-e', 'signal=none', '-o', opts.strace, ...argv] : argv;
+    this.proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', err] });
+    fs.closeSync(err);
+    this.exit = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+  text(): string {
+    return fs.readFileSync(this.log, 'utf8');
+  }
+  /** Waits until the log matches re (or the daemon exits, or ms pass). */
+  async waitFor(re: RegExp, ms = 10_000): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (re.test(this.text())) return true;
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) return re.test(this.text());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  }
+  /** The daemon's pid: under strace, strace's child. */
+  pid(): number {
+    if (!this.traced) return this.proc.pid!;
+    for (let i = 0; i < 100; i++) {
+      const kids = fs.readFileSync(`/proc/${this.proc.pid}/task/${this.proc.pid}/children`, 'utf8').trim();
+      if (kids) return Number(kids.split(' ')[0]);
+      spawnSync('sleep', ['0.05']);
+    }
+    throw new Error('strace started no daemon');
+  }
+  signal(sig: NodeJS.Signals): void {
+    process.kill(this.pid(), sig);
+  }
+  /** How it ended, or 'still running' after ms. */
+  ended(ms = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'> {
+    return Promise.race([this.exit!, new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms))]);
+  }
+}
+
+function writeConf(dir: string, lines: string[]): string {
+  const conf = path.join(dir, `elfprefetchd-${Math.random().toString(36).slice(2)}.conf`);
+  fs.writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o644 });
+  return conf;
+}
+
+/** Runs argv; resolves with status, output and whether it finished within ms. */
+function run(argv: string[], ms = 60_000): Promise<{ status: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      p.kill('SIGKILL');
+    }, ms);
+    p.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** Bytes of `file` in the page cache (fincore: mincore on a mapping, truthful for root). */
+function resident(file: string): number {
+  return Number(sh('fincore', ['--bytes', '--raw', '--noheadings', '--output', 'RES', file]));
+}
+
+/** DAEMON_ONLY=regex runs only the loop-device subtests whose names match (while debugging). */
+const only = process.env.DAEMON_ONLY ? new RegExp(process.env.DAEMON_ONLY) : undefined;
+const sub = (t: Test, name: string, fn: (t: Test) => Promise<void>) => (only && !only.test(name) ? undefined : t.test(name, fn));
+
+// ---------------------------------------------------------------- without fanotify
+
+t.test('refuses to run as anyone but root, with a clear message', async (t) => {
+  const conf = writeConf(t.testdir(), ['filesystem = /']);
+  fs.chmodSync(path.dirname(conf), 0o755);
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', daemonBin, '--foreground', '--config', conf], { encoding: 'utf8', timeout: 10_000 });
+  t.equal(r.status, 1, 'exit status 1');
+  t.match(r.stderr, /^elfprefetchd: must run as root: fanotify needs CAP_SYS_ADMIN/m, r.stderr);
+});
+
+t.test('refuses a bad configuration file, naming the file, the line and what is wrong', async (t) => {
+  const dir = t.testdir();
+  const check = (lines: string[] | null, re: RegExp, prep?: (f: string) => void) => {
+    const conf = writeConf(dir, lines ?? []);
+    prep?.(conf);
+    const r = spawnSync(daemonBin, ['--check-config', '--config', conf], { encoding: 'utf8' });
+    t.equal(r.status, 1, `${re}: exit 1`);
+    t.match(r.stderr, re, r.stderr);
+  };
+  check(['mode = notify', 'bogus = 1'], /\.conf:2: unknown key "bogus"/);
+  check(['mode = fast'], /\.conf:1: mode must be notify or permission, not "fast"/);
+  check(['filesystem = relative/dir'], /\.conf:1: filesystem must be an absolute path/);
+  check(['filesystem = /a/../b'], /\.conf:1: filesystem must be an absolute path without \. or \.\./);
+  check(['max-bytes-per-exec = 12Q'], /\.conf:1: max-bytes-per-exec must be a size/);
+  check(['nice = 40'], /\.conf:1: nice must be -20 to 19/);
+  check(['just words'], /\.conf:1: expected key = value/);
+  check(['set = '], /\.conf:1: set has no value/);
+  check(['mode = notify'], /writable by group or others/, (f) => fs.chmodSync(f, 0o664));
+  check(['mode = notify'], /not owned by root/, (f) => fs.chownSync(f, 65534, 65534));
+  const target = writeConf(dir, ['mode = notify']);
+  const link = path.join(dir, 'link.conf');
+  fs.symlinkSync(target, link);
+  const r = spawnSync(daemonBin, ['--check-config', '--config', link], { encoding: 'utf8' });
+  t.equal(r.status, 1, 'a symbolic link: exit 1');
+  t.match(r.stderr, /link\.conf: a symbolic link \(not followed\)/, r.stderr);
+  const ok = spawnSync(daemonBin, ['--check-config', '--config', target], { encoding: 'utf8' });
+  t.equal(ok.status, 0, `a good file passes: ${ok.stderr}`);
+  const missing = spawnSync(daemonBin, ['--check-config', '--config', path.join(dir, 'none.conf')], { encoding: 'utf8' });
+  t.equal(missing.status, 1, 'an explicit file that is missing: exit 1');
+  t.match(missing.stderr, /none\.conf: No such file or directory/);
+});
+
+// ---------------------------------------------------------------- with fanotify, on a loop device
+
+/** Why the daemon cannot run here, or '' (probed once: root, loop devices, fanotify). */
+async function probe(dir: string): Promise<string> {
+  if (process.getuid?.() !== 0) return 'not root: fanotify and loop devices need root';
+  for (const tool of ['losetup', 'mkfs.ext4', 'strace', 'fincore', 'gcc']) if (spawnSync('which', [tool]).status !== 0) return `${tool} is missing`;
+  const d = new Daemon(dir, writeConf(dir, [`filesystem = ${dir}`]));
+  const up = await d.waitFor(/watching execs/, 10_000);
+  d.signal('SIGTERM');
+  await d.ended();
+  return up ? '' : `the daemon cannot listen here: ${d.text().trim()}`;
+}
+
+t.test('on a loop device', async (t) => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'epfd-'));
+  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const why = await probe(work);
+  if (why) {
+    t.skip(`elfprefetchd: ${why}`);
+    return;
+  }
+
+  // The programs: plain, stamped (a set of 8 pages inside pad[], never read by the program),
+  // 12 distinct stamped copies for the budget storm, and the hostile cases.
+  const src = path.join(work, 'prog.c');
+  fs.writeFileSync(src, PROGRAM_C);
+  const plain = path.join(work, 'plain');
+  if (!cc(t, plain, [src], ['-g'])) return;
+  const size = fs.statSync(plain).size;
+  const first = Math.floor(size / 2 / 4096);
+  const runs = [{ first, count: 8 }];
+  // stamp adds page 0 (the headers, read first by every exec) to the set.
+  const noteRuns = [{ first: 0, count: 1 }, ...runs];
+  const stamped = path.join(work, 'stamped');
+  fs.copyFileSync(plain, stamped);
+  stampFile(stamped, { pageShift: 12, sets: [{ name: 'default', runs }] });
+  fs.chmodSync(stamped, 0o755);
+  const me = inspect(stamped);
+  const original = fs.readFileSync(stamped);
+  const notePh = phdrs(original).find((p) => p.type === 4 && p.offset <= me.descOffset && me.descOffset < p.offset + p.filesz)!;
+  const self = (over: { buildId?: Uint8Array; layout?: bigint } = {}) => objectBody(over.buildId ?? me.buildId, over.layout ?? me.layout);
+  const otherId = Uint8Array.from(me.buildId);
+  otherId[otherId.length - 1] ^= 1;
+  const secret = path.join(work, 'secret.so');
+  fs.copyFileSync(plain, secret);
+  fs.chmodSync(secret, 0o600);
+  fs.chmodSync(work, 0o755);
+  const lib = (p: string) => rawNote({ objects: [self(), objectBody(new Uint8Array(0), 0n, p)], pages: [{ pageCount: 4, runs: [[0, 1]] }, { object: 1, pageCount: 4, runs: [[0, 2]] }] });
+  interface Hostile {
+    name: string;
+    desc?: Buffer;
+    patch?: (b: Buffer) => void;
+    reason: RegExp;
+    owner?: number;
+  }
+  const hostile: Hostile[] = [
+    { name: 'wrong-crc', desc: rawNote({ objects: [self()], crc: 'keep-wrong', pages: [{ pageCount: 5, runs: [[0, 2]] }] }), reason: /: corrupt note$/m },
+    { name: 'run-count', desc: rawNote({ objects: [self()], pages: [{ pageCount: 5, runs: [[0, 1]], runCount: 0x20000000 }] }), reason: /: corrupt note$/m },
+    { name: 'object-count', desc: rawNote({ objects: [self()], objectCount: 0xffffffff, pages: [{ pageCount: 5, runs: [[0, 1]] }] }), reason: /: corrupt note$/m },
+    { name: 'version-2', desc: rawNote({ objects: [self()], version: 2, pages: [{ pageCount: 5, runs: [[0, 2]] }] }), reason: /: note of another format version$/m },
+    { name: 'stale-build-id', desc: rawNote({ objects: [self({ buildId: otherId })], pages: [{ pageCount: 5, runs: [[0, 2]] }] }), reason: /: stale note \(another build-id\)$/m },
+    { name: 'stale-layout', desc: rawNote({ objects: [self({ layout: me.layout ^ 1n })], pages: [{ pageCount: 5, runs: [[0, 2]] }] }), reason: /: stale note \(another layout\)$/m },
+    { name: 'empty', desc: rawNote({ objects: [], pages: [], flags: 1 }), reason: /: an empty reservation$/m },
+    { name: 'past-eof', desc: rawNote({ objects: [self()], pages: [{ pageCount: 1 << 28, runs: [[0, 1], [(1 << 28) - 10, 10]] }] }), reason: /: prefetched 1 runs/ },
+    { name: 'note-too-large', patch: (b) => b.writeBigUInt64LE(2n << 20n, notePh.at + 32), reason: /: note segment too large$/m },
+    { name: 'note-past-eof', patch: (b) => b.writeBigUInt64LE(BigInt(original.length + 4096), notePh.at + 8), reason: /: cannot read a note segment$/m },
+    { name: 'lib-device', desc: lib('/dev/zero'), reason: /\/dev\/zero: cannot open the library$/m },
+    { name: 'lib-relative', desc: lib('relative/lib.so'), reason: /relative\/lib\.so: library path is not absolute$/m },
+    // A program of nobody's names a file only root may read: the daemon cannot open it for nobody.
+    { name: 'lib-secret-nobody', desc: lib(secret), owner: 65534, reason: new RegExp(`${secret}: cannot open the library$`, 'm') },
+    // The same note in root's program: opened (and found to be another build).
+    { name: 'lib-secret-root', desc: lib(secret), reason: new RegExp(`${secret}: the library is another build than the note's$`, 'm') },
+  ];
+  const hostileFiles = hostile.map((h) => {
+    const b = Buffer.from(original);
+    if (h.desc) {
+      const d = Buffer.alloc(me.descSize);
+      h.desc.copy(d, 0, 0, Math.min(h.desc.length, d.length));
+      d.copy(b, me.descOffset);
+    }
+    h.patch?.(b);
+    const f = path.join(work, `hostile-${h.name}`);
+    fs.writeFileSync(f, b, { mode: 0o755 });
+    return f;
+  });
+  const COPIES = 12;
+  const targets = [plain, stamped, ...hostileFiles, ...Array.from({ length: COPIES }, () => stamped)];
+  const names = ['plain', 'stamped', ...hostile.map((h) => `hostile-${h.name}`), ...Array.from({ length: COPIES }, (_, i) => `copy${i}`)];
+  const image = buildImage(work, targets, (copyOf) => {
+    names.forEach((n, i) => fs.renameSync(copyOf(i), path.join(path.dirname(copyOf(0)), n)));
+    hostile.forEach((h) => h.owner !== undefined && fs.chownSync(path.join(path.dirname(copyOf(0)), `hostile-${h.name}`), h.owner, h.owner));
+  });
+  const loop: Loop = attachLoop(image, true, 0);
+  const mnt = path.join(work, 'mnt');
+  t.teardown(() => {
+    unmount(mnt);
+    detachLoop(loop.dev);
+  });
+  sh('mount', ['-o', 'ro', loop.dev, mnt]);
+  const at = (n: string) => path.join(mnt, n);
+  /*
+   * Nothing of the file system cached: fadvise(DONTNEED) of every file (dd iflag=nocache). Not a
+   * remount: a process elsewhere that unshares its mount namespace meanwhile (other specs and
+   * benchmarks on this machine do) keeps a copy of the mount, and the next mount reuses its warm
+   * superblock (docs/BENCHMARKS.md, "Runs that were not cold").
+   */
+  const uncache = (t: Test) => {
+    for (const n of fs.readdirSync(mnt)) {
+      const f = path.join(mnt, n);
+      if (fs.statSync(f).isFile()) sh('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+    }
+    t.equal(resident(at('stamped')), 0, 'nothing cached: the stamped program is cold');
+  };
+  const baseConf = [`filesystem = ${mnt}`, 'device = nvme', 'sidecar = none'];
+  const planned = (file: string, rs: Array<{ first: number; count: number }>) =>
+    planReads(rs, 4096, DEVICES.nvme, fs.statSync(file).size).map((r) => `readahead ${file} ${r.offset}+${r.length}`);
+  // (strace 6.x prints cachestat, syscall 451, by number whatever -e trace says.)
+  const callsOf = (trace: string) => parseStrace(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => !/ syscall_0x1c3\(/.test(l)).join('\n'));
+
+  await sub(t, 'prefetches a stamped program at exec, cold; then finds it resident; leaves unstamped programs alone', async (t) => {
+    uncache(t);
+    const trace = path.join(work, 'trace-prefetch');
+    const d = new Daemon(work, writeConf(work, baseConf), { strace: trace });
+    t.ok(await d.waitFor(/watching execs on the file system of .* with notification events/), 'listening with notification events');
+    const r = await run([at('stamped')]);
+    t.equal(r.stdout, EXPECTED, 'the stamped program prints what it prints');
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('stamped')}: prefetched 2 runs, 36864 bytes in 2 requests \\(nvme\\)$`, 'm')), `the daemon says it prefetched it:\n${d.text()}`);
+    const set = 8 * 4096;
+    t.ok(resident(at('stamped')) >= set, `the set's ${set} bytes are in the page cache now (${resident(at('stamped'))} bytes resident; nothing but the daemon read them)`);
+    const again = await run([at('stamped')]);
+    t.equal(again.stdout, EXPECTED);
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('stamped')}: resident already$`, 'm')), 'a second exec finds the set resident and reads nothing');
+    const p = await run([at('plain')]);
+    t.equal(p.stdout, EXPECTED, 'the unstamped program too');
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('plain')}: no note$`, 'm')), 'an unstamped program: "no note"');
+    d.signal('SIGHUP');
+    t.ok(await d.waitFor(/reloaded /), 'SIGHUP reloads the configuration');
+    d.signal('SIGTERM');
+    const e = await d.ended();
+    t.same(e, { code: 0, signal: null }, 'SIGTERM: a clean exit');
+    t.match(d.text(), /signal 15: stopping\n.*elfprefetchd: 3 execs seen, 1 prefetched \(1 files\), 0 left alone over the I\/O budget, 0 queue overflows/s, 'its counts at exit');
+    const { calls, unparsed } = callsOf(trace);
+    t.same(unparsed, [], 'strace lines all understood');
+    t.same(calls.map((c) => `${c.syscall} ${c.path} ${c.offset}+${c.length}`), planned(at('stamped'), noteRuns), 'exactly the planned requests, for the stamped program only');
+  });
+
+  await sub(t, 'sidecars: an unstamped program is prefetched from its sidecar; a sidecar it must not trust is ignored', async (t) => {
+    uncache(t);
+    const dir = path.join(work, 'sidecars');
+    const sc = writeSidecar(plain, { pageShift: 12, sets: [{ name: 'default', runs }] }, dir).output;
+    const d = new Daemon(work, writeConf(work, [`filesystem = ${mnt}`, 'device = nvme', `sidecar = ${dir}`, 'skip-resident = no']));
+    t.ok(await d.waitFor(/watching execs/), 'listening');
+    t.equal((await run([at('plain')])).stdout, EXPECTED);
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('plain')}: prefetched 2 runs, 36864 bytes in 2 requests \\(nvme\\) \\(sidecar ${sc}\\)$`, 'm')), `prefetched from ${sc}`);
+    fs.chmodSync(sc, 0o664);
+    t.equal((await run([at('plain')])).stdout, EXPECTED);
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('plain')}: no note; sidecar ${sc} ignored: writable by group or others$`, 'm')), 'a group-writable sidecar is ignored');
+    fs.renameSync(sc, `${sc}.real`);
+    fs.chmodSync(`${sc}.real`, 0o644);
+    fs.symlinkSync(`${sc}.real`, sc);
+    t.equal((await run([at('plain')])).stdout, EXPECTED);
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('plain')}: no note; sidecar ${sc} ignored: a symbolic link$`, 'm')), 'a symbolic link is not followed');
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null });
+  });
+
+  await sub(t, 'hostile notes: the programs run as unstamped, the daemon says why and never reads past EOF', async (t) => {
+    uncache(t);
+    const trace = path.join(work, 'trace-hostile');
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'skip-resident = no']), { strace: trace });
+    t.ok(await d.waitFor(/watching execs/), 'listening');
+    for (const h of hostile) {
+      const r = await run([at(`hostile-${h.name}`)]);
+      t.same({ status: r.status, stdout: r.stdout, stderr: r.stderr }, { status: 0, stdout: EXPECTED, stderr: '' }, `${h.name}: the program is unchanged`);
+      t.ok(await d.waitFor(h.reason, 5000), `${h.name}: the daemon says ${h.reason}`);
+    }
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null }, 'it is still alive and exits cleanly');
+    const { calls, unparsed } = callsOf(trace);
+    t.same(unparsed, [], 'strace lines all understood');
+    for (const c of calls) {
+      const size = fs.statSync(c.path, { throwIfNoEntry: false })?.size ?? -1;
+      t.ok(c.length > 0 && c.offset + c.length <= size, `${c.syscall} ${c.path} ${c.offset}+${c.length} within the file (${size} bytes)`);
+    }
+    const secretReads = calls.filter((c) => c.path === secret);
+    t.equal(secretReads.length, 1, 'the root-only file was read for root\'s program only (its first request, before the check)');
+    t.same(
+      calls.filter((c) => c.path === at('hostile-past-eof')).map((c) => `${c.syscall} ${c.path} ${c.offset}+${c.length}`),
+      planned(at('hostile-past-eof'), [{ first: 0, count: 1 }, { first: (1 << 28) - 10, count: 10 }]),
+      'runs past EOF: the clipped plan',
+    );
+  });
+
+  await sub(t, 'notify mode: execs go on while the daemon is stopped, and while it is killed', async (t) => {
+    uncache(t);
+    const d = new Daemon(work, writeConf(work, baseConf));
+    t.ok(await d.waitFor(/watching execs/), 'listening');
+    d.signal('SIGSTOP');
+    const storm = await run(['sh', '-c', `i=0; while [ $i -lt 300 ]; do "${at('stamped')}" >/dev/null || exit 1; i=$((i+1)); done`], 120_000);
+    t.same({ status: storm.status, timedOut: storm.timedOut }, { status: 0, timedOut: false }, '300 execs of the stamped program completed with the daemon stopped');
+    d.signal('SIGCONT');
+    t.ok(await d.waitFor(/stamped: (prefetched|resident already)/), 'continued, it handles the events queued meanwhile');
+    const killer = run(['sh', '-c', `i=0; while [ $i -lt 600 ]; do "${at('stamped')}" >/dev/null || exit 1; i=$((i+1)); done`], 120_000);
+    await new Promise((r) => setTimeout(r, 300));
+    d.signal('SIGKILL');
+    const k = await killer;
+    t.same({ status: k.status, timedOut: k.timedOut }, { status: 0, timedOut: false }, 'SIGKILL mid-storm: all 600 execs completed');
+    t.same(await d.ended(), { code: null, signal: 'SIGKILL' }, 'it was killed');
+  });
+
+  await sub(t, 'permission mode: prefetches before the exec goes on; a stopped daemon holds execs (the documented risk) until it is killed', async (t) => {
+    uncache(t);
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
+    const up = await d.waitFor(/watching execs on .* with (permission|notification) events/);
+    t.ok(up, 'listening');
+    if (!/with permission events/.test(d.text())) {
+      t.match(d.text(), /permission events unavailable .*: falling back to notification events/, 'no permission events here: it says it fell back');
+      d.signal('SIGKILL');
+      return;
+    }
+    const r = await run([at('stamped')]);
+    t.equal(r.stdout, EXPECTED);
+    t.match(d.text(), new RegExp(`${at('stamped')}: prefetched 2 runs`), 'prefetched before the exec was allowed');
+    const storm = run(['sh', '-c', `i=0; while [ $i -lt 400 ]; do "${at('stamped')}" >/dev/null || exit 1; i=$((i+1)); done`], 120_000);
+    await new Promise((r) => setTimeout(r, 300));
+    d.signal('SIGKILL');
+    const s = await storm;
+    t.same({ status: s.status, timedOut: s.timedOut }, { status: 0, timedOut: false }, 'SIGKILL mid-storm: all 400 execs completed');
+    t.not(await d.ended(), 'still running', 'it ended');
+
+    const d2 = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
+    t.ok(await d2.waitFor(/with permission events/), 'listening again');
+    d2.signal('SIGSTOP');
+    // Through sh: node's spawn itself waits for the exec it starts, and would be held too.
+    const held = run(['sh', '-c', `exec "${at('stamped')}"`], 60_000);
+    const state = await Promise.race([held.then(() => 'finished'), new Promise((r) => setTimeout(() => r('waiting'), 1500))]);
+    t.equal(state, 'waiting', 'with the daemon stopped, an exec waits (the kernel has no timeout)');
+    d2.signal('SIGKILL');
+    const h = await held;
+    t.same({ status: h.status, stdout: h.stdout, timedOut: h.timedOut }, { status: 0, stdout: EXPECTED, timedOut: false }, 'killing the daemon lets it go on');
+    t.not(await d2.ended(), 'still running', 'it ended');
+  });
+
+  await sub(t, 'a storm of distinct cold programs is held to the I/O budget', async (t) => {
+    uncache(t);
+    const trace = path.join(work, 'trace-budget');
+    // 32 KiB per program; a budget of 64 KiB + 64 KiB of refill at most: the 64 KiB floor lets
+    // through 2 programs (at most 3 with refill), and the rest are left alone.
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'max-bytes-per-exec = 64K', 'burst-bytes = 128K', 'bytes-per-second = 1K']), { strace: trace });
+    t.ok(await d.waitFor(/watching execs/), 'listening');
+    for (let i = 0; i < COPIES; i++) t.equal((await run([at(`copy${i}`)])).stdout, EXPECTED, `copy${i} runs`);
+    t.ok(await d.waitFor(new RegExp(`copy${COPIES - 1}.*(left alone|prefetched)`)), 'the last exec was handled');
+    d.signal('SIGTERM');
+    t.not(await d.ended(), 'still running', 'it ended');
+    const bytes = callsOf(trace).calls.reduce((n, c) => n + c.length, 0);
+    const left = (d.text().match(/left alone, the I\/O budget is spent/g) ?? []).length;
+    t.ok(bytes <= 128 * 1024 + 32 * 1024, `read-ahead requested: ${bytes} bytes, within the budget`);
+    t.ok(bytes >= 2 * 32 * 1024, 'the first programs were prefetched');
+    t.ok(left >= COPIES - 4, `${left} of ${COPIES} execs left alone once the budget was spent`);
+  });
+});
