@@ -9,6 +9,7 @@ import { parseElf } from '../src/elf/read';
 import type { ElfFile } from '../src/elf/types';
 import { newViolations } from '../src/layout/check';
 import type { LayoutPlan } from '../src/layout/plan';
+import { contractViolations } from '../src/layout/contract';
 import { planStamp } from '../src/layout/planner';
 import { encodeNote } from '../src/note/codec';
 import { DEFAULT_PAGE_SHIFT, FORMAT_VERSION } from '../src/note/format';
@@ -112,5 +113,8 @@ export function checkInput(bytes: Uint8Array, plant: Plant = 'none'): CheckResul
     return { ok: false, kind: 'reader-exception', message: `checkLayout: ${describe(e).message}`, stack: describe(e).stack };
   }
   if (fresh.length) return { ok: false, kind: 'new-violations', message: `${plan.strategy}: ${fresh.join('; ')}` };
+  // The default placements promise more: the contract of docs/DESIGN.md, with the note filled in.
+  const breach = plan.keepsLayout ? contractViolations(elf, after, plan) : [];
+  if (breach.length) return { ok: false, kind: 'new-violations', message: `${plan.strategy} breaks the contract: ${breach.join('; ')}` };
   return { ok: true, outcome: 'stamped', strategy: plan.strategy };
 }
