@@ -140,6 +140,7 @@ function main(): void {
   console.log(text);
   for (const r of violating.slice(0, 20)) console.log(`VIOLATION ${r.path}: ${r.violations!.join('; ')}`);
   for (const r of results.filter((x) => x.kind === 'error').slice(0, 20)) console.log(`ERROR ${r.path}: ${r.why}`);
+  for (const r of results.filter((x) => x.kind === 'sidecar' || x.kind === 'refused').slice(0, 40)) console.log(`${r.kind.toUpperCase()} ${r.path}`);
   console.log(`${results.length} files in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   if (markdown) fs.writeFileSync(markdown, text);
   fs.rmSync(work, { recursive: true, force: true });

@@ -56,7 +56,8 @@ export function planBeside(elf: ElfFile, needed: number, reasons: string[]): Lay
   });
   const sections = inserted.sections;
   const writes: WritePiece[] = inserted.writes.map((w) => (w.at >= moveFrom ? { ...w, at: w.at + shift } : w));
-  for (const s of sections) if (s.offset >= moveFrom && s.offset < tail && s.type !== C.SHT_NOBITS && s.name !== SECTION_NAME) s.offset += shift;
+  // Only non-allocated sections move; an allocated one (even empty) keeps its offset.
+  for (const s of sections) if (s.offset >= moveFrom && s.offset < tail && s.type !== C.SHT_NOBITS && (s.flags & C.SHF_ALLOC) === 0n && s.name !== SECTION_NAME) s.offset += shift;
   writes.push({ at: noteAt, bytes: encodeNoteEntry(h.littleEndian, NOTE_NAME, NT_ELFPREFETCH, new Uint8Array(capacity)), what: 'note' });
   // The name table and the section headers are written anew where the file's tail starts (as
   // linkers lay them out), or after the note when something else follows them.

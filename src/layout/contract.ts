@@ -46,6 +46,8 @@ export function contractViolations(before: ElfFile, after: ElfFile, plan: Layout
   });
   if (inAddressOrder(before.sections) && !inAddressOrder(after.sections)) out.push('the allocated sections are no longer in address order, before the non-allocated ones');
 
+  // Non-allocated sections a placement moved (after-load): their old bytes are free to write.
+  const moved = new Set(before.sections.filter((x, i) => (x.flags & C.SHF_ALLOC) === 0n && sections[i] && sections[i]!.offset !== x.offset).map((x) => x.index));
   const loads = before.programHeaders.filter((p) => p.type === C.PT_LOAD && p.filesz > 0n);
   for (const w of plan.writes) {
     const start = w.at;
@@ -55,7 +57,7 @@ export function contractViolations(before: ElfFile, after: ElfFile, plan: Layout
       if (p.offset < end && start < p.offset + p.filesz) out.push(`the ${w.what} would overwrite loaded bytes of segment ${p.index}`);
     }
     for (const s of before.sections) {
-      if (s.type === C.SHT_NULL || s.type === C.SHT_NOBITS || s.size === 0n || s.offset >= end || start >= s.offset + s.size) continue;
+      if (s.type === C.SHT_NULL || s.type === C.SHT_NOBITS || s.size === 0n || moved.has(s.index) || s.offset >= end || start >= s.offset + s.size) continue;
       const symbols = /^(section indices of the symbols|extended section indices) in /.test(w.what) && (s.flags & C.SHF_ALLOC) === 0n && w.at === s.offset && BigInt(w.bytes.length) === s.size;
       const names = s.index === a.shstrndx && (s.flags & C.SHF_ALLOC) === 0n && /^section (name|header) table|section table padding$/.test(w.what);
       if (!symbols && !names) out.push(`the ${w.what} would overwrite section ${s.index} (${s.name})`);

@@ -73,7 +73,7 @@ export function planRemove(elf: ElfFile, emptyDescriptor: Uint8Array): LayoutPla
     const back = shiftBack(elf, ours, tail);
     writes.push(...dropped.writes.map((w) => (back && w.at >= back.from ? { ...w, at: w.at - back.shift } : w)));
     if (back) {
-      for (const s of sections) if (s.offset >= back.from && s.offset < tail && s.type !== C.SHT_NOBITS) s.offset -= back.shift;
+      for (const s of sections) if (s.offset >= back.from && s.offset < tail && s.type !== C.SHT_NOBITS && (s.flags & C.SHF_ALLOC) === 0n) s.offset -= back.shift;
       copies = [{ from: 0n, to: 0n, length: back.to }, { from: back.from, to: back.to, length: tail - back.from }];
       writes.splice(writes.findIndex((w) => w.what === 'note bytes'), 1);
     }
