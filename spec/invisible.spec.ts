@@ -172,6 +172,12 @@ t.test('broken references stay broken, nothing new takes their index', async (t)
   const out = run(['readelf', '-SW', file]).stdout;
   const link = /\]\s+\.comment\s+PROGBITS\s+\S+\s+\S+\s+\S+\s+\S+\s+\S*\s+(\d+)/.exec(out)?.[1];
   t.equal(Number(link), shnum + 1, 'the link still points one past the last section, not at the new one');
+  const stamped = fs.readFileSync(file);
+  const mtime = fs.statSync(file).mtimeMs;
+  const again = ep('stamp', file, '--pages', '0');
+  t.equal(again.status, 0, 'stamping the same pages again exits 0');
+  t.match(again.stdout, /already current: .*nothing changed/, 'and says the note is current');
+  t.ok(fs.readFileSync(file).equals(stamped) && fs.statSync(file).mtimeMs === mtime, 'the file was not rewritten');
 });
 
 t.test('a section that claims bytes past the end of the file is refused as malformed', async (t) => {

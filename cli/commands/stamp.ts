@@ -65,14 +65,17 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
             else io.out(`${a.file}: note written to sidecar ${r.output}: ${r.pages} pages, ${r.descUsed} bytes; the file is unchanged${carriedText}`);
             return EXIT.ok;
           }
-          if (a.pages) {
-            // A note written by train names the libraries too; --pages gives the file's own pages only.
+          {
             const { openElf } = await import('../../src/elf/read');
             const { verifyElf } = await import('../../src/ops/verify');
             const elf = openElf(a.file);
-            const libs = Math.max(0, (verifyElf(elf, { content: false }).note?.objects.length ?? 1) - 1);
+            const before = verifyElf(elf, { content: false });
             elf.source.close();
-            if (libs) io.err(`elfprefetch: warning: ${a.file}: its note has page sets for ${libs} ${libs === 1 ? 'library' : 'libraries'} (from train or --profile); --pages writes the file's own pages only, so they are dropped`);
+            // A file an earlier version stamped by moving sections keeps that layout: say so.
+            for (const w of before.warnings ?? []) if (/earlier elfprefetch/.test(w)) io.err(`elfprefetch: warning: ${a.file}: ${w.replace(/; `elfprefetch remove`.*$/, '')}; this stamp refills that note in place and cannot move the sections back`);
+            // A note written by train names the libraries too; --pages gives the file's own pages only.
+            const libs = Math.max(0, (before.note?.objects.length ?? 1) - 1);
+            if (a.pages && libs) io.err(`elfprefetch: warning: ${a.file}: its note has page sets for ${libs} ${libs === 1 ? 'library' : 'libraries'} (from train or --profile); --pages writes the file's own pages only, so they are dropped`);
           }
           const { PlacementRefusedError } = await import('../../src/elf/errors');
           const { MOVING } = await import('../../src/layout/plan');
