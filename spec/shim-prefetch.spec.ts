@@ -13,7 +13,7 @@ import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coales
 import { Fixture, copyFixture, fixture, repoRoot, runCommand } from './helpers/fixtures';
 import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
-import { missing } from './helpers/capabilities';
+import { missing, needs } from './helpers/capabilities';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
 const shimDir = path.join(repoRoot, 'shim');
@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
 }
 `;
 
-t.test('(a) a stamped program: each hook issues exactly the planned reads, output unchanged', async (t) => {
+t.test('(a) a stamped program: each hook issues exactly the planned reads, output unchanged', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
   const pie = fixture('x86-64-pie');
   const shlib = fixture('x86-64-shlib');
@@ -157,7 +157,7 @@ t.test('(a) a stamped program: each hook issues exactly the planned reads, outpu
   }
 });
 
-t.test('(b) a program without a note: no readahead at all, same output', async (t) => {
+t.test('(b) a program without a note: no readahead at all, same output', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
   for (const name of ['x86-64-pie', 'x86-64-shlib', 'x86-64-static']) {
     const f = fixture(name);
@@ -175,7 +175,7 @@ t.test('(b) a program without a note: no readahead at all, same output', async (
   }
 });
 
-t.test('(c) 2000 hostile notes: the program always behaves as the original, never a read past EOF', async (t) => {
+t.test('(c) 2000 hostile notes: the program always behaves as the original, never a read past EOF', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
   const f = fixture('x86-64-pie');
   const base = copyFixture(f, path.join(dir, 'base'));
@@ -430,7 +430,7 @@ echo "DONE $n $a"
   t.ok(!haveAsan || asanRuns > 50, `the AddressSanitizer build ran too (${asanRuns})`);
 });
 
-t.test('(c2) libraries of another build: the first request before the check, waste capped per process', async (t) => {
+t.test('(c2) libraries of another build: the first request before the check, waste capped per process', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
   const pie = fixture('x86-64-pie');
   const a = copyFixture(pie, path.join(dir, 'pie'));
@@ -530,7 +530,7 @@ t.test('the exec wrapper finds programs like execvp and fails like a shell', asy
   t.equal(r6.stdout, 'kept\n', 'the environment is passed on');
 });
 
-t.test('other ELF classes and byte orders: refused by the native shim, read by a shim built for them', async (t) => {
+t.test('other ELF classes and byte orders: refused by the native shim, read by a shim built for them', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
   const i386 = fixture('i386-pie');
   const ppc = fixture('ppc64-pie');
