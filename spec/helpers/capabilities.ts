@@ -18,6 +18,8 @@ export const CAPABILITIES = {
   root: 'root',
   /** The kernel runs 32-bit x86 programs natively (IA-32 emulation). */
   i386: 'i386',
+  /** Mounting a file system (a tmpfs): root with CAP_SYS_ADMIN, not in a locked-down container. */
+  mount: 'mount',
   /** binfmt_misc hands foreign programs to qemu-user, so they run by their own name (e.g. after an exec). */
   binfmt: 'binfmt',
   /** strace can trace a child (ptrace allowed). */
@@ -146,6 +148,20 @@ function runsAndExits42(file: string, what: string): string | undefined {
 
 const PROBES: Record<Capability, () => string | undefined> = {
   root: () => (process.getuid?.() === 0 ? undefined : `running as uid ${process.getuid?.()}, not root`),
+
+  mount: () => {
+    const root = missing('root');
+    if (root) return root;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'epf-probe-mnt-'));
+    try {
+      const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { encoding: 'utf8' });
+      if (r.status !== 0) return `cannot mount a tmpfs: ${(r.error?.message ?? r.stderr).trim().slice(0, 200)}`;
+      spawnSync('umount', [dir]);
+      return undefined;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
 
   i386: () => {
     const why = runsAndExits42(tmpFile('exit42-i386', i386ExitProgram(), 0o755), 'a static i386 program run natively');
