@@ -13,25 +13,17 @@ import * as path from 'node:path';
 import { ioThrottleUnavailable, loopUnavailable } from '../../src/bench/device';
 import { exactUnavailable } from '../../src/record/exact';
 
+/** Each capability and what it is. */
 export const CAPABILITIES = {
-  /** Running as root (mounts, loop devices, cgroups, setuid tests). */
-  root: 'root',
-  /** The kernel runs 32-bit x86 programs natively (IA-32 emulation). */
-  i386: 'i386',
-  /** Mounting a file system (a tmpfs): root with CAP_SYS_ADMIN, not in a locked-down container. */
-  mount: 'mount',
-  /** binfmt_misc hands foreign programs to qemu-user, so they run by their own name (e.g. after an exec). */
-  binfmt: 'binfmt',
-  /** strace can trace a child (ptrace allowed). */
-  strace: 'strace',
-  /** A free loop device can be attached (root, /dev/loop-control, losetup). */
-  loop: 'loop',
-  /** A cgroup io controller that throttles and counts a device's reads (v2 io or v1 blkio). */
-  blkio: 'blkio',
-  /** The exact recording method: root, loop devices, tracefs with the filemap tracepoint. */
-  tracefs: 'tracefs',
-  /** userfaultfd with asynchronous write-protect (Linux >= 6.7): page-exact pagemap recording. */
-  userfaultfd: 'userfaultfd',
+  root: 'running as root (mounts, loop devices, cgroups, setuid checks)',
+  i386: 'the kernel runs 32-bit x86 programs natively (IA-32 emulation)',
+  mount: 'mounting a tmpfs (root with CAP_SYS_ADMIN, not a locked-down container)',
+  binfmt: 'binfmt_misc hands foreign programs to qemu-user, so they run by their name (after an exec, say)',
+  strace: 'strace can trace a child (ptrace allowed)',
+  loop: 'a free loop device can be attached (/dev/loop-control, losetup)',
+  blkio: "a cgroup io controller that throttles and counts a device's reads (v2 io or v1 blkio)",
+  tracefs: 'the exact recording method: root, loop devices, tracefs with the filemap tracepoint',
+  userfaultfd: 'userfaultfd with asynchronous write-protect (Linux >= 6.7): page-exact pagemap recording',
 } as const;
 export type Capability = keyof typeof CAPABILITIES;
 
@@ -62,9 +54,6 @@ export function needs(...caps: Capability[]): string | false {
   }
   return false;
 }
-
-/** The cores this process may use. */
-export const cores = (): number => os.availableParallelism();
 
 /** Whether `cmd` is on PATH. */
 export function onPath(cmd: string): boolean {
@@ -187,7 +176,7 @@ const PROBES: Record<Capability, () => string | undefined> = {
 
   blkio: () => missing('root') ?? ioThrottleUnavailable(),
 
-  tracefs: () => exactUnavailable(),
+  tracefs: () => missing('loop') ?? exactUnavailable(),
 
   userfaultfd: () => {
     // The recorder says which processes it could not register with a userfaultfd.
