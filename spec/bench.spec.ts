@@ -19,21 +19,27 @@ t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
 
 const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'warm'];
 
-/** Loop devices, mounts and cgroups of bench still there. */
-function leftovers(): string[] {
+/**
+ * Loop devices, mounts and cgroups that one bench run left behind: those under its TMPDIR and
+ * the cgroup named by its pid (other benches on this machine come and go meanwhile).
+ */
+function leftovers(tmp: string, pid: number | undefined): string[] {
   const out: string[] = [];
   const loops = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout ?? '';
-  for (const l of loops.split('\n')) if (l.includes('elfprefetch-bench-') && !l.includes('elfprefetch-bench-spec-')) out.push(`loop: ${l}`);
-  for (const l of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) if (/elfprefetch-bench-/.test(l)) out.push(`mount: ${l}`);
+  for (const l of loops.split('\n')) if (l.includes(tmp)) out.push(`loop: ${l}`);
+  for (const l of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) if (l.includes(tmp)) out.push(`mount: ${l}`);
   for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/blkio']) {
     try {
-      for (const d of fs.readdirSync(root)) if (d.startsWith('elfprefetch-bench-')) out.push(`cgroup: ${root}/${d}`);
+      for (const d of fs.readdirSync(root)) if (d === `elfprefetch-bench-${pid}`) out.push(`cgroup: ${root}/${d}`);
     } catch {
       // not mounted
     }
   }
   return out;
 }
+
+/** A TMPDIR of its own for one bench run, so what it leaves behind is known as its own. */
+const benchTmp = (): string => fs.mkdtempSync(path.join(work, 'tmp-'));
 
 t.test('lower bound: fewest 1 MiB requests over the touched pages', async (t) => {
   const obj = (p: string, pages: string) => ({ path: p, pages }) as never;
@@ -127,10 +133,10 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
   t.test('bench --runs 1 --model none --model hdd on the x86-64 pie fixture', { skip }, async (t) => {
     const json = path.join(work, 'bench.json');
     const svg = path.join(work, 'bench.svg');
-    const before = leftovers(); // another bench may be running: only new leftovers count
+    const tmp = benchTmp();
     const r = spawnSync(process.execPath, [cli, 'bench', '--runs', '1', '--model', 'none', '--model', 'hdd', '--json', json, '--svg', svg, '--', ...fixture!.run], {
       encoding: 'utf8',
-      env: { ...process.env, ...fixture!.env },
+      env: { ...process.env, ...fixture!.env, TMPDIR: tmp },
       timeout: 80_000,
     });
     t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-3000) });
@@ -164,16 +170,16 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
     t.ok(exec.planned && exec.planned.median > 0, `the shim's planned readahead calls are counted (${exec.planned?.median})`);
     t.ok(res.deviceRequestKb > 0 && res.deviceRequestKb <= 1024, `the device's largest unsplit request is reported (${res.deviceRequestKb} KiB)`);
     t.match(fs.readFileSync(svg, 'utf8'), /^<svg[^]*elfprefetch-exec[^]*<\/svg>\n$/);
-    t.same(leftovers().filter((l) => !before.includes(l)), [], 'no loop device, mount or cgroup of ours remains');
+    t.same(leftovers(tmp, r.pid), [], 'no loop device, mount or cgroup of ours remains');
   });
 
   // No device and no throttle: this one runs wherever the fixture does.
   t.test('bench --warm-overhead on the x86-64 pie fixture: every configuration, the shim prefetches', { skip: fixture ? false : 'no x86-64 pie fixture' }, async (t) => {
     const json = path.join(work, 'warm.json');
-    const before = leftovers();
+    const tmp = benchTmp();
     const r = spawnSync(process.execPath, [cli, 'bench', '--warm-overhead', '--runs', '2', '--loops', '3', '--json', json, '--', ...fixture!.run], {
       encoding: 'utf8',
-      env: { ...process.env, ...fixture!.env },
+      env: { ...process.env, ...fixture!.env, TMPDIR: tmp },
       timeout: 80_000,
     });
     t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-3000) });
@@ -191,13 +197,13 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
       t.equal(c.otherStatus, 0, `${c.config}: the command exited as plain did`);
     }
     for (const s of res.shim) t.ok(s.objects >= 1 && s.requests >= 1, `${s.hook}: the shim prefetched from the note (${s.lines.join(' | ')})`);
-    t.same(leftovers().filter((l) => !before.includes(l)), [], 'no loop device, mount or cgroup of ours remains');
+    t.same(leftovers(tmp, r.pid), [], 'no loop device, mount or cgroup of ours remains');
   });
 
   t.test('SIGTERM while measuring: cleans up and says so', { skip }, async (t) => {
-    const before = leftovers();
+    const tmp = benchTmp();
     const child = spawn(process.execPath, [cli, 'bench', '--runs', '100', '--model', 'hdd', '--', ...fixture!.run], {
-      env: { ...process.env, ...fixture!.env },
+      env: { ...process.env, ...fixture!.env, TMPDIR: tmp },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -216,6 +222,6 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
     const code = await done;
     t.equal(code, 1, 'exit 1');
     t.match(stderr, /interrupted by SIGTERM/);
-    t.same(leftovers().filter((l) => !before.includes(l)), [], 'no loop device, mount or cgroup of ours remains');
+    t.same(leftovers(tmp, child.pid), [], 'no loop device, mount or cgroup of ours remains');
   });
 }
