@@ -12,13 +12,14 @@
 //   4. placement statistics: t.comment and build/corpus-stats.json.
 //
 // The library runs in a worker thread (helpers/corpus-worker.ts) so a hang is timed out and
-// named; external tools run as async child processes, at most JOBS at a time.
+// named (a worker per core); external tools run as async child processes of a small spawner
+// process (helpers/spawner.js), at most JOBS at a time.
 //
 // ELFPREFETCH_CORPUS names another corpus folder; ELFPREFETCH_CORPUS_JOBS the parallelism;
 // ELFPREFETCH_CORPUS_ONLY=<regexp> takes only the matching corpus paths (to look into a
 // failure); ELFPREFETCH_CORPUS_KEEP=1 keeps the stamped copies (their folder is printed).
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -42,6 +43,8 @@ const repoRoot = path.resolve(__dirname, '..');
 const corpusDir = path.resolve(process.env.ELFPREFETCH_CORPUS ?? path.join(repoRoot, '..', 'shared', 'corpus'));
 const statsPath = path.join(repoRoot, 'build', 'corpus-stats.json');
 const JOBS = Math.max(1, Number(process.env.ELFPREFETCH_CORPUS_JOBS ?? 4));
+/** Library worker threads: one per core, at most two (each compiles the library again). */
+const LIB_WORKERS = Math.max(1, Math.min(2, os.availableParallelism()));
 const KEEP = process.env.ELFPREFETCH_CORPUS_KEEP === '1';
 /** Only the files whose corpus path matches this regular expression (to look into a failure). */
 const ONLY = process.env.ELFPREFETCH_CORPUS_ONLY ? new RegExp(process.env.ELFPREFETCH_CORPUS_ONLY) : undefined;
@@ -180,49 +183,56 @@ class Semaphore {
 }
 
 const procSlots = new Semaphore(JOBS);
+/** The most of a child's stdout or stderr the spawner keeps. */
 const MAX_CAPTURE = 4 << 20;
+
+/**
+ * The child processes run from helpers/spawner.js, a small process of its own: forking this
+ * big one for each tool run cost more system time than the tools (see the spawner).
+ */
+class Spawner {
+  private child?: ChildProcess;
+  private nextId = 1;
+  private pending = new Map<number, (r: ProcResult) => void>();
+
+  run(argv: string[], opts: { stdout?: boolean; cwd?: string; timeoutMs: number }): Promise<ProcResult> {
+    const child = (this.child ??= this.start());
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      child.send({ id, argv, opts });
+    });
+  }
+
+  private start(): ChildProcess {
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS; // tap's TypeScript loader: the spawner is plain JavaScript
+    const child = fork(path.join(__dirname, 'helpers', 'spawner.js'), [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', (m: { id: number; result: ProcResult }) => {
+      this.pending.get(m.id)?.(m.result);
+      this.pending.delete(m.id);
+    });
+    child.on('exit', (code, signal) => {
+      // Every run still waiting fails, naming why.
+      this.child = undefined;
+      const why = `the spawner (helpers/spawner.js) exited (${signal ?? code})`;
+      for (const resolve of this.pending.values()) resolve({ status: null, signal: null, stdout: '', stderr: '', timedOut: false, spawnError: why });
+      this.pending.clear();
+    });
+    return child;
+  }
+
+  close(): void {
+    this.child?.disconnect();
+    this.child = undefined;
+  }
+}
+
+const spawner = new Spawner();
 
 /** Runs argv; stdout is kept only when asked (objdump -x of a big file prints megabytes). */
 function run(argv: string[], opts: { stdout?: boolean; cwd?: string; timeoutMs?: number } = {}): Promise<ProcResult> {
-  return procSlots.use(
-    () =>
-      new Promise<ProcResult>((resolve) => {
-        const [cmd, ...args] = argv;
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        let outLen = 0;
-        let errLen = 0;
-        let timedOut = false;
-        let spawnError: string | undefined;
-        const child = spawn(cmd!, args, { cwd: opts.cwd, stdio: ['ignore', opts.stdout ? 'pipe' : 'ignore', 'pipe'] });
-        const timer = setTimeout(() => {
-          timedOut = true;
-          child.kill('SIGKILL');
-        }, opts.timeoutMs ?? TOOL_TIMEOUT_MS);
-        child.stdout?.on('data', (b: Buffer) => {
-          if (outLen < MAX_CAPTURE) out.push(b);
-          outLen += b.length;
-        });
-        child.stderr!.on('data', (b: Buffer) => {
-          if (errLen < MAX_CAPTURE) err.push(b);
-          errLen += b.length;
-        });
-        child.on('error', (e) => {
-          spawnError ??= e.message;
-        });
-        child.on('close', (status, signal) => {
-          clearTimeout(timer);
-          resolve({
-            status: spawnError ? null : status,
-            signal,
-            stdout: Buffer.concat(out).toString('latin1'),
-            stderr: Buffer.concat(err).toString('latin1'),
-            timedOut,
-            ...(spawnError ? { spawnError } : {}),
-          });
-        });
-      }),
-  );
+  return procSlots.use(() => spawner.run(argv, { ...opts, timeoutMs: opts.timeoutMs ?? TOOL_TIMEOUT_MS }));
 }
 
 async function onPath(cmd: string): Promise<boolean> {
@@ -263,6 +273,11 @@ class Library {
     w.unref();
     this.fresh = true;
     return w;
+  }
+
+  /** Requests waiting or running. */
+  get load(): number {
+    return this.queue.length + (this.busy ? 1 : 0);
   }
 
   call(req: RequestBody): Promise<Reply['result'] | Hang> {
@@ -309,6 +324,19 @@ class Library {
   async close(): Promise<void> {
     await this.worker?.terminate();
     this.worker = undefined;
+  }
+}
+
+/** A worker per core (at most LIB_WORKERS): each request goes to the least loaded one. */
+class Libraries {
+  private workers = Array.from({ length: LIB_WORKERS }, () => new Library());
+
+  call(req: RequestBody): Promise<Reply['result'] | Hang> {
+    return this.workers.reduce((a, b) => (b.load < a.load ? b : a)).call(req);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
   }
 }
 
@@ -361,7 +389,7 @@ function readManifest(): Map<string, ManifestRow> {
 // ---------------------------------------------------------------------------------------
 
 const startedAt = Date.now();
-const lib = new Library();
+const lib = new Libraries();
 let workDir = '';
 let files: CorpusFile[] = [];
 let manifest = new Map<string, ManifestRow>();
@@ -433,6 +461,7 @@ t.before(() => {
 
 t.teardown(async () => {
   await lib.close();
+  spawner.close();
   if (KEEP) console.error(`# stamped copies kept in ${workDir}`);
   else if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
 });
@@ -459,7 +488,7 @@ t.test('1. every corpus file parses or throws ElfFormatError', async (t) => {
   }
 
   const c = check('parse');
-  for (const f of files) {
+  await pool(files, LIB_WORKERS, async (f) => {
     const r = await lib.call({ op: 'parse', file: f.abs });
     f.parsed = r as Parsed | Hang;
     if (isHang(r)) {
@@ -480,7 +509,7 @@ t.test('1. every corpus file parses or throws ElfFormatError', async (t) => {
         c.fail(`${f.rel}: parsing threw ${errText(e)} (only ElfFormatError is allowed)`, { stack: firstLines(e.stack, 8) });
       }
     }
-  }
+  });
   report(t, 'parse', 'parseElf/openElf on every file');
   t.ok(stats.parse.ok > 0 && stats.parse.formatError > 0, `${stats.parse.ok} files parse, ${stats.parse.formatError} are rejected with ElfFormatError`);
 });
@@ -511,6 +540,35 @@ function parseReadelfHeader(r: ProcResult): ReadelfHeader {
   const ph = count('Number of program headers');
   const sh = count('Number of section headers');
   return { type: get('Type'), machine: get('Machine'), phnum: ph.n, phnumRaw: ph.raw, shnum: sh.n, shnumRaw: sh.raw, status: r.status, stderr: r.stderr };
+}
+
+/**
+ * `readelf -hW` of each file, 64 files a run (a process per file cost more than readelf's
+ * work): readelf heads each file's header with "File: PATH" on stdout. A batch that does not
+ * end normally is run again file by file, so one bad file cannot blur the others.
+ */
+async function readelfHeaders(paths: string[]): Promise<Map<string, ReadelfHeader>> {
+  const out = new Map<string, ReadelfHeader>();
+  const one = async (p: string): Promise<void> => {
+    out.set(p, parseReadelfHeader(await run(['readelf', '-hW', p], { stdout: true })));
+  };
+  const batches: string[][] = [];
+  for (let i = 0; i < paths.length; i += 64) batches.push(paths.slice(i, i + 64));
+  await pool(batches, JOBS, async (batch) => {
+    if (batch.length === 1) return one(batch[0]!);
+    const r = await run(['readelf', '-hW', ...batch], { stdout: true });
+    if (r.timedOut || r.signal || r.spawnError || r.stdout.length >= MAX_CAPTURE) {
+      for (const p of batch) await one(p);
+      return;
+    }
+    const parts = new Map<string, string>();
+    for (const part of r.stdout.split(/^File: /m).slice(1)) {
+      const nl = part.indexOf('\n');
+      parts.set(part.slice(0, nl), part.slice(nl + 1));
+    }
+    for (const p of batch) out.set(p, parseReadelfHeader({ ...r, stdout: parts.get(p) ?? '', stderr: '' }));
+  });
+  return out;
 }
 
 /** readelf prints DYN as "Shared object file" or "Position-Independent Executable file" by its contents. */
@@ -555,8 +613,9 @@ t.test('1b. our header agrees with readelf -hW', async (t) => {
   };
   // Files we reject: only counted, if readelf reads their header.
   const rejected = files.filter((f) => !f.model);
+  const headers = await readelfHeaders([...parsed, ...rejected].map((f) => f.abs));
   await pool([...parsed, ...rejected], JOBS, async (f) => {
-    const r = parseReadelfHeader(await run(['readelf', '-hW', f.abs], { stdout: true }));
+    const r = headers.get(f.abs)!;
     const readable = r.type !== undefined && r.machine !== undefined;
     if (!f.model) {
       if (readable) stats.readelfHeader.weRejectReadelfReads++;
@@ -582,7 +641,9 @@ t.test('1b. our header agrees with readelf -hW', async (t) => {
     stats.readelfHeader.compared++;
     if (left.length) {
       stats.readelfHeader.failed++;
-      c.fail(`${f.rel}: readelf -hW disagrees on ${left.map((d) => d.field).join(', ')}`, { differences: left, readelfStderr: firstLines(r.stderr) });
+      // (its own run: a batch's stderr mixes the files)
+      const alone = await run(['readelf', '-hW', f.abs]);
+      c.fail(`${f.rel}: readelf -hW disagrees on ${left.map((d) => d.field).join(', ')}`, { differences: left, readelfStderr: firstLines(alone.stderr) });
     } else c.pass();
   });
   report(t, 'readelf-header', 'e_type, e_machine, phnum, shnum against readelf -hW');
@@ -872,16 +933,22 @@ async function elfinfoFinds(file: string, needNote: boolean, bySection: boolean)
   return seg ? undefined : 'elfinfo lists no NOTE segment holding our note';
 }
 
-/** strip or objcopy for this machine: the host's, or the cross one when the host's does not know the format. */
+/**
+ * strip or objcopy for this machine: the machine's own cross binutils where installed (the
+ * host's do not know most foreign machines: asking them first cost a run per file), else the
+ * host's; the other one when the first does not know the format.
+ */
 async function rewriteWith(kind: 'strip' | 'objcopy', machine: number, input: string, output: string): Promise<{ cmd?: string; r: ProcResult }> {
   const argv = (cmd: string): string[] => (kind === 'strip' ? [cmd, '-o', output, input] : [cmd, input, output]);
-  const r = await run(argv(kind));
-  if (r.status === 0 || !unrecognised(r.stderr)) return { cmd: kind, r };
-  const cross = CROSS[machine] && `${CROSS[machine]}-${kind}`;
-  if (HOST_MACHINES.includes(machine)) return { cmd: kind, r }; // the host's tool knows it: the file is what it does not know
-  if (!cross || !(await hasTool(cross))) return { r };
-  const rc = await run(argv(cross));
-  return rc.status !== 0 && unrecognised(rc.stderr) ? { r: rc } : { cmd: cross, r: rc };
+  const cross = !HOST_MACHINES.includes(machine) && CROSS[machine] && `${CROSS[machine]}-${kind}`;
+  const tools = cross && (await hasTool(cross)) ? [cross, kind] : [kind];
+  let last: ProcResult | undefined;
+  for (const cmd of tools) {
+    last = await run(argv(cmd));
+    if (last.status === 0 || !unrecognised(last.stderr)) return { cmd, r: last };
+    if (cmd === kind && HOST_MACHINES.includes(machine)) return { cmd, r: last }; // the host's tool knows it: the file is what it does not know
+  }
+  return { r: last! };
 }
 
 interface Job {
@@ -935,6 +1002,7 @@ async function checkStamped(job: Job, model: Model, strategy: string): Promise<v
 
   // (a) and (d): the output re-parses, keeps the model, and verifies.
   const ins = await lib.call({ op: 'inspect', file: out });
+  const heldRuns = isHang(ins) ? undefined : (ins as Inspected).verify?.sets?.find((x) => x.name === 'default')?.runs;
   const ca = check('a-model');
   const cd = check('d-verify');
   let outModel: Model | undefined;
@@ -976,8 +1044,6 @@ async function checkStamped(job: Job, model: Model, strategy: string): Promise<v
   const again = path.join(dir, 'again');
   fs.mkdirSync(again);
   const out2 = path.join(again, path.basename(out));
-  const held = await lib.call({ op: 'inspect', file: out });
-  const heldRuns = isHang(held) ? undefined : (held as Inspected).verify?.sets?.find((x) => x.name === 'default')?.runs;
   const s2 = await lib.call({ op: 'stamp', input: out, output: out2, runs: heldRuns ?? RUNS });
   if (isHang(s2)) cf.fail(`${name}: the second stamp did not finish`);
   else if (!(s2 as StampOutcome).ok) cf.fail(`${name}: the second stamp failed: ${errText((s2 as Extract<StampOutcome, { ok: false }>).error)}`);

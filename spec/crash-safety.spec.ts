@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { main } from '../cli/main';
 import { type Fixture, loadFixtures, repoRoot, runCommand, runFixture, type RunResult } from './helpers/fixtures';
 import { prng } from './helpers/prng';
+import { needs } from './helpers/capabilities';
 
 type Test = tap.Test;
 
@@ -211,9 +212,9 @@ if (!small || !other) {
   });
 
   t.test('faults', async (t) => {
-    const mountable = isRoot && spawnSync('mount', ['--version']).status === 0;
+    const noMount = needs('mount');
 
-    t.test('full disk: every size from just above the input to room for two copies', { skip: !mountable && 'needs root to mount a tmpfs' }, async (t) => {
+    t.test('full disk: every size from just above the input to room for two copies', { skip: noMount }, async (t) => {
       const dir = t.testdir();
       const mnt = path.join(dir, 'mnt');
       fs.mkdirSync(mnt);
@@ -248,7 +249,7 @@ if (!small || !other) {
       t.comment(`full disk: ${failed} clean ENOSPC failures, ${succeeded} successes`);
     });
 
-    t.test('read-only filesystem', { skip: !mountable && 'needs root to mount a tmpfs' }, async (t) => {
+    t.test('read-only filesystem', { skip: noMount }, async (t) => {
       const dir = t.testdir();
       const mnt = path.join(dir, 'mnt');
       fs.mkdirSync(mnt);

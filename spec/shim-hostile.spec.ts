@@ -21,6 +21,7 @@ import { DEVICES, DeviceClass, planReads } from '../src/plan/coalesce';
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
 import { Phdr, RawNote, RawPages, objectBody, phdrs, rawNote } from './helpers/raw-note';
 import { Call, HookName, Outcome, auditLib, buildNative, evict, pool, preloadLib, runHooked, wrapper, inspect, cc as compileC } from './helpers/shim';
+import { needs } from './helpers/capabilities';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
 const shimDir = path.join(repoRoot, 'shim');
@@ -50,7 +51,7 @@ interface Case {
   todo?: string;
 }
 
-t.test('crafted hostile notes: same behaviour as the unstamped program under every hook, reads only as planned', async (t) => {
+t.test('crafted hostile notes: same behaviour as the unstamped program under every hook, reads only as planned', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
   const f = fixture('x86-64-pie');
   const plainCopy = copyFixture(f, path.join(dir, 'plain'));
@@ -276,7 +277,7 @@ function asNobodyTraced(argv: string[], env: Record<string, string>, log: string
   return { stdout: r.stdout, stderr: r.stderr, status: r.status, calls };
 }
 
-t.test('secure mode: setuid-root copies run as nobody ignore every ELFPREFETCH_* variable', async (t) => {
+t.test('secure mode: setuid-root copies run as nobody ignore every ELFPREFETCH_* variable', { skip: needs('strace') }, async (t) => {
   const dir = fs.mkdtempSync('/tmp/epf-hostile-suid-');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.chmodSync(dir, 0o755);

@@ -10,6 +10,7 @@ import type { Run } from '../src/index';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cliMain, evict, parseStrace, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc } from './helpers/shim';
+import { needs } from './helpers/capabilities';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
 const shimDir = path.join(repoRoot, 'shim');
@@ -135,7 +136,7 @@ async function traced(hook: HookName, cmd: string[], env: Record<string, string>
   }
 }
 
-t.test('an unstamped program with a sidecar is prefetched as the stamped copy would be, through each hook', async (t) => {
+t.test('an unstamped program with a sidecar is prefetched as the stamped copy would be, through each hook', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const pie = fixture('x86-64-pie');
   const runs: Run[] = [{ first: 2, count: 3 }];
@@ -188,7 +189,7 @@ t.test('an unstamped program with a sidecar is prefetched as the stamped copy wo
   }
 });
 
-t.test('a system program, left where it is, prefetched from its sidecar', async (t) => {
+t.test('a system program, left where it is, prefetched from its sidecar', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const prog = fs.realpathSync('/usr/bin/true');
   const me = identity(prog);
@@ -214,7 +215,7 @@ t.test('the C shim and the TypeScript writer agree on the default directory and 
   t.equal(MAX_SIDECAR, format.MAX_DESC_SIZE, 'a sidecar holds at most what a note descriptor may');
 });
 
-t.test('the CLI writes the sidecar this spec writes, and the shim reads it', async (t) => {
+t.test('the CLI writes the sidecar this spec writes, and the shim reads it', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const pie = fixture('x86-64-pie');
   const prog = copyFixture(pie, path.join(root, 'prog')).exe;
@@ -235,7 +236,7 @@ t.test('the CLI writes the sidecar this spec writes, and the shim reads it', asy
   }
 });
 
-t.test('a sidecar names library sets like an in-file note; each library is read once', async (t) => {
+t.test('a sidecar names library sets like an in-file note; each library is read once', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const shlib = fixture('x86-64-shlib');
   const c = copyFixture(shlib, path.join(root, 'app'));
@@ -266,7 +267,7 @@ t.test('a sidecar names library sets like an in-file note; each library is read 
   }
 });
 
-t.test('an in-file note wins over the sidecar: stale or corrupt, nothing is read; an empty reservation takes the sidecar', async (t) => {
+t.test('an in-file note wins over the sidecar: stale or corrupt, nothing is read; an empty reservation takes the sidecar', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const pie = fixture('x86-64-pie');
   const base = copyFixture(pie, path.join(root, 'base')).exe;
@@ -314,7 +315,7 @@ t.test('an in-file note wins over the sidecar: stale or corrupt, nothing is read
   }
 });
 
-t.test('sidecars the shim must not use are ignored: nothing read, output unchanged, the reason said', async (t) => {
+t.test('sidecars the shim must not use are ignored: nothing read, output unchanged, the reason said', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const pie = fixture('x86-64-pie');
   const nopie = fixture('x86-64-nopie');
@@ -422,7 +423,7 @@ t.test('sidecars the shim must not use are ignored: nothing read, output unchang
   t.match(r3.stderr, /ignored: owned by another user than root or the process's$/m, 'run as nobody: a sidecar owned by a third user is not');
 });
 
-t.test('build-ids: 2 bytes is enough, 1 byte or none means no sidecar; the directory is looked at once', async (t) => {
+t.test('build-ids: 2 bytes is enough, 1 byte or none means no sidecar; the directory is looked at once', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const src = path.join(root, 'p.c');
   fs.writeFileSync(src, '#include <stdio.h>\nint main(void) { puts("p"); return 0; }\n');
@@ -480,7 +481,7 @@ t.test('build-ids: 2 bytes is enough, 1 byte or none means no sidecar; the direc
   }
 });
 
-t.test('secure mode: ELFPREFETCH_SIDECAR is ignored, the compiled-in directory is used', async (t) => {
+t.test('secure mode: ELFPREFETCH_SIDECAR is ignored, the compiled-in directory is used', { skip: needs('strace') }, async (t) => {
   const root = tmpRoot(t);
   const src = path.join(root, 'secure.c');
   // A 32 MiB blob: the sidecars' pages lie more than a read-ahead window (up to 8 MiB here) from

@@ -25,7 +25,7 @@ import { recordPagemapRun } from '../record/pagemap';
 import { record } from '../record/record';
 import { selectPages } from '../record/select';
 import { noticingSignals, resolveCommand } from '../record/spawn';
-import { IoCgroup, IoCounts, Limits, attachLoop, buildImage, detachLoop, directIo, readAheadKb, sh, unmount } from './device';
+import { IoCgroup, IoCounts, Limits, attachLoop, buildImage, detachLoop, directIo, ioThrottleUnavailable, loopUnavailable, readAheadKb, sh, unmount } from './device';
 import { startDaemon } from './daemon';
 import { benchHelper, parseUsage } from './helper';
 import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
@@ -157,6 +157,10 @@ export function benchUnavailable(): string | undefined {
       return `bench needs ${tool} (Debian: util-linux, mount, e2fsprogs)`;
     }
   }
+  const noLoop = loopUnavailable();
+  if (noLoop) return `bench needs a loop device for the cold copy of the program: ${noLoop}`;
+  const noThrottle = ioThrottleUnavailable();
+  if (noThrottle) return `bench needs a cgroup that throttles and counts the loop device's reads: ${noThrottle}`;
   return undefined;
 }
 

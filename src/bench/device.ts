@@ -18,6 +18,36 @@ export function sh(cmd: string, args: string[]): string {
   }
 }
 
+/**
+ * Why no loop device can be attached here, or undefined: the loop driver's control device
+ * (`devDir`/loop-control) must exist and losetup must find a free device.
+ */
+export function loopUnavailable(devDir = '/dev'): string | undefined {
+  const control = path.join(devDir, 'loop-control');
+  if (!fs.existsSync(control)) return `no loop devices: ${control} is missing (no loop driver in this kernel, or a container without /dev/loop*; try modprobe loop)`;
+  try {
+    sh('losetup', ['--find']);
+  } catch (e) {
+    return `no free loop device (losetup --find): ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * Why no cgroup can throttle and count a device's reads here, or undefined: cgroup v2 with the
+ * io controller, or cgroup v1 with blkio.throttle, under `root`.
+ */
+export function ioThrottleUnavailable(root = '/sys/fs/cgroup'): string | undefined {
+  const controllers = path.join(root, 'cgroup.controllers');
+  if (fs.existsSync(controllers)) {
+    if (!fs.readFileSync(controllers, 'utf8').split(/\s+/).includes('io')) return `cgroup v2 at ${root} has no io controller (${controllers})`;
+    return undefined;
+  }
+  if (fs.existsSync(path.join(root, 'blkio', 'blkio.throttle.read_iops_device'))) return undefined;
+  if (fs.existsSync(path.join(root, 'blkio'))) return `cgroup v1 blkio at ${path.join(root, 'blkio')} has no throttle files (kernel without CONFIG_BLK_DEV_THROTTLING)`;
+  return `no cgroup io controller: neither cgroup v2 with io (${controllers}) nor v1 blkio (${path.join(root, 'blkio')}) is mounted`;
+}
+
 export interface Loop {
   dev: string;
   /** MAJ:MIN */
@@ -114,21 +144,20 @@ export class IoCgroup {
   private limited = new Set<string>();
 
   constructor(name: string) {
+    const why = ioThrottleUnavailable();
+    if (why) throw new Error(why);
     if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) {
       this.version = 2;
       const root = '/sys/fs/cgroup';
-      if (!fs.readFileSync(path.join(root, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('io')) throw new Error('cgroup v2 here has no io controller');
       try {
         if (!fs.readFileSync(path.join(root, 'cgroup.subtree_control'), 'utf8').split(/\s+/).includes('io')) fs.writeFileSync(path.join(root, 'cgroup.subtree_control'), '+io');
       } catch (e) {
         throw new Error(`cannot enable the io controller in ${root}: ${(e as Error).message}`);
       }
       this.dir = path.join(root, name);
-    } else if (fs.existsSync('/sys/fs/cgroup/blkio/blkio.throttle.read_iops_device')) {
+    } else {
       this.version = 1;
       this.dir = path.join('/sys/fs/cgroup/blkio', name);
-    } else {
-      throw new Error('no cgroup io controller here (neither cgroup v2 io nor v1 blkio is mounted under /sys/fs/cgroup)');
     }
     fs.mkdirSync(this.dir);
     this.procs = path.join(this.dir, 'cgroup.procs');
