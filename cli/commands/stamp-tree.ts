@@ -2,6 +2,9 @@ import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
+import { MAX_PAGE_SIZE, powerOfTwo, share, size, wholeNumber } from '../checks';
+import { examples } from '../examples';
+import { parseSize } from '../../src/record/select';
 
 interface Args {
   dir: string;
@@ -16,6 +19,7 @@ interface Args {
   progress?: boolean;
   json: boolean;
   'carry-over': boolean;
+  quiet?: boolean;
 }
 
 const LABELS: Record<string, string> = {
@@ -53,11 +57,17 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
         .option('progress', { type: 'boolean', describe: 'show progress on stderr (default: when stderr is a terminal)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON instead of the summary' })
-        .example('$0 stamp-tree debian/tmp --profiles /srv/elfprefetch/profiles --report stamp-tree.json', 'stamp a package tree')
+        .epilogue(
+          examples([
+            ['$0 stamp-tree debian/tmp -P /srv/elfprefetch/profiles', 'stamp a package tree from a profile directory'],
+            ['$0 stamp-tree debian/tmp -P PDIR --dry-run --report r.json', 'say what would be done, file by file'],
+          ]),
+        )
         .check((a) => {
-          const s = a['min-share'];
-          if (!(typeof s === 'number' && s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
-          if (a.jobs !== undefined && !(Number.isInteger(a.jobs) && a.jobs >= 1 && a.jobs <= 256)) throw new Error('--jobs must be a whole number from 1 to 256.');
+          share('min-share', a['min-share']);
+          wholeNumber('jobs', a.jobs, 1, 256);
+          powerOfTwo('max-page-size', a['max-page-size'], MAX_PAGE_SIZE.min, MAX_PAGE_SIZE.max);
+          size('budget', a.budget, parseSize);
           return true;
         }) as never,
     handler: async (a) => {
@@ -83,8 +93,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         setCode(
           await guard(io, a.dir, async () => {
             const { stampTree } = await import('../../src/tree/stamp-tree');
-            const { parseSize } = await import('../../src/record/select');
-            const showProgress = a.progress ?? !!process.stderr.isTTY;
+            const showProgress = a.progress ?? (!!process.stderr.isTTY && !a.quiet);
             let last = 0;
             const report = await stampTree(a.dir, {
               profiles: a.profiles,

@@ -122,6 +122,11 @@ function slackOf(elf: ElfFile, page: bigint, reasons: string[]) {
   if (first.filesz !== first.memsz) return reasons.push('the first PT_LOAD has bytes in memory only (bss)'), undefined;
   const next = loads[1];
   const fileEnd = first.offset + first.filesz;
+  // Two PT_LOADs over the same bytes of the file or of memory: malformed, not a layout to refuse.
+  if (next && (next.offset < fileEnd || next.vaddr < first.vaddr + first.memsz)) {
+    const inFile = next.offset < fileEnd;
+    throw new ElfFormatError('overlap', `the second PT_LOAD starts ${inFile ? 'at file offset' : 'at address'} 0x${(inFile ? next.offset : next.vaddr).toString(16)}, inside the first`, elf.header.phoff, ['phdrs', next.index]);
+  }
   const tail = tailStart(elf);
   const INF = 1n << 64n;
   let fileLimit = tail < elf.source.size ? tail : INF;
@@ -308,7 +313,11 @@ function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: str
   if (h.shnum === 0) return reasons.push('without section headers nothing says what follows the program header table'), undefined;
   const { block, freeEnd } = blockAfterTable(elf, reasons);
   const tableEnd = h.phoff + BigInt(h.phnum * entsize);
-  if (tableEnd + BigInt(2 * entsize) > freeEnd) return reasons.push('no room for two more program headers after the table'), undefined;
+  if (tableEnd + BigInt(2 * entsize) > freeEnd) {
+    // Said once: when one more did not fit, two do not either.
+    if (!reasons.some((r) => r.startsWith('no room for one more program header'))) reasons.push('no room for two more program headers after the table');
+    return undefined;
+  }
   if (!unusedBytes(elf, tableEnd, tableEnd + BigInt(2 * entsize), block ? [block] : [], 'the room after the program header table', reasons)) return undefined;
   const align = maxOf(page, ...loads.map((p) => p.align));
   const tail = tailStart(elf);
