@@ -4,7 +4,7 @@ import { EXIT } from '../exit';
 import { Io, guard } from '../run';
 import { MAX_PAGE_SIZE, powerOfTwo, share, size, wholeNumber } from '../checks';
 import { examples } from '../examples';
-import { parseSize } from '../../src/record/select';
+import { parseSize } from '../../src/record/size';
 
 interface Args {
   dir: string;
