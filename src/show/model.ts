@@ -186,8 +186,9 @@ function countIn(first: number, end: number, ranges: Array<[number, number]>): n
 }
 
 /** Groups pages into at most maxCells cells. */
-export function cells(o: ShownObject, maxCells: number): { per: number; cells: Cell[] } {
-  const per = Math.max(1, Math.ceil(o.pageCount / maxCells));
+export function cells(o: ShownObject, maxCells: number, fixedPer?: number): { per: number; cells: Cell[] } {
+  // fixedPer: one scale for every file of a picture.
+  const per = fixedPer ?? Math.max(1, Math.ceil(o.pageCount / maxCells));
   const sel: Array<[number, number]> = o.selected.map((r) => [r.first, Math.min(r.first + r.count, o.pageCount)]);
   const read: Array<[number, number]> = o.plan.map((r) => [Math.floor(r.offset / o.pageSize), Math.ceil((r.offset + r.length) / o.pageSize)]);
   const out: Cell[] = [];
