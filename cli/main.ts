@@ -18,6 +18,7 @@ import { runCommand } from './commands/run';
 import { showCommand } from './commands/show';
 import { benchCommand } from './commands/bench';
 import { completionScript } from './completion';
+import { examples } from './examples';
 
 /** Bad usage: wrong or contradictory options. */
 class UsageError extends Error {}
@@ -65,6 +66,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const parser = yargs(argv)
     .scriptName('elfprefetch')
     .usage('$0 <command> [options]\n\nKeeps the pages a program needs at start-up as a note in its ELF file, so they can be prefetched at the next cold start.')
+    .epilogue(
+      examples([
+        ['$0 train --runs 3 -- ./app --flag', 'record 3 runs, keep the pages most used, stamp ./app'],
+        ['$0 show ./app', 'the pages its note selects and the reads the shim will issue'],
+        ['$0 run -- ./app --flag', 'start it with its pages prefetched'],
+        ['$0 COMMAND --help', 'the options of a command, with examples'],
+      ]),
+    )
     .option('quiet', { alias: 'q', type: 'boolean', global: true, describe: 'print only errors (and what --json asks for); the exit status tells the rest' })
     .command({
       command: 'completion',

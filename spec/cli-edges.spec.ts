@@ -516,7 +516,7 @@ if (!pie) {
   });
 
   t.test('help: examples one to a line, never wrapped; every command has some', async (t) => {
-    for (const c of ['info', 'stamp', 'stamp-tree', 'remove', 'reserve', 'record', 'select', 'train', 'show']) {
+    for (const c of ['info', 'stamp', 'stamp-tree', 'verify', 'remove', 'reserve', 'record', 'select', 'train', 'run', 'show', 'bench']) {
       const r = spawnSync(process.execPath, [cli, c, '--help'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '80' } });
       const ex = r.stdout.split('Examples:\n')[1];
       t.ok(ex, `${c} --help has examples`);

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard, note } from '../run';
 import { wholeNumber } from '../checks';
+import { examples } from '../examples';
 
 interface Args {
   model?: string[];
@@ -26,6 +27,13 @@ export function benchCommand(io: Io, setCode: (c: number) => void): CommandModul
       y
         .usage('$0 bench [--model none|cloud|hdd|net]... [--runs N] [--ra-kb 128] [--report FILE] [--svg FILE] -- CMD [ARGS...]\n$0 bench --warm-overhead [--runs N] [--loops N] [--report FILE] -- CMD [ARGS...]')
         .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
+        .epilogue(
+          examples([
+            ['$0 bench --model hdd -- ./app --version', 'cold starts on a simulated hard disk, each strategy'],
+            ['$0 bench --json -- ./app > results.json', 'the results as JSON'],
+            ['$0 bench --warm-overhead -- ./app', 'what the shim costs when the cache is warm'],
+          ]),
+        )
         .option('model', { type: 'string', array: true, choices: ['none', 'cloud', 'hdd', 'net'], describe: 'device model (repeatable; default none and hdd): none = no limit, cloud = 1000 read IOPS, hdd = 100 IOPS and 150 MB/s, net = 100 IOPS and 30 MB/s' })
         .option('strategy', { type: 'string', array: true, choices: ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'warm'], describe: 'only these strategies (repeatable; default all)' })
         .option('runs', { type: 'number', describe: 'cold runs of each strategy per model (default 3); with --warm-overhead, interleaved rounds (default 10)' })
