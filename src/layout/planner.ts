@@ -147,6 +147,12 @@ function slackOf(elf: ElfFile, page: bigint, reasons: string[]) {
   return { first, fileEnd, tail, fileLimit, addrLimit, delta, pdelta, limit: minOf(fileLimit, addrLimit - delta) };
 }
 
+/** Why the slack is too small; none at all when the next segment shares the first's last page. */
+function slackShort(s: { limit: bigint; fileEnd: bigint }, end: bigint, page: bigint): string {
+  if (s.limit <= s.fileEnd) return `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page`;
+  return `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`;
+}
+
 /**
  * Bytes the writer takes over without a section or segment saying what they hold must be
  * zero in the input: files with partial or no section headers (packers, hand-made files)
@@ -186,7 +192,7 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
   const dest = alignUp(s.fileEnd, 4n);
   const noteAt = dest + (block.end - block.start);
   const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
+  if (end > s.limit) return reasons.push(slackShort(s, end, page)), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
   if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
@@ -224,7 +230,7 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
   const dest = block ? congruentAfter(s.fileEnd, block.start, block.align) : s.fileEnd;
   const noteAt = alignUp(block ? dest + (block.end - block.start) : s.fileEnd, 4n);
   const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
+  if (end > s.limit) return reasons.push(slackShort(s, end, page)), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
   if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;

@@ -19,8 +19,10 @@ export interface SameProgramVerdict {
 const MIN_FUNCTIONS_KEPT = 0.5;
 /** ... and a .text within this factor of the old size. */
 const MAX_TEXT_FACTOR = 2;
-/** ... and most section names (Jaccard similarity). */
+/** ... and most section names (Jaccard similarity) ... */
 const MIN_SECTIONS_SHARED = 0.75;
+/** ... and, under another name, most sections within this factor of their old size. */
+const MAX_SIZE_DRIFT = 1.25;
 
 export function sameProgram(
   recorded: { path: string; sections?: SectionSpan[]; functions?: Anchor[] },
@@ -42,9 +44,15 @@ export function sameProgram(
   const textOld = old.find((s) => s.name === '.text')?.size ?? 0;
   const textNew = file.sections.find((s) => s.name === '.text')?.size ?? 0;
   const factor = textOld && textNew ? Math.max(textOld / textNew, textNew / textOld) : Infinity;
-  const same = sameName && shared >= MIN_SECTIONS_SHARED && factor <= MAX_TEXT_FACTOR;
+  // A rebuild keeps most sections at about their size (.dynsym, .rodata, .eh_frame ...); another
+  // program with the standard section names has other sizes: that stands in for a renamed build.
+  const sizes = new Map(file.sections.map((s) => [s.name, s.size]));
+  const pairs = old.filter((s) => sizes.has(s.name) && s.size > 0);
+  const alike = pairs.filter((s) => Math.max(s.size, sizes.get(s.name)!) <= MAX_SIZE_DRIFT * Math.min(s.size, sizes.get(s.name)!)).length / Math.max(1, pairs.length);
+  const same = shared >= MIN_SECTIONS_SHARED && factor <= MAX_TEXT_FACTOR && (sameName || alike >= MIN_SECTIONS_SHARED);
   const why = [
     sameName ? 'the same name' : 'another name',
+    `${Math.round(alike * 100)}% of sections of about the same size`,
     `${Math.round(shared * 100)}% of section names shared`,
     textOld && textNew ? `.text ${textOld} bytes then, ${textNew} now` : 'no .text to compare',
   ];

@@ -22,6 +22,6 @@ export function preflight(p: Preflight): void {
   }
   if (p.method === 'exact') {
     const why = exactUnavailable();
-    if (why) throw new Error(`--method exact cannot run here: ${why.replace(/^the exact method /, 'it ')}`);
+    if (why) throw new Error(`--method exact cannot run here: ${why}`);
   }
 }
