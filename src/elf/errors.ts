@@ -11,8 +11,7 @@ export type ElfErrorCode =
   | 'bad_index'
   | 'bad_alignment'
   | 'bad_note'
-  | 'bad_string'
-  | 'overlap';
+  | 'bad_string';
 
 export type ElfPath = ReadonlyArray<string | number>;
 

@@ -122,11 +122,6 @@ function slackOf(elf: ElfFile, page: bigint, reasons: string[]) {
   if (first.filesz !== first.memsz) return reasons.push('the first PT_LOAD has bytes in memory only (bss)'), undefined;
   const next = loads[1];
   const fileEnd = first.offset + first.filesz;
-  // Two PT_LOADs over the same bytes of the file or of memory: malformed, not a layout to refuse.
-  if (next && (next.offset < fileEnd || next.vaddr < first.vaddr + first.memsz)) {
-    const inFile = next.offset < fileEnd;
-    throw new ElfFormatError('overlap', `the second PT_LOAD starts ${inFile ? 'at file offset' : 'at address'} 0x${(inFile ? next.offset : next.vaddr).toString(16)}, inside the first`, elf.header.phoff, ['phdrs', next.index]);
-  }
   const tail = tailStart(elf);
   const INF = 1n << 64n;
   let fileLimit = tail < elf.source.size ? tail : INF;
@@ -145,12 +140,6 @@ function slackOf(elf: ElfFile, page: bigint, reasons: string[]) {
   const delta = first.vaddr - first.offset;
   const pdelta = first.paddr - first.offset;
   return { first, fileEnd, tail, fileLimit, addrLimit, delta, pdelta, limit: minOf(fileLimit, addrLimit - delta) };
-}
-
-/** Why the slack is too small; none at all when the next segment shares the first's last page. */
-function slackShort(s: { limit: bigint; fileEnd: bigint }, end: bigint, page: bigint): string {
-  if (s.limit <= s.fileEnd) return `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page`;
-  return `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`;
 }
 
 /**
@@ -192,7 +181,7 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
   const dest = alignUp(s.fileEnd, 4n);
   const noteAt = dest + (block.end - block.start);
   const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(slackShort(s, end, page)), undefined;
+  if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
   if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
@@ -230,7 +219,7 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
   const dest = block ? congruentAfter(s.fileEnd, block.start, block.align) : s.fileEnd;
   const noteAt = alignUp(block ? dest + (block.end - block.start) : s.fileEnd, 4n);
   const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(slackShort(s, end, page)), undefined;
+  if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
   if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
@@ -319,11 +308,7 @@ function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: str
   if (h.shnum === 0) return reasons.push('without section headers nothing says what follows the program header table'), undefined;
   const { block, freeEnd } = blockAfterTable(elf, reasons);
   const tableEnd = h.phoff + BigInt(h.phnum * entsize);
-  if (tableEnd + BigInt(2 * entsize) > freeEnd) {
-    // Said once: when one more did not fit, two do not either.
-    if (!reasons.some((r) => r.startsWith('no room for one more program header'))) reasons.push('no room for two more program headers after the table');
-    return undefined;
-  }
+  if (tableEnd + BigInt(2 * entsize) > freeEnd) return reasons.push('no room for two more program headers after the table'), undefined;
   if (!unusedBytes(elf, tableEnd, tableEnd + BigInt(2 * entsize), block ? [block] : [], 'the room after the program header table', reasons)) return undefined;
   const align = maxOf(page, ...loads.map((p) => p.align));
   const tail = tailStart(elf);
