@@ -22,7 +22,7 @@ one() {
   shift
   echo "== $name: $*" >&2
   # shellcheck disable=SC2086
-  node dist/cli/main.js bench "${margs[@]}" ${BENCH_ARGS:-} --runs "$RUNS" --json "$OUT/$name.json" --svg "$OUT/$name.svg" -- "$@" >"$OUT/$name.txt"
+  node dist/cli/main.js bench "${margs[@]}" ${BENCH_ARGS:-} --runs "$RUNS" --report "$OUT/$name.json" --svg "$OUT/$name.svg" -- "$@" >"$OUT/$name.txt"
   cat "$OUT/$name.txt"
 }
 if [ -n "${PROGRAMS:-}" ]; then

@@ -1,15 +1,24 @@
 import { ElfFormatError, PlacementRefusedError } from '../src/elf/errors';
+import { errnoText } from '../src/io/errno';
 import { EXIT } from './exit';
 
 export interface Io {
+  /** The result: summary lines, JSON, the picture. */
   out: (s: string) => void;
+  /** Errors. */
   err: (s: string) => void;
+  /** Warnings and progress, which --quiet drops (default: err). */
+  note?: (s: string) => void;
 }
 
 export const processIo: Io = {
   out: (s) => process.stdout.write(s + '\n'),
   err: (s) => process.stderr.write(s + '\n'),
 };
+
+/** A warning or progress line: to stderr unless --quiet. */
+export const note = (io: Io, s: string): void => (io.note ?? io.err)(`elfprefetch: ${s}`);
+
 
 /** Runs a command body, turning each kind of failure into its message and exit code. */
 export async function guard(io: Io, file: string | undefined, body: () => Promise<number> | number): Promise<number> {
@@ -26,7 +35,13 @@ export async function guard(io: Io, file: string | undefined, body: () => Promis
       return EXIT.refused;
     }
     const err = e as NodeJS.ErrnoException;
-    io.err(`elfprefetch: ${where}${err.code && !err.message.includes(err.code) ? err.code + ': ' : ''}${err.message ?? String(e)}`);
+    if (err.code && err.syscall) {
+      // A system call failed: name the file it was about, not Node's call and arguments.
+      io.err(`elfprefetch: ${err.path && err.path !== file ? `${err.path}: ` : where}${errnoText(err)}`);
+      return EXIT.error;
+    }
+    const msg = err.message ?? String(e);
+    io.err(`elfprefetch: ${file && msg.startsWith(`${file}: `) ? '' : where}${msg}`);
     return EXIT.error;
   }
 }

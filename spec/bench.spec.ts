@@ -121,7 +121,7 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
   fs.chmodSync(dir, 0o777);
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const json = path.join(dir, 'approx.json');
-  const [cmd, ...args] = asUser([cli, 'bench', '--runs', '1', '--json', json, '--', ...fixtureForApprox!.run]);
+  const [cmd, ...args] = asUser([cli, 'bench', '--runs', '1', '--report', json, '--', ...fixtureForApprox!.run]);
   const r = spawnSync(cmd!, args, { encoding: 'utf8', cwd: dir, env: { ...process.env, ...fixtureForApprox!.env, HOME: dir }, timeout: 60_000 });
   t.equal(r.status, 0, 'exit 0', { stderr: r.stderr.slice(-3000) });
   t.match(r.stdout, /APPROXIMATE/);
@@ -144,7 +144,7 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
     const json = path.join(work, 'bench.json');
     const svg = path.join(work, 'bench.svg');
     const tmp = benchTmp();
-    const r = spawnSync(process.execPath, [cli, 'bench', '--runs', '1', '--model', 'none', '--model', 'hdd', '--json', json, '--svg', svg, '--', ...fixture!.run], {
+    const r = spawnSync(process.execPath, [cli, 'bench', '--runs', '1', '--model', 'none', '--model', 'hdd', '--report', json, '--svg', svg, '--', ...fixture!.run], {
       encoding: 'utf8',
       env: { ...process.env, ...fixture!.env, TMPDIR: tmp },
       timeout: 80_000,
@@ -188,7 +188,7 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
   t.test('bench --warm-overhead on the x86-64 pie fixture: every configuration, the shim prefetches', { skip: fixture ? false : 'no x86-64 pie fixture' }, async (t) => {
     const json = path.join(work, 'warm.json');
     const tmp = benchTmp();
-    const r = spawnSync(process.execPath, [cli, 'bench', '--warm-overhead', '--runs', '2', '--loops', '3', '--json', json, '--', ...fixture!.run], {
+    const r = spawnSync(process.execPath, [cli, 'bench', '--warm-overhead', '--runs', '2', '--loops', '3', '--report', json, '--', ...fixture!.run], {
       encoding: 'utf8',
       env: { ...process.env, ...fixture!.env, TMPDIR: tmp },
       timeout: 80_000,

@@ -71,8 +71,8 @@ t.test('show draws the pages, the selection and the planned reads', async (t) =>
   const text = fs.readFileSync(svg, 'utf8');
   t.match(text, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   t.match(text, /Legend/);
-  for (const label of ['read-only segment', 'executable segment', 'writable segment', 'selected page', 'merged hole', 'readahead request']) t.match(text, label);
-  const bars = [...text.matchAll(/height="3" fill="#d62828"/g)].length;
+  for (const label of ['read-only segment', 'executable segment', 'writable segment', 'selected pages', 'a hole read through', 'one read the shim issues']) t.match(text, label);
+  const bars = [...text.matchAll(/height="2" fill="#d62828"/g)].length;
   t.ok(bars >= 1 + 2, `a bar per read (${bars})`);
   t.equal((text.match(/<svg/g) ?? []).length, 1);
   t.notMatch(text, /NaN|undefined/, 'no broken numbers');
@@ -98,8 +98,8 @@ t.test('show draws the pages, the selection and the planned reads', async (t) =>
   );
   const p = cli(['show', profile, '--device', 'ssd', '--svg', path.join(dir, 'p.svg')]);
   t.equal(p.status, 0, p.stderr);
-  t.match(p.stdout, /set 'default': 2 of \d+ pages selected in 1 runs/);
-  t.match(p.stdout, /set 'default': 3 of \d+ pages selected in 2 runs/);
+  t.match(p.stdout, /set 'default': 2 of \d+ pages selected in 1 extent;/);
+  t.match(p.stdout, /set 'default': 3 of \d+ pages selected in 2 extents;/);
   t.match(p.stdout, /\/nonexistent\/libz.so: 40960 bytes, 10 pages/);
   t.match(p.stdout, /file not found here/);
   t.ok(fs.readFileSync(path.join(dir, 'p.svg'), 'utf8').includes('libz.so'));

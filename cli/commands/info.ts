@@ -2,17 +2,22 @@ import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
 import { pagePicture } from '../picture';
+import { examples } from '../examples';
+import { colorByDefault } from '../../src/show/glyphs';
 
 interface Args {
   file: string;
   json: boolean;
+  color?: boolean;
 }
 
 export function infoCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
   return {
     command: 'info <file>',
     describe: 'Show headers, segments, sections, notes and the prefetch note with a picture of its pages',
-    builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }) as never,
+    builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'print the same as JSON' })
+        .option('color', { type: 'boolean', describe: 'colour the page picture (default: on a terminal, unless NO_COLOR is set)' })
+        .epilogue(examples([['$0 info /usr/bin/git', 'headers, notes and the picture of the pages its note selects']])) as never,
     handler: async (a) => {
       setCode(
         await guard(io, a.file, async () => {
@@ -43,8 +48,8 @@ export function infoCommand(io: Io, setCode: (c: number) => void): CommandModule
           for (const o of d.prefetch.objects) {
             io.out(`  ${o.path} build-id ${o.buildId || '(none)'} layout ${o.layoutDigest}`);
             for (const s of o.sets) {
-              io.out(`    set '${s.name}': ${s.pages} of ${s.pageCount} pages of ${d.prefetch.pageSize} bytes in ${s.runs.length} runs`);
-              for (const line of pagePicture(s.runs, s.pageCount)) io.out(`    ${line}`);
+              io.out(`    set '${s.name}': ${s.pages} of ${s.pageCount} pages of ${d.prefetch.pageSize} bytes in ${s.runs.length} extent${s.runs.length === 1 ? '' : 's'}`);
+              for (const line of pagePicture(s.runs, s.pageCount, { color: a.color ?? colorByDefault() })) io.out(`    ${line}`);
             }
           }
           return EXIT.ok;

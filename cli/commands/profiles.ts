@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
@@ -28,9 +27,10 @@ export function profilesCommand(io: Io, setCode: (c: number) => void): CommandMo
               await guard(io, undefined, async () => {
                 const { parseProfile } = await import('../../src/profile/schema');
                 const { fileProfile } = await import('../../src/profile/store');
+                const { readRegular } = await import('../../src/io/regular');
                 const all = [];
                 for (const p of a.profiles ?? []) {
-                  const filed = fileProfile(a.dir, parseProfile(fs.readFileSync(p, 'utf8'), p));
+                  const filed = fileProfile(a.dir, parseProfile(readRegular(p, 'profile').toString('utf8'), p));
                   all.push(...filed.map((f) => ({ profile: p, ...f })));
                 }
                 if (a.json) io.out(JSON.stringify(all));

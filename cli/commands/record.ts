@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard, note } from '../run';
+import { wholeNumber } from '../checks';
+import { examples } from '../examples';
 
 /** The options record and train share (recordOptions). */
 export interface RecordArgs {
@@ -12,6 +14,7 @@ export interface RecordArgs {
   main?: string;
   'keep-raw'?: string;
   flags?: string;
+  discovery: boolean;
   json: boolean;
   '--'?: string[];
 }
@@ -29,27 +32,28 @@ export function recordOptions<T>(y: Argv<T>): Argv<T> {
     .option('window-ms', { type: 'number', describe: 'record only the first N milliseconds of each process' })
     .option('main', { type: 'string', describe: "the program's file, when the command is a wrapper (default: the command's executable)" })
     .option('keep-raw', { type: 'string', describe: "keep the pagemap recorder's raw results in this folder" })
+    .option('discovery', { type: 'boolean', default: true, describe: 'exact method: run the command once more first, to find the files it maps (--no-discovery: run it only --runs times; the program and the libraries ldd lists are traced)' })
     .option('flags', { type: 'string', hidden: true, describe: 'recorder switches for measurements: noaudit,nouffd,nozap,random' })
     .check((a) => {
       const cmd = (a as { '--'?: unknown[] })['--'] ?? [];
       if (cmd.length === 0) throw new Error('Name the command after --, e.g. `elfprefetch record -- node -e 0`.');
-      const r = Number((a as { runs?: unknown }).runs);
-      if (!Number.isInteger(r) || r < 1 || r > 1000) throw new Error('--runs must be a whole number from 1 to 1000.');
-      const w = (a as { 'window-ms'?: unknown })['window-ms'];
-      if (w !== undefined && !(Number.isInteger(Number(w)) && Number(w) > 0)) throw new Error('--window-ms must be a positive whole number.');
+      const o = a as { runs?: unknown; 'window-ms'?: unknown };
+      wholeNumber('runs', o.runs, 1, 1000);
+      wholeNumber('window-ms', o['window-ms'], 1, 3_600_000);
       return true;
     }) as unknown as Argv<T>;
 }
 
-export function recordOpts(a: { method: string; runs: number; 'window-ms'?: number; main?: string; 'keep-raw'?: string; flags?: string }, io: Io) {
+export function recordOpts(a: { method: string; runs: number; 'window-ms'?: number; main?: string; 'keep-raw'?: string; flags?: string; discovery: boolean }, io: Io) {
   return {
+    discovery: a.discovery,
     method: a.method as 'auto' | 'pagemap' | 'exact',
     runs: Number(a.runs),
     windowMs: a['window-ms'] !== undefined ? Number(a['window-ms']) : undefined,
     main: a.main,
     rawDir: a['keep-raw'],
     flags: a.flags ? String(a.flags).split(',').filter(Boolean) : undefined,
-    log: (s: string) => io.err(`elfprefetch: ${s}`),
+    log: (s: string) => note(io, s),
   };
 }
 
@@ -62,7 +66,14 @@ export function recordCommand(io: Io, setCode: (c: number) => void): CommandModu
         y
           .usage('$0 record [-o PROFILE] [--method auto|pagemap|exact] [--runs N] [--window-ms N] -- CMD [ARGS...]')
           .option('output', { alias: 'o', type: 'string', describe: 'profile to write (default: CMD.profile.json in this folder)' })
-          .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' }),
+          .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' })
+          .epilogue(
+            examples([
+              ['$0 record -o app.profile.json -- ./app --version', 'the pages one start of ./app touches'],
+              ['$0 record --runs 5 -o app.json -- ./app', 'five runs; select keeps the pages most of them used'],
+              ['$0 record --main ./app -o app.json -- ./run-app.sh', 'a program started by a wrapper script'],
+            ]),
+          ),
       ) as never,
     handler: async (a) => {
       setCode(
@@ -73,9 +84,11 @@ export function recordCommand(io: Io, setCode: (c: number) => void): CommandModu
           const { profileJson } = await import('../../src/record/profile');
           const cmd = (a['--'] ?? []).map(String);
           const out = a.output ?? `${path.basename(cmd[0]!)}.profile.json`;
+          const { preflight } = await import('../../src/record/preflight');
+          preflight({ output: out, main: a.main, method: a.method as never });
           const r = await record(cmd, recordOpts(a, io));
           fs.writeFileSync(out, profileJson(r.profile));
-          for (const n of r.notes) io.err(`elfprefetch: warning: ${n}`);
+          for (const n of r.notes) note(io, `warning: ${n}`);
           const all = selectPages(r.profile, { minShare: 0 });
           if (a.json) {
             io.out(JSON.stringify({ output: out, method: r.method, runs: r.runs.length, processes: r.runs.map((x) => x.processes), objects: all.objects, skipped: r.skipped, notes: r.notes }));

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
+import { examples } from '../examples';
 
 interface Args {
   hook: string;
@@ -18,6 +19,12 @@ export function runCommand(io: Io, setCode: (c: number) => void): CommandModule<
         .positional('cmd', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
         .option('hook', { type: 'string', choices: ['exec', 'audit', 'preload'], default: 'exec', describe: 'how the prefetch runs' })
         .parserConfiguration({ 'populate--': true, 'unknown-options-as-args': false })
+        .epilogue(
+          examples([
+            ['$0 run -- ./app --flag', 'start ./app with its note prefetched (the exec wrapper)'],
+            ['$0 run --hook audit -- ./app', 'the same through LD_AUDIT'],
+          ]),
+        )
         .check((a) => {
           const cmd = [...((a.cmd as string[] | undefined) ?? []), ...((a['--'] as string[] | undefined) ?? [])];
           if (cmd.length === 0) throw new Error('Name the command to run, e.g. `elfprefetch run -- node -e 0`.');

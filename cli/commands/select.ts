@@ -1,4 +1,7 @@
 import * as fs from 'node:fs';
+import { share, size } from '../checks';
+import { examples } from '../examples';
+import { parseSize } from '../../src/record/size';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
@@ -9,6 +12,7 @@ interface Args {
   'min-share': number;
   budget?: string;
   json: boolean;
+  force: boolean;
 }
 
 export function selectCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
@@ -22,19 +26,29 @@ export function selectCommand(io: Io, setCode: (c: number) => void): CommandModu
         .option('min-share', { type: 'number', default: 0.5, describe: 'keep pages touched in at least this share of the runs (0 to 1)' })
         .option('budget', { type: 'string', describe: 'at most this many bytes over all objects, most-used pages first (e.g. 4M)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' })
+        .option('force', { type: 'boolean', default: false, describe: 'merge profiles even when they are of different programs' })
+        .epilogue(examples([['$0 select run1.json run2.json run3.json -o app.json', 'keep the pages at least half of the three runs used']]))
         .check((a) => {
-          const s = a['min-share'];
-          if (!(typeof s === 'number' && s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
+          share('min-share', a['min-share']);
+          size('budget', a.budget, parseSize);
           return true;
         }) as never,
     handler: async (a) => {
       setCode(
         await guard(io, undefined, async () => {
           const { parseProfile } = await import('../../src/profile/schema');
-          const { mergeProfiles, parseSize, selectPages } = await import('../../src/record/select');
+          const { mergeProfiles, selectPages } = await import('../../src/record/select');
           const { selectionLines } = await import('../../src/record/report');
           const { profileJson } = await import('../../src/record/profile');
-          const profiles = a.profiles.map((p) => parseProfile(fs.readFileSync(p, 'utf8'), p));
+          const { readRegular } = await import('../../src/io/regular');
+          const { checkOutput } = await import('../../src/io/output');
+          checkOutput(a.output, 'output');
+          const profiles = a.profiles.map((p) => parseProfile(readRegular(p, 'profile').toString('utf8'), p));
+          if (!a.force) {
+            const { differentPrograms } = await import('../../src/record/select');
+            const why = differentPrograms(profiles.map((p, i) => ({ name: a.profiles[i]!, profile: p })));
+            if (why) throw new Error(`${why}: their pages do not make one selection (--force merges them anyway)`);
+          }
           const budget = a.budget !== undefined ? parseSize(a.budget) : undefined;
           const sel = selectPages(mergeProfiles(profiles), { minShare: a['min-share'], budget });
           fs.writeFileSync(a.output, profileJson(sel.profile));

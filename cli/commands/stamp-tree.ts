@@ -4,6 +4,9 @@ import { EXIT } from '../exit';
 import { Io, guard } from '../run';
 import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
 import { MOVING } from '../../src/layout/plan';
+import { MAX_PAGE_SIZE, powerOfTwo, share, size, wholeNumber } from '../checks';
+import { examples } from '../examples';
+import { parseSize } from '../../src/record/size';
 
 interface Args {
   dir: string;
@@ -20,6 +23,7 @@ interface Args {
   progress?: boolean;
   json: boolean;
   'carry-over': boolean;
+  quiet?: boolean;
 }
 
 const LABELS: Record<string, string> = {
@@ -59,12 +63,18 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
         .option('progress', { type: 'boolean', describe: 'show progress on stderr (default: when stderr is a terminal)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON instead of the summary' })
-        .example('$0 stamp-tree debian/tmp --profiles /srv/elfprefetch/profiles --report stamp-tree.json', 'stamp a package tree')
+        .epilogue(
+          examples([
+            ['$0 stamp-tree debian/tmp -P /srv/elfprefetch/profiles', 'stamp a package tree from a profile directory'],
+            ['$0 stamp-tree debian/tmp -P PDIR --dry-run --report r.json', 'say what would be done, file by file'],
+          ]),
+        )
         .check((a) => {
-          const s = a['min-share'];
-          if (!(typeof s === 'number' && s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
+          share('min-share', a['min-share']);
           if (a.sidecar !== undefined && a.fallback !== 'none') throw new Error('--sidecar writes every note to a sidecar already; --fallback applies to notes written into the files.');
-          if (a.jobs !== undefined && !(Number.isInteger(a.jobs) && a.jobs >= 1 && a.jobs <= 256)) throw new Error('--jobs must be a whole number from 1 to 256.');
+          wholeNumber('jobs', a.jobs, 1, 256);
+          powerOfTwo('max-page-size', a['max-page-size'], MAX_PAGE_SIZE.min, MAX_PAGE_SIZE.max);
+          size('budget', a.budget, parseSize);
           return true;
         }) as never,
     handler: async (a) => {
@@ -90,8 +100,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
         setCode(
           await guard(io, a.dir, async () => {
             const { stampTree } = await import('../../src/tree/stamp-tree');
-            const { parseSize } = await import('../../src/record/select');
-            const showProgress = a.progress ?? !!process.stderr.isTTY;
+            const showProgress = a.progress ?? (!!process.stderr.isTTY && !a.quiet);
             let last = 0;
             const report = await stampTree(a.dir, {
               profiles: a.profiles,

@@ -1,6 +1,7 @@
-import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
+import { MAX_PAGE_SIZE, powerOfTwo } from '../checks';
+import { examples } from '../examples';
 import { Io, guard } from '../run';
 import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
 
@@ -14,6 +15,7 @@ interface Args {
   'max-page-size'?: number;
   json: boolean;
   'carry-over': boolean;
+  force: boolean;
   sidecar?: string;
   fallback: 'none' | 'sidecar' | 'move';
   'sidecar-dir': string;
@@ -33,17 +35,27 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
         .option('page-size', { type: 'number', default: 4096, describe: 'bytes per page of the bitmap (power of two)' })
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
         .option('carry-over', { type: 'boolean', default: false, describe: 'accept a profile of another build of this program: carry its pages over section by section' })
+        .option('force', { type: 'boolean', default: false, describe: 'with --carry-over: carry over even a profile that does not look like one of this program' })
         .option('sidecar', { type: 'string', describe: 'leave the file as it is and write the note to this sidecar directory (keyed by build-id; docs/FORMAT.md section 8)' })
         .option('fallback', { choices: ['none', 'sidecar', 'move'] as const, default: 'none' as const, describe: 'where the file has no room for the note without moving anything: refuse (none, exit 3), write the note to --sidecar-dir (sidecar), or move sections to make room (move: breaks separate debug files and core dumps, see docs/DESIGN.md)' })
         .option('sidecar-dir', { type: 'string', default: DEFAULT_SIDECAR_DIR, describe: 'the sidecar directory of --fallback sidecar' })
-        .option('json', { type: 'boolean', default: false })
+        .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+        .epilogue(
+          examples([
+            ['$0 stamp ./app --profile app.profile.json', 'the pages a recording of ./app saw (elfprefetch record)'],
+            ['$0 stamp ./app --profile old.json --carry-over', 'a profile of an earlier build of ./app'],
+            ['$0 stamp ./app --pages 0-15,20 -o app.stamped', 'pages by hand, into a copy'],
+            ['$0 stamp ./app --pages 0-15 --fallback sidecar', 'a sidecar where the file has no room for a note'],
+          ]),
+        )
         .check((a) => {
           if (a.sidecar !== undefined && a.fallback !== 'none') throw new Error('--sidecar always writes a sidecar; --fallback applies to a note written into the file.');
           if (a.fallback === 'sidecar' && a.output !== undefined) throw new Error('--fallback sidecar leaves the file as it is where it has no room; it cannot be combined with --output.');
           if (a.sidecar !== undefined && a.output !== undefined) throw new Error('--sidecar leaves the file as it is; it cannot be combined with --output.');
           if (!a.profile === !a.pages) throw new Error('Give exactly one of --profile or --pages, e.g. `elfprefetch stamp app --pages 0-15`.');
-          const ps = a['page-size'];
-          if (!Number.isInteger(ps) || ps < 512 || ps > 1 << 20 || (ps & (ps - 1)) !== 0) throw new Error('--page-size must be a power of two from 512 to 1048576.');
+          if (a.force && !a['carry-over']) throw new Error('--force only applies to --carry-over.');
+          powerOfTwo('page-size', a['page-size'], 512, 1 << 20);
+          powerOfTwo('max-page-size', a['max-page-size'], MAX_PAGE_SIZE.min, MAX_PAGE_SIZE.max);
           return true;
         }) as never,
     handler: async (a) => {
@@ -51,11 +63,14 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
         await guard(io, a.file, async () => {
           const { stampFile } = await import('../../src/ops/stamp');
           const { parseRanges } = await import('../../src/note/pageset');
+          const { readRegular } = await import('../../src/io/regular');
+          const { checkOutput } = await import('../../src/io/output');
+          if (a.output !== undefined) checkOutput(a.output);
           const pageShift = Math.log2(a['page-size']);
           // The profile reader (and zod) load only when a profile is used.
           const req = a.pages
             ? { pageShift, sets: [{ name: a.set, runs: parseRanges(a.pages) }] }
-            : (await import('../../src/ops/from-profile')).requestFromProfile(a.file, a.profile!, fs.readFileSync(a.profile!, 'utf8'), { carryOver: a['carry-over'] });
+            : (await import('../../src/ops/from-profile')).requestFromProfile(a.file, a.profile!, readRegular(a.profile!, 'profile').toString('utf8'), { carryOver: a['carry-over'], force: a.force });
           const carried = 'match' in req && req.match.how === 'carried' ? req.match : undefined;
           const carriedText = carried ? ` (pages carried over from build ${carried.from}${carried.dropped ? `; ${carried.dropped} had no section to go to` : ''})` : '';
           if (a.sidecar !== undefined) {

@@ -1,6 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard, note } from '../run';
+import { share, size } from '../checks';
+import { examples } from '../examples';
+import { parseSize } from '../../src/record/size';
 import { RecordArgs, recordOptions, recordOpts } from './record';
 
 interface Args extends RecordArgs {
@@ -25,9 +28,15 @@ export function trainCommand(io: Io, setCode: (c: number) => void): CommandModul
           .option('system', { type: 'boolean', default: false, describe: 'allow rewriting system files (under /usr, /lib, ... or from a package)' })
           .option('profile', { alias: 'o', type: 'string', describe: 'also write the selected profile here' })
           .option('json', { type: 'boolean', default: false, describe: 'print what was done as JSON' })
+          .epilogue(
+            examples([
+              ['$0 train --runs 3 -- ./app --flag', 'record 3 runs, keep the pages most used, stamp ./app'],
+              ['$0 train --libs --profile app.json -- ./app', 'also stamp its (non-system) libraries; keep the profile'],
+            ]),
+          )
           .check((a) => {
-            const s = Number(a['min-share']);
-            if (!(s >= 0 && s <= 1)) throw new Error('--min-share must be a number from 0 to 1.');
+            share('min-share', a['min-share']);
+            size('budget', a.budget, parseSize);
             return true;
           }),
       ) as never,
@@ -35,9 +44,10 @@ export function trainCommand(io: Io, setCode: (c: number) => void): CommandModul
       setCode(
         await guard(io, undefined, async () => {
           const { train } = await import('../../src/record/train');
-          const { parseSize } = await import('../../src/record/select');
           const { selectionLines, stampLines } = await import('../../src/record/report');
           const cmd = (a['--'] ?? []).map(String);
+          const { preflight } = await import('../../src/record/preflight');
+          preflight({ output: a.profile, main: a.main, method: a.method as never });
           const r = await train(cmd, {
             ...recordOpts(a, io),
             minShare: Number(a['min-share']),
@@ -46,7 +56,7 @@ export function trainCommand(io: Io, setCode: (c: number) => void): CommandModul
             system: a.system,
             profileOut: a.profile,
           });
-          for (const n of r.record.notes) io.err(`elfprefetch: warning: ${n}`);
+          for (const n of r.record.notes) note(io, `warning: ${n}`);
           if (a.json) {
             io.out(
               JSON.stringify({

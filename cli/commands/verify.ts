@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { Io, guard } from '../run';
+import { examples } from '../examples';
 
 interface Args {
   file: string;
@@ -12,7 +13,13 @@ export function verifyCommand(io: Io, setCode: (c: number) => void): CommandModu
   return {
     command: 'verify <file>',
     describe: 'Check that the note is intact and belongs to this build (exit 0 valid, 10 absent, 11 stale, 12 corrupt)',
-    builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }).option('sidecar', { type: 'string', describe: 'check the note kept for this file in a sidecar directory instead' }) as never,
+    builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }).option('sidecar', { type: 'string', describe: 'check the note kept for this file in a sidecar directory instead' })
+        .epilogue(
+          examples([
+            ['$0 verify ./app', 'is the note intact and of this build? (the status says: 0, 10, 11, 12)'],
+            ['$0 verify -q ./app || echo "stamp ./app again"', 'in a script: only the status'],
+          ]),
+        ) as never,
     handler: async (a) => {
       setCode(
         await guard(io, a.file, async () => {

@@ -85,7 +85,8 @@ export function benchSvg(r: BenchResult): string {
     y += 10;
     parts.push(`<text x="10" y="${y + 12}" font-size="13" font-weight="bold">${esc(`${m.model}: ${m.describe}`)}</text>`);
     y += 20;
-    const max = Math.max(1e-9, ...m.strategies.map((s) => s.wallMs.max));
+    const max = Math.max(1e-9, ...m.strategies.map((s) => s.wallMs.max), m.lowerBound?.ms ?? 0);
+    const top = y;
     for (const s of m.strategies) {
       const w = (s.wallMs.median / max) * barW;
       const x0 = left + (s.wallMs.min / max) * barW;
@@ -95,6 +96,13 @@ export function benchSvg(r: BenchResult): string {
       parts.push(`<line x1="${x0.toFixed(1)}" y1="${y + rowH / 2}" x2="${x1.toFixed(1)}" y2="${y + rowH / 2}" stroke="#000" stroke-width="1"/>`);
       parts.push(`<text x="${(Math.max(left + w, x1) + 6).toFixed(1)}" y="${y + 14}" font-size="11">${esc(`${num(s.wallMs.median, s.wallMs.median < 100 ? 1 : 0)} ms, ${ratio(s.ratio.demand)}x demand, ${num(s.majflt.median)} major, ${num(s.ios.median)} req`)}</text>`);
       y += rowH;
+    }
+    if (m.lowerBound && Number.isFinite(m.lowerBound.ms)) {
+      // No strategy can beat this: warm time plus reading the touched pages at the model's limits.
+      const bx = (left + (m.lowerBound.ms / max) * barW).toFixed(1);
+      parts.push(`<line x1="${bx}" y1="${top}" x2="${bx}" y2="${y + 2}" stroke="#000" stroke-width="1.5" stroke-dasharray="4 3"/>`);
+      parts.push(`<text x="${bx}" y="${y + 14}" font-size="11" text-anchor="middle">${esc(`lower bound ${num(m.lowerBound.ms, 1)} ms`)}</text>`);
+      y += 18;
     }
   }
   y += 10;

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { openRegular } from '../io/regular';
 import { ElfFormatError, ElfPath } from './errors';
 
 /** Random access to a file's bytes by position, so big files are never loaded whole. */
@@ -48,15 +49,8 @@ export class FileSource implements ByteSource {
     this.size = stat.size;
   }
   static open(path: string): FileSource {
-    const fd = fs.openSync(path, 'r');
-    try {
-      const st = fs.fstatSync(fd, { bigint: true });
-      if (!st.isFile()) throw new Error(`${path}: not a regular file`);
-      return new FileSource(fd, st, path);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
+    const { fd, stat } = openRegular(path);
+    return new FileSource(fd, stat, path);
   }
   read(offset: bigint, length: number, path: ElfPath = []): Uint8Array {
     checkRange(this.size, offset, length, path);

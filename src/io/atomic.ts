@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { newFileError } from './output';
 import { readXattrs, writeXattrs } from './xattrs';
 
 /**
@@ -85,6 +86,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
   let dest = source;
   if (opts.output !== undefined) {
     dest = fs.existsSync(opts.output) ? fs.realpathSync(opts.output) : path.resolve(opts.output);
+    if (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) throw new Error(`output ${opts.output} is a directory; name the file to write`);
   }
   deferSignals();
   const st = fs.statSync(source);
@@ -121,7 +123,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw newFileError(e, dest, tmp);
   }
   if (opts.fsync === false) return dest;
   const dir = fs.openSync(path.dirname(dest), 'r');

@@ -40,7 +40,9 @@ export function parseRanges(text: string): Run[] {
     if (!m) throw new Error(`page range '${part}' is not N or N-M`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || hi < lo) throw new Error(`page range '${part}' is empty or out of order`);
+    const big = [m[1]!, m[2]].find((n, i) => n !== undefined && !Number.isSafeInteger(i === 0 ? lo : hi));
+    if (big !== undefined) throw new Error(`page number ${big} in '${part}' is too large`);
+    if (hi < lo) throw new Error(`page range '${part}' is out of order (${lo} > ${hi})`);
     runs.push({ first: lo, count: hi - lo + 1 });
   }
   if (runs.length === 0) throw new Error('no pages given');

@@ -3,6 +3,7 @@ import { openElf } from '../elf/read';
 import { buildIdOf, layoutDigest } from '../note/identity';
 import { Run, parseRanges } from '../note/pageset';
 import { SectionSpan, carryPages, sectionSpans } from '../profile/carry';
+import { sameProgram } from '../profile/same-program';
 import { Anchor, functionAnchors } from '../profile/symbols';
 import { Profile, ProfileObject, parseProfile } from '../profile/schema';
 import type { LibraryEntry, SelfPageSet, StampRequest } from './stamp';
@@ -31,6 +32,8 @@ function libraryDigest(o: ProfileObject): bigint | undefined {
 export interface FromProfileOptions {
   /** Accept a profile of another build of the program: carry its pages over section by section. */
   carryOver?: boolean;
+  /** Carry over even a profile that does not look like one of this program (sameProgram). */
+  force?: boolean;
 }
 
 /** How the program's own pages were found in the profile. */
@@ -99,6 +102,12 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
     }
     const noSections = programs.find((o) => !o.sections?.length);
     if (noSections) throw new Error(`${where} cannot be carried over to another build: it lists no sections for ${noSections.path} (record it again with this version of elfprefetch)`);
+    if (!opts.force) {
+      for (const o of programs) {
+        const v = sameProgram(o, { path: file, sections: spans, functions: anchorsNow });
+        if (!v.same) throw new Error(`${where} does not look like a profile of this program (${v.evidence}); its pages would be guesses here. Record this program, or add --force to carry them over anyway`);
+      }
+    }
     carried = new Map();
     let dropped = 0;
     let anchored = 0;

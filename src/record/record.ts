@@ -23,6 +23,12 @@ export interface RecordOptions {
   env?: NodeJS.ProcessEnv;
   /** Keep the pagemap method's raw results in DIR/run-N. */
   rawDir?: string;
+  /**
+   * The exact method first runs the command once under the pagemap recorder to learn which
+   * files it maps (default). Without: the program (--main, else the command's executable) and
+   * the libraries ldd lists are traced, and the command runs only `runs` times.
+   */
+  discovery?: boolean;
   log?: (s: string) => void;
 }
 
@@ -49,6 +55,15 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
   const log = opts.log ?? (() => {});
   const { method, why } = resolveMethod(opts.method);
   if (opts.method === 'auto' || opts.method === undefined) log(`method: ${method}${why ? ` (exact: ${why.replace(/^the exact method /, '')})` : ''}`);
+  const discover = opts.discovery !== false;
+  if (method === 'exact') {
+    // Said before it happens: a command with side effects (a build, a download) runs once more.
+    log(
+      discover
+        ? `exact: the command runs ${runs + 1} times: once to find the files it maps, then ${runs} traced cold run${runs === 1 ? '' : 's'} (--no-discovery: ${runs} run${runs === 1 ? '' : 's'} only, tracing the program and the libraries ldd lists)`
+        : `exact: no discovery run; tracing the program and the libraries ldd lists (libraries it loads with dlopen are not seen)`,
+    );
+  }
   const lib = nativeFile(RECORDER_LIBRARY);
   const notes: string[] = [];
   const records: RunRecord[] = [];
@@ -57,6 +72,14 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
   await noticingSignals(async (interrupted) => {
     if (method === 'pagemap') {
       for (let i = 1; i <= runs && !interrupted(); i++) records.push(await pagemapRun(i));
+      return;
+    }
+    if (!discover) {
+      const main = opts.main ?? resolveCommand(argv[0]!, opts.env);
+      if (!main || !safeIdentify(main)) throw new Error(`--no-discovery: cannot tell which program ${argv[0]} is; name it with --main`);
+      const files = [main, ...librariesOf(main).filter((f) => f !== main && safeIdentify(f))];
+      log(`exact: tracing ${main}${files.length > 1 ? ` and the ${files.length - 1} libraries ldd lists` : ' only'}`);
+      for (const r of await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, interrupted })) records.push({ ...r, main });
       return;
     }
     // A pagemap run first, to learn which files the command's processes map.

@@ -15,6 +15,7 @@
  * Pure functions: no I/O.
  */
 import { formatRanges, parseRanges, runsFromPages } from '../note/pageset';
+export { parseSize } from './size';
 import { Profile, ProfileObject, ProfileSchema } from '../profile/schema';
 
 export interface SelectOptions {
@@ -147,10 +148,15 @@ export function selectPages(profile: Profile, opts: SelectOptions): Selection {
   return { profile: out, objects: report, runs, overBudget: candidates.length - kept.length };
 }
 
-/** Parses a byte size as users write it: 4096, 512K, 4M, 1.5G (powers of 1024). */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
-  if (!m) throw new Error(`'${text}' is not a size like 4096, 512K or 4M`);
-  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.floor(Number(m[1]) * scale);
+
+/**
+ * Why these profiles are not of one program, or undefined: their programs (the objects marked
+ * main) share neither a build-id nor a path. Runs of one program at several builds are one program.
+ */
+export function differentPrograms(profiles: Array<{ name: string; profile: Profile }>): string | undefined {
+  const mains = profiles.flatMap((p) => p.profile.objects.filter((o) => o.main).map((o) => ({ name: p.name, path: o.path, buildId: o.buildId })));
+  const first = mains[0];
+  if (!first) return undefined;
+  const other = mains.find((m) => m.path !== first.path && !(m.buildId && m.buildId === first.buildId));
+  return other && `${first.name} is a profile of ${first.path}, ${other.name} of ${other.path}`;
 }

@@ -13,6 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { requestFromProfile } from '../ops/from-profile';
 import { StampResult, stampFile } from '../ops/stamp';
@@ -22,6 +23,7 @@ import { identify } from './objects';
 import { profileJson } from './profile';
 import { RecordOptions, RecordResult, record } from './record';
 import { Selection, selectPages } from './select';
+import { resolveCommand } from './spawn';
 
 export interface TrainOptions extends RecordOptions {
   minShare?: number;
@@ -84,24 +86,56 @@ function alone(p: Profile, o: ProfileObject): string {
   return JSON.stringify({ ...p, objects: [{ ...o, main: true }] });
 }
 
+/** Why train may not rewrite the program, or undefined. */
+function refusal(program: string, opts: TrainOptions): string | undefined {
+  const sys = systemReason(program);
+  if (sys && !opts.system) return `${program} is a system file (${sys}): train leaves it alone unless --system is given. Train a copy instead, or stamp a copy with \`elfprefetch stamp FILE --profile PROFILE -o OUT\``;
+  const cannot = unwritable(program);
+  return cannot ? `${program}: ${cannot}` : undefined;
+}
+
+/**
+ * Where a recording goes when train cannot finish: the --profile file, else a new file in the
+ * temporary directory. A recording can take minutes; it is not thrown away.
+ */
+function keepRecording(profile: Profile, opts: TrainOptions): string {
+  let file = opts.profileOut;
+  if (file === undefined) {
+    const main = profile.objects.find((o) => o.main);
+    file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-train-')), `${path.basename(main?.path ?? 'program')}.profile.json`);
+  }
+  fs.writeFileSync(file, profileJson(profile));
+  return file;
+}
+
 export async function train(argv: string[], opts: TrainOptions = {}): Promise<TrainResult> {
+  // Checked before the command runs: the program --main names; else the command's executable
+  // when it is the user's own file (a system executable may be a wrapper, such as sh or env,
+  // that execs the program: that is known only after the recording).
+  const command = resolveCommand(argv[0] ?? '', opts.env);
+  const program = opts.main ?? (command && !systemReason(command) ? command : undefined);
+  const early = program && refusal(program, opts);
+  if (early) throw new Error(`${early}. Nothing was recorded`);
   const rec = await record(argv, opts);
   const selection = selectPages(rec.profile, { minShare: opts.minShare ?? 0.5, budget: opts.budget });
+  const profile = selection.profile;
+  try {
+    return trainStamps(rec, selection, opts);
+  } catch (e) {
+    const kept = keepRecording(profile, opts);
+    if (e instanceof Error) e.message += ` (the selected profile is kept in ${kept}: \`elfprefetch stamp FILE --profile ${kept}\` uses it)`;
+    throw e;
+  }
+}
+
+function trainStamps(rec: RecordResult, selection: Selection, opts: TrainOptions): TrainResult {
   const profile = selection.profile;
   const mainObj = profile.objects.find((o) => o.main);
   if (!mainObj) throw new Error('the profile has no program to stamp');
   const stamps: StampOutcome[] = [];
   // Check the program first: no library is touched when the program cannot be stamped.
-  const sys = systemReason(mainObj.path);
-  if (sys && !opts.system) {
-    if (opts.profileOut) fs.writeFileSync(opts.profileOut, profileJson(profile));
-    throw new Error(
-      `${mainObj.path} is a system file (${sys}): train leaves it alone unless --system is given. ` +
-        `Train a copy instead, or stamp a copy with \`elfprefetch stamp FILE --profile PROFILE -o OUT\`${opts.profileOut ? ` (the profile is in ${opts.profileOut})` : ''}.`,
-    );
-  }
-  const cannot = unwritable(mainObj.path);
-  if (cannot) throw new Error(`${mainObj.path}: ${cannot}`);
+  const why = refusal(mainObj.path, opts);
+  if (why) throw new Error(why);
 
   if (opts.libs) {
     for (const o of profile.objects) {

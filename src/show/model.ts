@@ -12,6 +12,7 @@ import { verifyElf } from '../ops/verify';
 import { parseProfile } from '../profile/schema';
 import { DeviceParams, ReadRequest, planReads } from '../plan/coalesce';
 import { DeviceChoice, chooseDevice } from '../plan/device';
+import { readHead, readRegular } from '../io/regular';
 
 export type SegmentKind = 'r' | 'x' | 'w';
 
@@ -124,6 +125,10 @@ function fromElf(file: string, opts: ShowOptions): ShownObject[] {
     const self = v.note?.objects[0];
     const set = self?.pageSets.find((s) => s.name === setName);
     const usable = v.status === 'valid';
+    if (opts.set !== undefined && !set) {
+      const names = self?.pageSets.map((s) => `'${s.name}'`).join(', ');
+      throw new Error(`no page set named '${opts.set}' (${names ? `the note has ${names}` : `note: ${v.status}: ${v.reason}`})`);
+    }
     const notes = [`note: ${v.status}: ${v.reason}`];
     if (v.note && !set) notes.push(`no page set named '${setName}' (sets: ${self?.pageSets.map((s) => s.name).join(', ') || 'none'})`);
     if (v.note && !usable) notes.push('the shim ignores this note: nothing is prefetched');
@@ -146,6 +151,9 @@ function fromElf(file: string, opts: ShowOptions): ShownObject[] {
 /** A profile: each object's recorded pages. */
 function fromProfile(file: string, text: string, opts: ShowOptions): ShownObject[] {
   const p = parseProfile(text, file);
+  if (opts.set !== undefined && !p.objects.some((o) => o.set === opts.set)) {
+    throw new Error(`no page set named '${opts.set}' (the profile has ${[...new Set(p.objects.map((o) => `'${o.set}'`))].join(', ') || 'no objects'})`);
+  }
   return p.objects
     .filter((o) => !opts.set || o.set === opts.set)
     .map((o) => {
@@ -159,15 +167,8 @@ function fromProfile(file: string, text: string, opts: ShowOptions): ShownObject
 
 /** Reads FILE (an ELF file or a profile JSON) into what show draws. */
 export function showModel(file: string, opts: ShowOptions = {}): ShownObject[] {
-  const fd = fs.openSync(file, 'r');
-  const magic = Buffer.alloc(4);
-  try {
-    fs.readSync(fd, magic, 0, 4, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (magic.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return fromElf(file, opts);
-  return fromProfile(file, fs.readFileSync(file, 'utf8'), opts);
+  if (readHead(file, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return fromElf(file, opts);
+  return fromProfile(file, readRegular(file).toString('utf8'), opts);
 }
 
 /** Per cell of `per` pages: the segment kind, pages selected, pages read. */
@@ -192,8 +193,9 @@ function countIn(first: number, end: number, ranges: Array<[number, number]>): n
 }
 
 /** Groups pages into at most maxCells cells. */
-export function cells(o: ShownObject, maxCells: number): { per: number; cells: Cell[] } {
-  const per = Math.max(1, Math.ceil(o.pageCount / maxCells));
+export function cells(o: ShownObject, maxCells: number, fixedPer?: number): { per: number; cells: Cell[] } {
+  // fixedPer: one scale for every file of a picture.
+  const per = fixedPer ?? Math.max(1, Math.ceil(o.pageCount / maxCells));
   const sel: Array<[number, number]> = o.selected.map((r) => [r.first, Math.min(r.first + r.count, o.pageCount)]);
   const read: Array<[number, number]> = o.plan.map((r) => [Math.floor(r.offset / o.pageSize), Math.ceil((r.offset + r.length) / o.pageSize)]);
   const out: Cell[] = [];
@@ -222,7 +224,7 @@ export function summary(o: ShownObject): string {
   const d = o.device;
   const ms = (o.plan.length / d.iops + bytes / d.bandwidth) * 1000;
   return (
-    `set '${o.setName}': ${pageTotal(o.selected)} of ${o.pageCount} pages selected in ${o.selected.length} runs; ` +
+    `set '${o.setName}': ${pageTotal(o.selected)} of ${o.pageCount} pages selected in ${o.selected.length} extent${o.selected.length === 1 ? '' : 's'}; ` +
     `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms; device class ${o.deviceWhy}`
   );
 }

@@ -1,22 +1,17 @@
 /** `elfprefetch show` in the terminal: two text lines per row of cells (segments, pages). */
 import { ShownObject, cells, summary } from './model';
+import { cellGlyph, glyphLegend, paint } from './glyphs';
 
 export interface TerminalOptions {
   width?: number;
   maxRows?: number;
-  /** ANSI colours for the segment kinds. */
+  /** ANSI colours for the segment kinds and the page glyphs. */
   color?: boolean;
 }
 
 const SEG_COLOR: Record<string, string> = { r: '\x1b[34m', x: '\x1b[31m', w: '\x1b[32m', '-': '\x1b[90m' };
 const RESET = '\x1b[0m';
 
-function pageGlyph(c: { pages: number; selected: number; read: number }): string {
-  if (c.selected === c.pages) return '█';
-  if (c.selected > 0) return '▓';
-  if (c.read > 0) return '░';
-  return '·';
-}
 
 export function renderTerminal(objects: ShownObject[], opts: TerminalOptions = {}): string[] {
   const width = opts.width ?? 64;
@@ -35,7 +30,7 @@ export function renderTerminal(objects: ShownObject[], opts: TerminalOptions = {
     for (let i = 0; i < cs.length; i += width) {
       const row = cs.slice(i, i + width);
       const seg = row.map((c) => (opts.color ? `${SEG_COLOR[c.kind]}${c.kind}${RESET}` : c.kind)).join('');
-      const pages = row.map(pageGlyph).join('');
+      const pages = paint(row.map((c) => cellGlyph(c.pages, c.selected, c.read)).join(''), !!opts.color);
       const names = row.flatMap((c) => c.starts);
       const pad = ' '.repeat(Math.min(width, cs.length) - row.length);
       let label = '';
@@ -50,8 +45,8 @@ export function renderTerminal(objects: ShownObject[], opts: TerminalOptions = {
       out.push(`  ${''.padStart(7)} ${pages}${pad}${label ? '  ' + label : ''}`);
     }
     out.push('');
-    out.push(`  one cell = ${per} page${per > 1 ? 's' : ''}; upper line: segment r read-only, x executable, w writable, - not loaded`);
-    out.push('  lower line: █ selected, ▓ partly selected, ░ read through a merged hole, · not read; right: sections starting there');
+    out.push(`  upper line: segment r read-only, x executable, w writable, - not loaded; right: sections starting there`);
+    out.push(`  lower line: ${glyphLegend(per, true)}`);
     if (o.plan.length > 0) {
       out.push('');
       out.push(`  reads (${o.device.name}):`);

@@ -143,6 +143,8 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
       req = requestFromProfileData(c.path, entry.path, selected, { carryOver: carry });
     } catch (e) {
       if (/nothing selected/.test((e as Error).message)) return done({ outcome: 'no-profile', reason: `no page of ${entry.path} was used in enough runs` });
+      // The build recorded at this path is not this program any more (carry-over refused).
+      if (carry && /does not look like a profile of this program/.test((e as Error).message)) return done({ outcome: 'no-profile', reason: (e as Error).message.replace(/\. Record this program.*$/, '') });
       throw e;
     }
     report.pages = countPages(req);

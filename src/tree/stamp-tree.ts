@@ -54,7 +54,8 @@ function workerScript(): string | undefined {
 export async function stampTree(root: string, opts: TreeOptions): Promise<TreeReport> {
   const t0 = process.hrtime.bigint();
   const absRoot = path.resolve(root);
-  if (!fs.existsSync(opts.profiles) || !fs.statSync(opts.profiles).isDirectory()) throw new Error(`the profile directory ${opts.profiles} does not exist`);
+  if (!fs.existsSync(opts.profiles)) throw new Error(`the profile directory ${opts.profiles} does not exist`);
+  if (!fs.statSync(opts.profiles).isDirectory()) throw new Error(`the profile directory ${opts.profiles} is not a directory (profiles add PDIR FILE.json fills one)`);
   const walked = walkTree(absRoot, { cleanTemps: !opts.dryRun });
   const todo = walked.candidates;
   // One getfattr for the whole tree instead of one per file (file capabilities are kept).
