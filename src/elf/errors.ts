@@ -11,7 +11,8 @@ export type ElfErrorCode =
   | 'bad_index'
   | 'bad_alignment'
   | 'bad_note'
-  | 'bad_string';
+  | 'bad_string'
+  | 'overlap';
 
 export type ElfPath = ReadonlyArray<string | number>;
 

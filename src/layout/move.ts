@@ -58,7 +58,7 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
   const dest = alignUp(s.fileEnd, 4n);
   const noteAt = dest + (block.end - block.start);
   const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
+  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
   if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
@@ -96,7 +96,7 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
   const dest = block ? congruentAfter(s.fileEnd, block.start, block.align) : s.fileEnd;
   const noteAt = alignUp(block ? dest + (block.end - block.start) : s.fileEnd, 4n);
   const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(`slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
+  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
   const capacity = capacityFor(noteAt, needed, s.limit);
   const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
   if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
@@ -185,7 +185,11 @@ function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: str
   if (h.shnum === 0) return reasons.push('without section headers nothing says what follows the program header table'), undefined;
   const { block, freeEnd } = blockAfterTable(elf, reasons);
   const tableEnd = h.phoff + BigInt(h.phnum * entsize);
-  if (tableEnd + BigInt(2 * entsize) > freeEnd) return reasons.push('no room for two more program headers after the table'), undefined;
+  if (tableEnd + BigInt(2 * entsize) > freeEnd) {
+    // Said once: when one more did not fit, two do not either.
+    if (!reasons.some((r) => r.startsWith('no room for one more program header'))) reasons.push('no room for two more program headers after the table');
+    return undefined;
+  }
   if (!unusedBytes(elf, tableEnd, tableEnd + BigInt(2 * entsize), block ? [block] : [], 'the room after the program header table', reasons)) return undefined;
   const align = maxOf(page, ...loads.map((p) => p.align));
   const tail = tailStart(elf);

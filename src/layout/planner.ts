@@ -45,10 +45,21 @@ export function planStamp(elf: ElfFile, needed: number, opts: PlanOptions = {}):
 }
 
 /**
- * A section that claims bytes past the end of the file is malformed: the tables a stamp
- * writes at the end would land inside its claimed range.
+ * Malformed layouts a stamp must not take as room: PT_LOADs overlapping in memory, and a section that
+ * claims bytes past the end of the file (the tables a stamp writes at the end would land inside
+ * its claimed range).
  */
 function refuseClaimsPastEnd(elf: ElfFile): void {
+  // Two PT_LOADs over the same memory: malformed, not a layout to place in. (The same file bytes
+  // loaded twice at different addresses is legal, and a stamp changes no loaded byte anyway.)
+  const loads = loadsOf(elf.programHeaders);
+  for (let i = 1; i < loads.length; i++) {
+    const a = loads[i - 1]!;
+    const b = loads[i]!;
+    if (b.vaddr < a.vaddr + a.memsz) {
+      throw new ElfFormatError('overlap', `PT_LOAD ${b.index} starts at address 0x${b.vaddr.toString(16)}, inside PT_LOAD ${a.index}`, elf.header.phoff, ['programHeaders', b.index, 'p_vaddr'], b.vaddr);
+    }
+  }
   for (const s of elf.sections) {
     if (s.type === C.SHT_NULL || s.type === C.SHT_NOBITS) continue;
     if (s.offset + s.size > elf.source.size) {
