@@ -172,7 +172,12 @@ t.test('without root: approximate figures, model none only', { skip: !fixtureFor
       const demand = by.get('demand');
       t.ok(demand.majflt.median > 0 && demand.bytes.median > 0 && demand.ios.median > 0, `${m.model}: demand paging reads from the device`);
       t.ok(demand.majflt.median > by.get('elfprefetch-exec').majflt.median, `${m.model}: demand ${demand.majflt.median} major faults > exec wrapper ${by.get('elfprefetch-exec').majflt.median}`);
-      for (const d of ['daemon', 'daemon-permission']) t.ok(by.get(d).planned?.median > 0, `${m.model}: ${d} prefetched (${by.get(d).planned?.median} readahead calls)`);
+      // The daemon issues requests unless the set is cached by then (a small program is read whole
+      // by the kernel's or its own header read-ahead: "resident already"); either way it saves faults.
+      for (const d of ['daemon', 'daemon-permission']) {
+        const s = by.get(d);
+        t.ok(s.planned?.median > 0 || s.majflt.median < demand.majflt.median, `${m.model}: ${d} prefetched (${s.planned?.median} readahead calls; ${s.majflt.median} major faults, demand paging ${demand.majflt.median})`);
+      }
       t.ok(by.get('wholefile').bytes.median >= demand.bytes.median, `${m.model}: whole-file preload reads at least what demand paging reads`);
       t.ok(by.get('warm').bytes.median < 65536, `${m.model}: warm reads ~0 bytes (${by.get('warm').bytes.median})`);
       t.equal(by.get('warm').majflt.median, 0, `${m.model}: warm has no major fault`);
