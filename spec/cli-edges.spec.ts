@@ -172,7 +172,7 @@ if (!pie) {
       show: ['show', hello],
       bench: ['bench', '--', '/nonexistent-epf'],
     };
-    const values: Record<string, [string, string]> = { method: ['pagemap', 'auto'], hook: ['exec', 'audit'], device: ['hdd', 'ssd'] };
+    const values: Record<string, [string, string]> = { method: ['pagemap', 'auto'], hook: ['exec', 'audit'], device: ['hdd', 'ssd'], fallback: ['sidecar', 'move'] };
     let n = 0;
     for (const c of await commandOptions()) {
       for (const opt of c.single) {
