@@ -168,10 +168,14 @@ async function checkFixture(t: Test, f: Fixture): Promise<void> {
     stripped.push(to);
   }
   await runsLikeOriginal(t, f, stripped[0], 'the stripped stamped exe');
-  for (const file of stripped) {
+  for (const [i, file] of stripped.entries()) {
     // strip moves our section behind the last PT_LOAD, where loaders look too, and changes no
-    // loaded byte, unless the section headers themselves are loaded (Go).
-    await verify(t, file, `the stripped stamped ${path.basename(file)}`, loadedTables ? [EXIT_OK, EXIT_STALE] : [EXIT_OK]);
+    // loaded byte, unless the section headers themselves are loaded (Go) or strip rewrites a
+    // program header that names a non-allocated section it moved (riscv64's
+    // PT_RISCV_ATTRIBUTES): the table is loaded, so the content digest sees it. The loaders'
+    // check (build-id and the PT_LOADs) still holds then.
+    const phdrsMoved = (await runCommand(['readelf', '-lW', file])).stdout.split('Section to')[0] !== (await runCommand(['readelf', '-lW', [copy.exe, ...copy.libs][i]!])).stdout.split('Section to')[0];
+    await verify(t, file, `the stripped stamped ${path.basename(file)}`, loadedTables || phdrsMoved ? [EXIT_OK, EXIT_STALE] : [EXIT_OK]);
   }
 }
 

@@ -7,7 +7,7 @@
 //   rebuilt in the same folder: the same build-ids (the build is reproducible), both binaries
 //   stamped before dh_md5sums (the package's md5sums are those of the stamped files), valid,
 //   running as before, prefetched by the shim; readelf shows the note. Then dh_elfprefetch on its
-//   own: idempotent, no profile directory, sidecar mode, a refused file (a warning), a failed
+//   own: idempotent, no profile directory, sidecar mode, a file with no room (a sidecar), a failed
 //   file (fails, or a warning with --ignore-failures), DEB_BUILD_OPTIONS=noelfprefetch.
 //   RPM: the same round with rpmbuild -bb --load macros.elfprefetch and rpm2cpio | cpio, and the
 //   install-post step's failure policy.
@@ -60,8 +60,8 @@ interface TreeReport {
 }
 const readReport = (f: string): TreeReport => JSON.parse(fs.readFileSync(f, 'utf8')) as TreeReport;
 /** Outcome and build-id of each file of a report, by its path inside the package. */
-function outcomes(r: TreeReport, root: string): Record<string, { outcome: string; buildId?: string }> {
-  return Object.fromEntries(r.files.map((f) => [path.relative(root, f.path), { outcome: f.outcome, buildId: f.buildId }]));
+function outcomes(r: TreeReport, root: string): Record<string, { outcome: string; buildId?: string; strategy?: string; sidecar?: string }> {
+  return Object.fromEntries(r.files.map((f) => [path.relative(root, f.path), { outcome: f.outcome, buildId: f.buildId, strategy: f.strategy, sidecar: f.sidecar }]));
 }
 
 /** Files a profile of `file` (pages 0-3, touched in both of 2 runs) into `pdir`, as record would. */
@@ -236,18 +236,27 @@ t.test('Debian: dpkg-buildpackage with dh --with elfprefetch', async (t) => {
   }
   fs.rmSync(path.join(pkgRoot, 'var'), { recursive: true });
 
-  // A file with no safe place for a note: refused, a warning, left as it was.
+  // A file with no room for a note beside its segments (a library without section headers):
+  // dh_elfprefetch falls back to a sidecar in the package, and the file stays as it was.
   t.ok(fs.existsSync(REFUSED_LIB), `${REFUSED_LIB} (libpcre2-8-0, as in spec/stamp-tree.spec.ts) exists`);
   const refusedCopy = path.join(pkgRoot, 'usr', 'lib', 'hello-epf', path.basename(REFUSED_LIB));
-  fs.copyFileSync(REFUSED_LIB, refusedCopy);
-  t.equal((await fileSyntheticProfile(refusedCopy, pdir, work)).status, 0, 'a profile for the refused library');
+  const unsectioned = fs.readFileSync(REFUSED_LIB);
+  unsectioned.writeBigUInt64LE(0n, 0x28); // e_shoff
+  unsectioned.writeUInt16LE(0, 0x3c); // e_shnum
+  unsectioned.writeUInt16LE(0, 0x3e); // e_shstrndx
+  fs.writeFileSync(refusedCopy, unsectioned);
+  t.equal((await fileSyntheticProfile(refusedCopy, pdir, work)).status, 0, 'a profile for the library without section headers');
   const refusedSha = digest('sha256', refusedCopy);
   const refused = await dh([]);
-  t.equal(refused.status, 0, `a refused file does not fail the build`, { output: show(refused) });
-  t.match(refused.stderr, /warning: hello-epf: some files were refused/, 'a refused file is a warning');
-  t.equal(outcomes(readReport(report), pkgRoot)[path.relative(pkgRoot, refusedCopy)]?.outcome, 'refused', 'the report says refused');
-  t.equal(digest('sha256', refusedCopy), refusedSha, 'the refused file is untouched');
+  t.equal(refused.status, 0, `a file with no room does not fail the build`, { output: show(refused) });
+  t.notMatch(refused.stderr, /refused/, 'and is no refusal');
+  const got = outcomes(readReport(report), pkgRoot)[path.relative(pkgRoot, refusedCopy)];
+  t.equal(got?.outcome, 'stamped', 'the report says it was done');
+  t.equal(got?.strategy, 'sidecar', 'by a sidecar');
+  t.match(got?.sidecar ?? '', /\/var\/lib\/elfprefetch\/sidecar\/[0-9a-f]{2}\/[0-9a-f]+\.note$/, 'inside the package, where the shim looks');
+  t.equal(digest('sha256', refusedCopy), refusedSha, 'the library itself is untouched');
   t.same([BIN, LIB].map((f) => outcomes(readReport(report), pkgRoot)[f]!.outcome), ['stamped', 'stamped'], 'the other files are stamped');
+  fs.rmSync(path.join(pkgRoot, 'var'), { recursive: true, force: true });
   fs.rmSync(refusedCopy);
 
   // A malformed ELF file: the build fails, unless told otherwise.
@@ -338,14 +347,20 @@ t.test('RPM: rpmbuild with macros.elfprefetch', async (t) => {
   const none = await runStep({ ELFPREFETCH_PROFILES: path.join(work, 'nowhere') });
   t.equal(none.status, 0, 'a missing profile directory: success');
   t.match(none.stdout, /nowhere does not exist: nothing to stamp/, 'a missing profile directory: says so');
+  // A library with no room beside its segments (no section headers): a sidecar in the buildroot.
   const refusedCopy = path.join(root, 'usr', 'lib', path.basename(REFUSED_LIB));
   fs.mkdirSync(path.dirname(refusedCopy), { recursive: true });
-  fs.copyFileSync(REFUSED_LIB, refusedCopy);
-  t.equal((await fileSyntheticProfile(refusedCopy, pdir, work)).status, 0, 'a profile for the refused library');
+  const unsectioned = fs.readFileSync(REFUSED_LIB);
+  unsectioned.writeBigUInt64LE(0n, 0x28); // e_shoff
+  unsectioned.writeUInt16LE(0, 0x3c); // e_shnum
+  unsectioned.writeUInt16LE(0, 0x3e); // e_shstrndx
+  fs.writeFileSync(refusedCopy, unsectioned);
+  t.equal((await fileSyntheticProfile(refusedCopy, pdir, work)).status, 0, 'a profile for the library without section headers');
   const refused = await runStep({});
-  t.equal(refused.status, 0, `a refused file does not fail the build`, { output: show(refused) });
-  t.match(refused.stderr, /warning: elfprefetch: some files were refused/, 'a refused file is a warning');
-  t.equal(outcomes(readReport(policyReport), root)[path.relative(root, refusedCopy)]?.outcome, 'refused', 'the report says refused');
+  t.equal(refused.status, 0, `a file with no room does not fail the build`, { output: show(refused) });
+  const got = outcomes(readReport(policyReport), root)[path.relative(root, refusedCopy)];
+  t.equal(got?.strategy, 'sidecar', 'the report says it got a sidecar');
+  t.match(got?.sidecar ?? '', new RegExp(`^${root}/var/lib/elfprefetch/sidecar/`), 'in the buildroot, where the package installs it');
   fs.writeFileSync(path.join(root, 'usr', 'bin', 'truncated'), fs.readFileSync(path.join(x1, BIN)).subarray(0, 200), { mode: 0o755 });
   const fail = await runStep({});
   t.equal(fail.status, 1, `a failed file fails the build`, { output: show(fail) });
