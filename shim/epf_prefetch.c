@@ -469,7 +469,7 @@ static int beside_mapped(ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum) 
     const ElfW(Phdr) *p = &load[k];
     uint64_t end = p->p_vaddr + p->p_filesz;
     uint64_t at = (end + 3) & ~(uint64_t)3;
-    if (p->p_filesz != p->p_memsz || !(p->p_flags & PF_R) || end % page == 0 || (at + 24 - 1) / page != (end - 1) / page) continue;
+    if (p->p_filesz == 0 || p->p_filesz != p->p_memsz || !(p->p_flags & PF_R) || end % page == 0 || (at + 24 - 1) / page != (end - 1) / page) continue;
     uint32_t descsz;
     if (our_note_header((const uint8_t *)(uintptr_t)(base + at), &descsz)) return 1;
   }

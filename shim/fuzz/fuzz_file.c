@@ -265,6 +265,24 @@ static int find_notes(uint8_t *img, size_t size, struct found *f) {
       at = (d + dsz + align - 1) & ~(align - 1);
     }
   }
+  /* docs/FORMAT.md 1.1: no note in a PT_NOTE, look beside the first and the last PT_LOAD. */
+  for (int k = 0; k < 2 && !f->desc; k++) {
+    ElfW(Phdr) p;
+    int seen = 0;
+    for (size_t i = 0; i < eh.e_phnum; i++) {
+      ElfW(Phdr) q;
+      memcpy(&q, img + eh.e_phoff + i * sizeof q, sizeof q);
+      if (q.p_type != PT_LOAD) continue;
+      if (!seen++ || k == 1) p = q;
+      if (k == 0) break;
+    }
+    if (!seen || p.p_offset > size || p.p_filesz > size - p.p_offset) continue;
+    uint64_t at = (p.p_offset + p.p_filesz + 3) & ~(uint64_t)3;
+    if (at > size || size - at < 24) continue;
+    uint8_t *h = img + at;
+    uint32_t dsz = rd32(h + 4);
+    if (rd32(h) == 12 && rd32(h + 8) == 1 && memcmp(h + 12, "elfprefetch", 12) == 0 && dsz <= size - at - 24) f->desc = h + 24, f->descsz = dsz;
+  }
   return 1;
 }
 

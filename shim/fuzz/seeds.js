@@ -17,6 +17,7 @@ const root = path.resolve(__dirname, '..', '..');
 const dist = (p) => require(path.join(root, 'dist', 'src', p));
 const { encodeNote, emptyNote } = dist('note/codec');
 const { openElf } = dist('elf/read');
+const { findOurNote } = dist('note/locate');
 const { buildIdOf, layoutDigest } = dist('note/identity');
 const { stampFile } = dist('ops/stamp');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -27,27 +28,15 @@ const noteDir = path.join(out, 'note');
 const work = path.join(out, 'work');
 for (const d of [fileDir, noteDir, work]) fs.mkdirSync(d, { recursive: true });
 
-/** The first elfprefetch note descriptor of a little-endian ELF64 file (PT_NOTE walk). */
-function descriptorOf(bytes) {
-  const b = Buffer.from(bytes);
-  const phoff = Number(b.readBigUInt64LE(32));
-  const phnum = b.readUInt16LE(56);
-  for (let i = 0; i < phnum; i++) {
-    const ph = phoff + i * 56;
-    if (b.readUInt32LE(ph) !== 4) continue;
-    const off = Number(b.readBigUInt64LE(ph + 8));
-    const size = Number(b.readBigUInt64LE(ph + 32));
-    const align = Number(b.readBigUInt64LE(ph + 48)) === 8 ? 8 : 4;
-    for (let at = off; at + 12 <= off + size; ) {
-      const namesz = b.readUInt32LE(at);
-      const descsz = b.readUInt32LE(at + 4);
-      const type = b.readUInt32LE(at + 8);
-      const descAt = at + 12 + Math.ceil(namesz / align) * align;
-      if (type === 1 && namesz === 12 && b.toString('latin1', at + 12, at + 23) === 'elfprefetch') return b.subarray(descAt, descAt + descsz);
-      at = descAt + Math.ceil(descsz / align) * align;
-    }
+/** The descriptor of a stamped file's note, found as docs/FORMAT.md 1.1 says (in a PT_NOTE or beside the segments). */
+function descriptorOf(file) {
+  const elf = openElf(file);
+  try {
+    const ours = findOurNote(elf);
+    return ours ? Buffer.from(elf.source.read(ours.note.descOffset, ours.note.descSize)) : undefined;
+  } finally {
+    elf.source.close();
   }
-  return undefined;
 }
 
 const samples = path.join(root, 'build', 'samples', 'x86-64');
@@ -99,7 +88,7 @@ for (const v of ['pie', 'nopie', 'static', 'static-pie', 'nobuildid', 'noseparat
 // Descriptors of every stamped file.
 let notes = 0;
 for (const f of files) {
-  const d = descriptorOf(fs.readFileSync(f));
+  const d = descriptorOf(f);
   if (d) {
     fs.writeFileSync(path.join(noteDir, path.basename(f) + '.desc'), d);
     notes++;
