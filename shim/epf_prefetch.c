@@ -1181,7 +1181,10 @@ int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phd
   char name[256];
   const char *label = self_label(o, path, name, sizeof name);
   const char *why = inspect_mapped(base, phdr, phnum, &id);
-  if (!why && id.note_beside) {
+  /* A note beside the segments is read from the file; so is the main program's when none is in
+   * memory, since a note after its last PT_LOAD lies in the page the loader zeroed (its note names
+   * the libraries: one open and pread per process is worth it). */
+  if (!why && (id.note_beside || (!id.note_found && strcmp(path, "/proc/self/exe") == 0))) {
     errno = saved;
     return prefetch_path(path, o, seen, 1);
   }
