@@ -15,8 +15,10 @@ cd "$(dirname "$0")/.."
 # fakeroot, rpm: the packaging hooks are tested by building real packages; lintian checks the
 # runtime package (packaging/debian-runtime).
 # clang, libclang-rt-14-dev: libFuzzer with AddressSanitizer for the shim's note parser.
+# gdb (with elfutils' eu-stack and eu-unstrip): a stamp must leave debug files and core dumps
+# working (spec/invisible.spec.ts); librsvg2-bin renders `show --svg` to check the picture.
 PACKAGES=(
-  gcc make binutils elfutils file attr libcap2-bin
+  gcc make binutils elfutils file attr libcap2-bin gdb librsvg2-bin
   qemu-user golang-go libc6-i386
   strace util-linux
   e2fsprogs mount
