@@ -281,7 +281,8 @@ t.test('on a loop device', async (t) => {
   await sub(t, 'prefetches a stamped program at exec, cold; then finds it resident; leaves unstamped programs alone', async (t) => {
     uncache(t);
     const trace = path.join(work, 'trace-prefetch');
-    const d = new Daemon(work, writeConf(work, baseConf), { strace: trace });
+    // skip-resident (off by default) is what turns the second exec into "resident already".
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'skip-resident = yes']), { strace: trace });
     t.ok(await d.waitFor(/watching execs on the file system of .* with notification events/), 'listening with notification events');
     const r = await run([at('stamped')]);
     t.equal(r.stdout, EXPECTED, 'the stamped program prints what it prints');

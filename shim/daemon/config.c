@@ -23,7 +23,7 @@ void epfd_config_defaults(struct epfd_config *c) {
   c->max_bytes_per_exec = 64ull << 20;
   c->bytes_per_second = 256ull << 20;
   c->burst_bytes = 512ull << 20;
-  c->skip_resident = 1;
+  c->skip_resident = 0; /* see elfprefetchd.conf: every request is checked for residency anyway */
   c->nice = 19;
 }
 
