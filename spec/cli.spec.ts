@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../cli/main';
-import { type Fixture, loadFixtures, repoRoot, runCommand, runFixture, samplesSrc, type RunResult } from './helpers/fixtures';
+import { type Fixture, loadFixtures, repoRoot, runCommand, runFixture, samplesSrc, type RunResult, withoutSectionHeaders } from './helpers/fixtures';
 
 type Test = tap.Test;
 
@@ -291,11 +291,7 @@ if (!pie) {
     // move unless asked: refused; --fallback sidecar writes a sidecar; --fallback move moves.
     if (staticExe) {
       const st = copyOf(staticExe, dir, 'static');
-      const b = fs.readFileSync(st);
-      b.writeBigUInt64LE(0n, 0x28); // e_shoff
-      b.writeUInt16LE(0, 0x3c); // e_shnum
-      b.writeUInt16LE(0, 0x3e); // e_shstrndx
-      fs.writeFileSync(st, b);
+      fs.writeFileSync(st, withoutSectionHeaders(st));
       const stBefore = sha(st);
       r = await ep('stamp', st, '--pages', '0');
       t.equal(r.status, EXIT.refused, 'a static exe without section headers: exit 3', diag(r));
@@ -430,11 +426,7 @@ if (!pie) {
     if (!nopie) return t.fail('no x86-64-nopie fixture: samples/build.sh did not build it');
     const dir = t.testdir();
     const file = copyOf(nopie, dir);
-    const b = fs.readFileSync(file);
-    b.writeBigUInt64LE(0n, 0x28); // e_shoff
-    b.writeUInt16LE(0, 0x3c); // e_shnum
-    b.writeUInt16LE(0, 0x3e); // e_shstrndx
-    fs.writeFileSync(file, b);
+    fs.writeFileSync(file, withoutSectionHeaders(file));
     const size = fs.statSync(file).size;
     const r = await ep('stamp', file, '--pages', '0-3', '--max-page-size', '65536', '--fallback', 'move', '--json');
     t.equal(r.status, EXIT.ok, 'stamp exits 0', diag(r));

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { identify } from '../src/record/objects';
-import { repoRoot, runCommand, type RunResult } from './helpers/fixtures';
+import { repoRoot, runCommand, type RunResult, withoutSectionHeaders } from './helpers/fixtures';
 
 type Test = tap.Test;
 
@@ -56,7 +56,7 @@ const digest = (alg: string, f: string): string => createHash(alg).update(fs.rea
 
 interface TreeReport {
   counts: Record<string, number>;
-  files: Array<{ path: string; outcome: string; buildId?: string; reason?: string; sidecar?: string }>;
+  files: Array<{ path: string; outcome: string; buildId?: string; reason?: string; sidecar?: string; strategy?: string }>;
 }
 const readReport = (f: string): TreeReport => JSON.parse(fs.readFileSync(f, 'utf8')) as TreeReport;
 /** Outcome and build-id of each file of a report, by its path inside the package. */
@@ -240,11 +240,7 @@ t.test('Debian: dpkg-buildpackage with dh --with elfprefetch', async (t) => {
   // dh_elfprefetch falls back to a sidecar in the package, and the file stays as it was.
   t.ok(fs.existsSync(REFUSED_LIB), `${REFUSED_LIB} (libpcre2-8-0, as in spec/stamp-tree.spec.ts) exists`);
   const refusedCopy = path.join(pkgRoot, 'usr', 'lib', 'hello-epf', path.basename(REFUSED_LIB));
-  const unsectioned = fs.readFileSync(REFUSED_LIB);
-  unsectioned.writeBigUInt64LE(0n, 0x28); // e_shoff
-  unsectioned.writeUInt16LE(0, 0x3c); // e_shnum
-  unsectioned.writeUInt16LE(0, 0x3e); // e_shstrndx
-  fs.writeFileSync(refusedCopy, unsectioned);
+  fs.writeFileSync(refusedCopy, withoutSectionHeaders(REFUSED_LIB));
   t.equal((await fileSyntheticProfile(refusedCopy, pdir, work)).status, 0, 'a profile for the library without section headers');
   const refusedSha = digest('sha256', refusedCopy);
   const refused = await dh([]);
@@ -350,11 +346,7 @@ t.test('RPM: rpmbuild with macros.elfprefetch', async (t) => {
   // A library with no room beside its segments (no section headers): a sidecar in the buildroot.
   const refusedCopy = path.join(root, 'usr', 'lib', path.basename(REFUSED_LIB));
   fs.mkdirSync(path.dirname(refusedCopy), { recursive: true });
-  const unsectioned = fs.readFileSync(REFUSED_LIB);
-  unsectioned.writeBigUInt64LE(0n, 0x28); // e_shoff
-  unsectioned.writeUInt16LE(0, 0x3c); // e_shnum
-  unsectioned.writeUInt16LE(0, 0x3e); // e_shstrndx
-  fs.writeFileSync(refusedCopy, unsectioned);
+  fs.writeFileSync(refusedCopy, withoutSectionHeaders(REFUSED_LIB));
   t.equal((await fileSyntheticProfile(refusedCopy, pdir, work)).status, 0, 'a profile for the library without section headers');
   const refused = await runStep({});
   t.equal(refused.status, 0, `a file with no room does not fail the build`, { output: show(refused) });

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { identify } from '../src/record/objects';
-import { fixture, repoRoot, runCommand, runFixture } from './helpers/fixtures';
+import { fixture, repoRoot, runCommand, runFixture, withoutSectionHeaders } from './helpers/fixtures';
 import { prng } from './helpers/prng';
 
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
@@ -58,13 +58,7 @@ const pdir = path.join(work, 'profiles');
 // A library with no room for a note that keeps the contract: a system library without its
 // section headers (as sstrip leaves files), so nothing can name a note beside its segments.
 const REFUSED_LIB = path.join(work, 'libpcre2-8.so.0.11.2');
-{
-  const b = fs.readFileSync('/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2');
-  b.writeBigUInt64LE(0n, 0x28); // e_shoff
-  b.writeUInt16LE(0, 0x3c); // e_shnum
-  b.writeUInt16LE(0, 0x3e); // e_shstrndx
-  fs.writeFileSync(REFUSED_LIB, b);
-}
+fs.writeFileSync(REFUSED_LIB, withoutSectionHeaders('/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0.11.2'));
 const SYSTEM_PROG = '/usr/bin/git';
 
 /** The sample package tree. */

@@ -279,3 +279,15 @@ export function fixture(name: string): Fixture {
   if (!f) throw new Error(`fixture ${name} missing from the manifest (run samples/build.sh)`);
   return f;
 }
+
+/**
+ * A copy of an ELF64 little-endian file without its section headers (e_shoff, e_shnum and
+ * e_shstrndx zeroed), as sstrip leaves files: nothing can name a note beside its segments.
+ */
+export function withoutSectionHeaders(file: string): Buffer {
+  const b = Buffer.from(fs.readFileSync(file));
+  b.writeBigUInt64LE(0n, 0x28);
+  b.writeUInt16LE(0, 0x3c);
+  b.writeUInt16LE(0, 0x3e);
+  return b;
+}
