@@ -2,7 +2,7 @@ import * as C from '../elf/constants';
 import { encodeHeader, encodeNoteEntry } from '../elf/encode';
 import type { ElfFile } from '../elf/types';
 import { NOTE_NAME, NT_ELFPREFETCH, SECTION_NAME } from '../note/format';
-import { afterLoadNoteOffset, firstLoad, gapNoteOffset, lastLoad, noteEntrySize } from '../note/locate';
+import { firstLoad, besideNoteOffset, lastLoad, noteEntrySize } from '../note/locate';
 import { cloneHeader } from './phdrs';
 import type { LayoutPlan, WritePiece } from './plan';
 import { alignDown, alignUp, maxOf, minOf, occupied, tailStart } from './regions';
@@ -104,7 +104,7 @@ function afterLoadRoom(elf: ElfFile, tail: bigint, reasons: string[]): { from: b
   }
   if (align > 0x10000n) return reasons.push(`a section behind the last PT_LOAD wants ${align}-byte alignment`), undefined;
   // Whatever starts within the alignment padding before the note moves with the rest.
-  return { from, start: afterLoadNoteOffset(load), align };
+  return { from, start: besideNoteOffset(load), align };
 }
 
 /**
@@ -116,7 +116,7 @@ function gapRoom(elf: ElfFile, tail: bigint, reasons: string[]): { start: bigint
   const load = firstLoad(elf.programHeaders);
   if (!load) return undefined;
   if (load.filesz !== load.memsz) return reasons.push('the first PT_LOAD has bytes in memory only (bss)'), undefined;
-  const start = gapNoteOffset(load);
+  const start = besideNoteOffset(load);
   let end = tail;
   for (const r of occupied(elf)) {
     if (r.end <= start) continue;

@@ -2,7 +2,7 @@ import * as C from '../elf/constants';
 import { encodeHeader, encodeProgramHeaders, encodeSectionHeaders } from '../elf/encode';
 import type { ElfFile, SectionHeader } from '../elf/types';
 import { SECTION_NAME } from '../note/format';
-import { OurNote, findOurNote, firstLoad, gapNoteOffset, lastLoad } from '../note/locate';
+import { OurNote, findOurNote, firstLoad, besideNoteOffset, lastLoad } from '../note/locate';
 import { cloneHeader, clonePhdrs, setPhdrSize } from './phdrs';
 import type { LayoutPlan, WritePiece } from './plan';
 import { maxOf, tailStart } from './regions';
@@ -105,7 +105,7 @@ export function planRemove(elf: ElfFile, emptyDescriptor: Uint8Array): LayoutPla
 function shiftBack(elf: ElfFile, ours: OurNote, tail: bigint): { from: bigint; to: bigint; shift: bigint } | undefined {
   const first = firstLoad(elf.programHeaders);
   const last = lastLoad(elf.programHeaders);
-  if (!ours.beside || !first || !last || ours.note.offset === gapNoteOffset(first) || ours.note.offset !== gapNoteOffset(last)) return undefined;
+  if (!ours.beside || !first || !last || ours.note.offset === besideNoteOffset(first) || ours.note.offset !== besideNoteOffset(last)) return undefined;
   const to = last.offset + last.filesz;
   const from = ours.note.descOffset + BigInt(ours.note.descSize);
   if (from > tail) return undefined;

@@ -12,23 +12,18 @@ export function firstLoad(phdrs: ProgramHeader[]): ProgramHeader | undefined {
 }
 
 /**
- * docs/FORMAT.md 1.1: where a note beside the loaded image starts when it sits in the file gap
- * after the first PT_LOAD: the segment's file end rounded up to 4. A loader reads it with the
- * segment's last page, which the kernel reads at exec anyway.
+ * docs/FORMAT.md 1.1: where a note beside the loaded image starts, after the first PT_LOAD (in
+ * the file gap, where a stamp puts it) or after the last one (where strip and objcopy put the
+ * first non-allocated section): the segment's file end rounded up to 4, in the segment's last
+ * page, which start-up reads anyway.
  */
-export const gapNoteOffset = (load: ProgramHeader): bigint => (load.offset + load.filesz + 3n) & ~3n;
+export const besideNoteOffset = (load: ProgramHeader): bigint => (load.offset + load.filesz + 3n) & ~3n;
 
 /** The last PT_LOAD in table order: the segment after whose file content strip puts the note. */
 export function lastLoad(phdrs: ProgramHeader[]): ProgramHeader | undefined {
   return [...phdrs].reverse().find((p) => p.type === C.PT_LOAD);
 }
 
-/**
- * docs/FORMAT.md 1.1: the second place, right after the last PT_LOAD's file content (rounded
- * up to 4): where strip and objcopy put the first non-allocated section, in the page whose bss
- * part the loader zeroes (and so reads) at start-up.
- */
-export const afterLoadNoteOffset = (load: ProgramHeader): bigint => gapNoteOffset(load);
 
 /** Reads a note entry header at `at` and returns our note if it is one and fits in `limit`. */
 function noteAt(elf: ElfFile, at: bigint, limit: bigint, container: Note['container']): Note | undefined {
@@ -50,7 +45,7 @@ export function besideNoteOf(elf: ElfFile): Note | undefined {
   const places = [firstLoad(elf.programHeaders), lastLoad(elf.programHeaders)];
   for (const load of places) {
     if (!load || load.offset + load.filesz > elf.source.size) continue;
-    const n = noteAt(elf, gapNoteOffset(load), elf.source.size, { kind: 'beside', index: load.index });
+    const n = noteAt(elf, besideNoteOffset(load), elf.source.size, { kind: 'beside', index: load.index });
     if (!n) continue;
     const end = n.descOffset + BigInt(n.descSize);
     if (elf.programHeaders.some((p) => p.type === C.PT_LOAD && p.filesz > 0n && p.offset < end && n.offset < p.offset + p.filesz)) continue;

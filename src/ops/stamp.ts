@@ -148,10 +148,15 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
       if (!(e instanceof PlacementRefusedError) || !ours?.addedByStamp) throw e;
       return restampFresh(input, req, opts);
     }
-    if (plan.strategy === 'in-place' && opts.output === undefined && holdsAlready(elf, req, plan)) {
-      // The note holds exactly what this stamp would write: the file is left as it is.
-      const pages = req.sets.length ? decodeNote(elf.source.read(plan.descOffset, plan.descCapacity)).objects[0]!.pageSets.reduce((n, x) => n + x.runs.reduce((m, r) => m + r.count, 0), 0) : 0;
-      return { strategy: 'in-place', output: input, growth: 0n, descUsed: buildNote(req, pageCountOf(elf, req), 0n, selfOf(elf, plan)).length, descCapacity: plan.descCapacity, pages, unchanged: true };
+    // Filled in place, the output's identity is the input's: computed once (a SHA-256 of the image).
+    const inPlaceSelf = plan.strategy === 'in-place' ? identityOf(elf, plan.descOffset, plan.descCapacity) : undefined;
+    if (inPlaceSelf && opts.output === undefined) {
+      const desc = buildNote(req, pageCountOf(elf, req), 0n, inPlaceSelf);
+      if (holds(elf, plan, desc)) {
+        // The note holds exactly what this stamp would write: the file is left as it is.
+        const pages = decodeNote(elf.source.read(plan.descOffset, plan.descCapacity)).objects[0]!.pageSets.reduce((n, x) => n + x.runs.reduce((m, r) => m + r.count, 0), 0);
+        return { strategy: 'in-place', output: input, growth: 0n, descUsed: desc.length, descCapacity: plan.descCapacity, pages, unchanged: true };
+      }
     }
     let result: StampResult | undefined;
     const output = replaceAtomically(
@@ -171,16 +176,8 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
           if (broken.length) throw new PlacementRefusedError([`the rewritten file would break layout rules: ${broken.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
           const ours = findOurNote(out);
           if (!ours) throw new Error('internal error: the rewritten file has no note');
-          const zeroed = [{ start: ours.note.descOffset, end: ours.note.descOffset + BigInt(ours.note.descSize) }];
-          const self = {
-            path: '',
-            buildId: buildIdOf(out),
-            layoutDigest: layoutDigest(out.programHeaders),
-            contentSha256: contentSha256(out.source, out.header.ehsize, out.programHeaders, zeroed),
-          };
-          const pageCount = Math.ceil(Number(out.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
-          const shift = plan.shift;
-          const desc = buildNote(req, pageCount, shift, self);
+          const self = inPlaceSelf ?? identityOf(out, ours.note.descOffset, ours.note.descSize);
+          const desc = buildNote(req, pageCountOf(out, req), plan.shift, self);
           const padded = new Uint8Array(ours.note.descSize);
           padded.set(desc);
           writeAt(tmp, ours.note.descOffset, padded);
@@ -214,15 +211,14 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
 
 const pageCountOf = (elf: ElfFile, req: StampRequest): number => Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
 
-/** The identity of the file that holds the note at `plan`'s descriptor (read as zeros). */
-function selfOf(elf: ElfFile, plan: LayoutPlan): Omit<NoteObject, 'pageSets'> {
-  const zeroed = [{ start: plan.descOffset, end: plan.descOffset + BigInt(plan.descCapacity) }];
+/** The identity of the file whose note descriptor is `size` bytes at `at` (read as zeros). */
+function identityOf(elf: ElfFile, at: bigint, size: number): Omit<NoteObject, 'pageSets'> {
+  const zeroed = [{ start: at, end: at + BigInt(size) }];
   return { path: '', buildId: buildIdOf(elf), layoutDigest: layoutDigest(elf.programHeaders), contentSha256: contentSha256(elf.source, elf.header.ehsize, elf.programHeaders, zeroed) };
 }
 
-/** Whether the note in place holds exactly the descriptor this request makes (padding included). */
-function holdsAlready(elf: ElfFile, req: StampRequest, plan: LayoutPlan): boolean {
-  const desc = buildNote(req, pageCountOf(elf, req), 0n, selfOf(elf, plan));
+/** Whether the note in place holds exactly `desc` (its padding zero). */
+function holds(elf: ElfFile, plan: LayoutPlan, desc: Uint8Array): boolean {
   if (desc.length > plan.descCapacity) return false;
   const padded = new Uint8Array(plan.descCapacity);
   padded.set(desc);
