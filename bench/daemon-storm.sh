@@ -14,6 +14,9 @@
 # MODE=permission runs the daemon with permission events instead (every exec then waits for it;
 # there is no stopped phase then: it would hold the execs). To keep other people's execs out of
 # it, give a copy of the program on a file system of its own (e.g. /dev/shm/true).
+# IGNORE=no turns the daemon's ignore marks off (ignore-unstamped = no), so that every exec is
+# handled: the cost of a first look, repeated N times. By default the program is looked at once
+# per round and the kernel stops reporting its execs (docs/DAEMON.md).
 # The figures are in docs/BENCHMARKS.md ("elfprefetchd").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,7 @@ shift || true
 [ $# -gt 0 ] || set -- /bin/true
 ROUNDS=${ROUNDS:-10}
 MODE=${MODE:-notify}
+IGNORE=${IGNORE:-yes}
 [ "$(id -u)" = 0 ] || { echo "daemon-storm.sh: run it as root (fanotify needs CAP_SYS_ADMIN)" >&2; exit 1; }
 make -s -C shim
 DAEMON=$PWD/build/native/elfprefetchd
@@ -63,7 +67,7 @@ gcc -O2 -o "$tmp/storm" "$tmp/storm.c"
 PROG=$(command -v "$1")
 shift
 FS=$(df --output=target "$PROG" | tail -1)
-printf 'mode = %s\nfilesystem = %s\n' "$MODE" "$FS" >"$tmp/elfprefetchd.conf"
+printf 'mode = %s\nfilesystem = %s\nignore-unstamped = %s\n' "$MODE" "$FS" "$IGNORE" >"$tmp/elfprefetchd.conf"
 chmod 644 "$tmp/elfprefetchd.conf"
 per=$((N / ROUNDS))
 : >"$tmp/off"
@@ -72,6 +76,7 @@ per=$((N / ROUNDS))
 cpu_ticks=0
 hwm=0
 seen=0
+ignored=0
 for r in $(seq 1 "$ROUNDS"); do
   "$tmp/storm" "$per" "$tmp/off" "$PROG" "$@"
   echo "$per" >>"$tmp/rounds"
@@ -97,6 +102,8 @@ for r in $(seq 1 "$ROUNDS"); do
   pid=
   s=$(sed -n 's/.* \([0-9]*\) execs seen.*/\1/p' "$tmp/log.$r")
   seen=$((seen + ${s:-0}))
+  i=$(sed -n 's/.* \([0-9]*\) files ignored.*/\1/p' "$tmp/log.$r")
+  ignored=$((ignored + ${i:-0}))
 done
 hz=$(getconf CLK_TCK)
 node -e '
@@ -106,7 +113,7 @@ const sorted = (a) => [...a].sort((x, y) => x - y);
 const q = (a, p) => a[Math.min(a.length - 1, Math.floor(p * a.length))] / 1000;
 const [offRaw, onRaw, stRaw] = process.argv.slice(1, 4).map(raw);
 const [off, on, st] = [offRaw, onRaw, stRaw.length > 1 ? stRaw : [NaN]].map(sorted);
-const [per, ticks, hz, seen, hwm, mode, prog] = process.argv.slice(4);
+const [per, ticks, hz, seen, hwm, mode, prog, ignore, ignored] = process.argv.slice(4);
 const f1 = (x) => x.toFixed(1);
 // The median over rounds of each round s own difference: drift between rounds cancels.
 const perRound = (a, b, p) => {
@@ -115,12 +122,13 @@ const perRound = (a, b, p) => {
   return sorted(d)[Math.floor(d.length / 2)];
 };
 const row = (name, f, p) => console.log(`| ${name} | ${f1(f(off))} | ${f1(f(on))} | ${f1(f(on) - f(off))} | ${p === undefined ? "" : f1(perRound(offRaw, onRaw, p))} | ${f1(f(st))} | ${f1(f(st) - f(off))} |`);
-console.log(`exec storm: ${off.length} execs of ${prog} each without the daemon, with it (${mode} mode), and with it stopped; ${off.length / per} interleaved rounds`);
+console.log(`exec storm: ${off.length} execs of ${prog} each without the daemon, with it (${mode} mode, ignore marks ${ignore === "no" ? "off" : "on"}), and with it stopped; ${off.length / per} interleaved rounds`);
 console.log("| µs per exec | without daemon | with daemon | added | added, median of rounds | daemon stopped | added |");
 console.log("|---|---|---|---|---|---|---|");
 row("median", (a) => q(a, 0.5), 0.5);
 row("p90", (a) => q(a, 0.9), 0.9);
 row("p99", (a) => q(a, 0.99), 0.99);
 row("mean", (a) => a.reduce((s, x) => s + x, 0) / a.length / 1000);
-console.log(`daemon: saw ${seen} execs (the program and its interpreter: 2 per run; other processes too), CPU ${f1(((ticks / hz) * 1e6) / Math.max(1, seen))} µs per exec seen, peak RSS ${(hwm / 1024).toFixed(2)} MB`);
-' "$tmp/off" "$tmp/on" "$tmp/stopped" "$per" "$cpu_ticks" "$hz" "$seen" "$hwm" "$MODE" "$PROG"
+const cpu = ((ticks / hz) * 1e6);
+console.log(`daemon: saw ${seen} execs (the program and its interpreter until they are ignored, other processes too), CPU ${f1(cpu / Math.max(1, seen))} µs per exec seen and ${f1(cpu / (on.length + (st.length > 1 ? st.length : 0)))} µs per exec of the storm, peak RSS ${(hwm / 1024).toFixed(2)} MB, ${ignored} files ignored after one look`);
+' "$tmp/off" "$tmp/on" "$tmp/stopped" "$per" "$cpu_ticks" "$hz" "$seen" "$hwm" "$MODE" "$PROG" "$IGNORE" "$ignored"

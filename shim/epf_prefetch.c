@@ -971,18 +971,23 @@ struct sidecar {
  * the process, so a system without sidecars pays one failed stat per process, not one per object
  * (a directory made while a process runs is seen by the processes started after it).
  */
+static uint32_t sidecar_checked; /* FNV-1a of the directory checked (| 1), 0 for none yet */
+static int sidecar_present;
+
 static int sidecar_dir_present(const struct epf_options *o) {
-  static uint32_t checked; /* FNV-1a of the directory checked (| 1), 0 for none yet */
-  static int present;
   if (!o->sidecar[0]) return 0;
   uint32_t h = (uint32_t)epf_fnv1a64(EPF_FNV_OFFSET, (const uint8_t *)o->sidecar, strlen(o->sidecar)) | 1;
-  if (__atomic_load_n(&checked, __ATOMIC_ACQUIRE) != h) {
+  if (__atomic_load_n(&sidecar_checked, __ATOMIC_ACQUIRE) != h) {
     struct stat st;
-    __atomic_store_n(&present, stat(o->sidecar, &st) == 0 && S_ISDIR(st.st_mode), __ATOMIC_RELAXED);
-    __atomic_store_n(&checked, h, __ATOMIC_RELEASE);
+    __atomic_store_n(&sidecar_present, stat(o->sidecar, &st) == 0 && S_ISDIR(st.st_mode), __ATOMIC_RELAXED);
+    __atomic_store_n(&sidecar_checked, h, __ATOMIC_RELEASE);
   }
-  return __atomic_load_n(&present, __ATOMIC_RELAXED);
+  return __atomic_load_n(&sidecar_present, __ATOMIC_RELAXED);
 }
+
+void epf_new_process(void) { __atomic_store_n(&unchecked_wasted, 0, __ATOMIC_RELAXED); }
+
+void epf_recheck_sidecar_dir(void) { __atomic_store_n(&sidecar_checked, 0, __ATOMIC_RELEASE); }
 
 /* sc->path = DIR/hh/rest.note for the file's build-id; 0 when it has none of 2 to 64 bytes. */
 static int sidecar_path(const struct epf_options *o, const struct ident *id, struct sidecar *sc) {
@@ -1070,6 +1075,7 @@ static int find_sidecar(const char *label, const char *none, struct ident *id, c
     return 0;
   }
   const char *why = read_sidecar(sc);
+  if (why != sidecar_absent && o->watch) *o->watch = 1;
   if (!why) {
     if (!id->have_layout && ph) {
       id->layout = layout_digest(ph, phnum);
@@ -1111,7 +1117,10 @@ static int use_file(const char *label, struct file *f, struct ident *id, const s
     }
     struct epf_note n;
     int k = check_note(&n, id->note, id->note_len, id);
-    if (k == NOTE_OK) return prefetch_note(label, 0, f->fd, &f->st, &n, o, seen);
+    if (k == NOTE_OK) {
+      if (o->watch) *o->watch = 1;
+      return prefetch_note(label, 0, f->fd, &f->st, &n, o, seen);
+    }
     if (k != NOTE_EMPTY) {
       epf_debug(o, label, note_why[k], 0);
       return 0;

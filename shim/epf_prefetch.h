@@ -81,6 +81,9 @@ struct epf_options {
   /* Set by the daemon only (epf_options_load leaves them 0, the shim's behaviour): */
   uint64_t *budget;  /* bytes it may still request; a request that does not fit is not issued */
   int skip_resident; /* a file whose own set is all in the page cache is left alone, libraries too */
+  /* Set to 1 when the file has a usable note of its own, or a sidecar, usable or not (a sidecar can
+   * be mended or replaced without the file changing): a file that may be worth looking at again. */
+  int *watch;
 };
 
 /* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE, _RESIDENCY and _SIDECAR unless getauxval(AT_SECURE) is
@@ -125,6 +128,15 @@ int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phd
  * names it in diagnostics. The descriptor is left open.
  */
 int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, struct epf_seen *seen);
+
+/*
+ * For a long-lived caller (the daemon), which serves many processes: epf_new_process starts a
+ * new process's bound on the bytes read ahead of libraries that then failed their build check
+ * (EPF_UNCHECKED_BUDGET); epf_recheck_sidecar_dir forgets whether the sidecar directory exists,
+ * so one made after the daemon started is seen.
+ */
+void epf_new_process(void);
+void epf_recheck_sidecar_dir(void);
 
 /* Whether the file (device, inode) is in `seen`. */
 int epf_seen_has(const struct epf_seen *seen, uint64_t dev, uint64_t ino);

@@ -403,6 +403,58 @@ t.test('on a loop device', async (t) => {
     t.not(await d2.ended(), 'still running', 'it ended');
   });
 
+  await sub(t, 'a program with nothing to prefetch is looked at once: the kernel stops reporting its execs until it changes or ignore-seconds pass', async (t) => {
+    const count = (d: Daemon, re: RegExp) => (d.text().match(re) ?? []).length;
+    const noNote = (f: string) => new RegExp(`^elfprefetch: ${f}: no note$`, 'gm');
+    const ignored = (f: string) => new RegExp(`^elfprefetchd: ${f}: nothing to prefetch, its execs are ignored from now on$`, 'gm');
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'ignore-seconds = 3']));
+    t.ok(await d.waitFor(/watching execs/), 'listening');
+    for (let i = 0; i < 5; i++) t.equal((await run([at('plain')])).stdout, EXPECTED, `plain, exec ${i + 1}`);
+    for (let i = 0; i < 3; i++) t.equal((await run([at('stamped')])).stdout, EXPECTED, `stamped, exec ${i + 1}`);
+    t.ok(await d.waitFor(new RegExp(`(${at('stamped')}: .*[\\s\\S]*){3}`)), 'the three execs of the stamped program were all handled');
+    t.equal(count(d, noNote(at('plain'))), 1, 'five execs of the unstamped program: looked at once');
+    t.equal(count(d, ignored(at('plain'))), 1, 'and ignored from then on');
+    t.equal(count(d, ignored(at('stamped'))), 0, 'a stamped program is never ignored');
+    await new Promise((r) => setTimeout(r, 3500));
+    t.equal((await run([at('plain')])).stdout, EXPECTED);
+    t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${at('plain')}: no note$[\\s\\S]*){2}`, 'm')), 'after ignore-seconds it is looked at again');
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null });
+    t.match(d.text(), /execs seen, .* 2 files ignored\n/, 'the count at exit');
+
+    // A file written in place loses its ignore mark (the kernel drops it on modification).
+    const rw = path.join(work, 'rw');
+    fs.mkdirSync(rw, { recursive: true });
+    const prog = path.join(rw, 'plain');
+    fs.copyFileSync(plain, prog);
+    fs.chmodSync(prog, 0o755);
+    const w = new Daemon(work, writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none']));
+    t.ok(await w.waitFor(/watching execs/), 'listening on the writable file system');
+    for (let i = 0; i < 3; i++) t.equal((await run([prog])).stdout, EXPECTED);
+    t.ok(await w.waitFor(ignored(prog)), 'ignored after one look');
+    fs.appendFileSync(prog, Buffer.from([0]));
+    t.equal((await run([prog])).stdout, EXPECTED, 'it still runs with a byte appended');
+    t.ok(await w.waitFor(new RegExp(`(^elfprefetch: ${prog}: no note$[\\s\\S]*){2}`, 'm')), 'written in place, it is looked at again');
+    w.signal('SIGTERM');
+    t.same(await w.ended(), { code: 0, signal: null });
+
+    // Permission mode: an ignored program's exec does not wait even for a stopped daemon.
+    const p = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
+    t.ok(await p.waitFor(/watching execs on .* with (permission|notification) events/), 'listening');
+    if (!/with permission events/.test(p.text())) {
+      p.signal('SIGKILL');
+      t.skip('no permission events on this kernel');
+      return;
+    }
+    t.equal((await run([at('plain')])).stdout, EXPECTED);
+    t.ok(await p.waitFor(ignored(at('plain'))), 'looked at once');
+    p.signal('SIGSTOP');
+    const r = await run(['sh', '-c', `for i in 1 2 3 4 5; do "${at('plain')}" || exit 1; done`], 10_000);
+    t.same({ status: r.status, timedOut: r.timedOut }, { status: 0, timedOut: false }, 'five more execs with the daemon stopped: none waited');
+    p.signal('SIGKILL');
+    t.not(await p.ended(), 'still running', 'it ended');
+  });
+
   await sub(t, 'a storm of distinct cold programs is held to the I/O budget', async (t) => {
     uncache(t);
     const trace = path.join(work, 'trace-budget');

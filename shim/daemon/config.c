@@ -24,6 +24,8 @@ void epfd_config_defaults(struct epfd_config *c) {
   c->bytes_per_second = 256ull << 20;
   c->burst_bytes = 512ull << 20;
   c->skip_resident = 0; /* see elfprefetchd.conf: every request is checked for residency anyway */
+  c->ignore_unstamped = 1;
+  c->ignore_seconds = 300;
   c->nice = 19;
 }
 
@@ -109,6 +111,13 @@ static int set_key(struct epfd_config *c, int *marks_given, const char *k, const
     long n = strtol(v, &end, 10);
     if (*end || end == v || n < -20 || n > 19) return fail(err, errlen, path, line, "nice must be -20 to 19, not \"%s\"", v);
     c->nice = (int)n;
+  } else if (!strcmp(k, "ignore-unstamped")) {
+    if (parse_bool(v, &c->ignore_unstamped) != 0) return fail(err, errlen, path, line, "ignore-unstamped must be yes or no, not \"%s\"", v);
+  } else if (!strcmp(k, "ignore-seconds")) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || end == v || n < 1 || n > 86400) return fail(err, errlen, path, line, "ignore-seconds must be 1 to 86400, not \"%s\"", v);
+    c->ignore_seconds = (unsigned)n;
   } else if (!strcmp(k, "skip-resident")) {
     if (parse_bool(v, &c->skip_resident) != 0) return fail(err, errlen, path, line, "skip-resident must be yes or no, not \"%s\"", v);
   } else {

@@ -82,6 +82,8 @@ static void describe(const struct epfd_config *c, const struct epfd_listener *l)
   epfd_log(LOG_INFO, "watching execs on %s with %s events; sidecars %s%s; set %s; at most %llu bytes per exec, %llu bytes/s (burst %llu)",
            where, l->mode == EPFD_PERMISSION ? "permission" : "notification", c->sidecar[0] ? "in " : "", c->sidecar[0] ? c->sidecar : "off", c->set,
            (unsigned long long)c->max_bytes_per_exec, (unsigned long long)c->bytes_per_second, (unsigned long long)c->burst_bytes);
+  if (c->ignore_unstamped)
+    epfd_log(LOG_INFO, "files with nothing to prefetch are ignored after one look, for up to %u s", c->ignore_seconds);
   if (l->mode == EPFD_PERMISSION)
     epfd_log(LOG_WARNING, "permission mode: while this daemon is stopped (SIGSTOP, a debugger), every exec on these file systems waits for it; "
                           "the kernel has no timeout (see elfprefetchd(8))");
@@ -191,7 +193,9 @@ int main(int argc, char **argv) {
   int status = 0;
   for (;;) {
     struct pollfd p[2] = {{l.fd, POLLIN, 0}, {sfd, POLLIN, 0}};
-    int r = poll(p, 2, watchdog ? watchdog / 2 : -1);
+    int timeout = epfd_tick(&l);
+    if (watchdog && (timeout < 0 || watchdog / 2 < timeout)) timeout = watchdog / 2;
+    int r = poll(p, 2, timeout);
     if (r < 0 && errno != EINTR) {
       epfd_log(LOG_ERR, "poll: %s", strerror(errno));
       status = 1;
@@ -234,8 +238,8 @@ int main(int argc, char **argv) {
   }
   epfd_notify("STOPPING=1");
   epfd_close(&l);
-  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows",
+  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows, %llu files ignored",
            (unsigned long long)l.stats.events, (unsigned long long)l.stats.prefetched, (unsigned long long)l.stats.files,
-           (unsigned long long)l.stats.over_budget, (unsigned long long)l.stats.overflows);
+           (unsigned long long)l.stats.over_budget, (unsigned long long)l.stats.overflows, (unsigned long long)l.stats.ignored);
   return status;
 }

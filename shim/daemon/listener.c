@@ -25,6 +25,12 @@
 #ifndef FAN_MARK_FILESYSTEM
 #define FAN_MARK_FILESYSTEM 0x00000100
 #endif
+#ifndef FAN_MARK_EVICTABLE
+#define FAN_MARK_EVICTABLE 0x00000200
+#endif
+/* Ignore marks kept at once: each one is an fsnotify mark (a few hundred bytes of kernel memory,
+ * counted against fanotify's max_user_marks); past this they are all forgotten and start again. */
+#define MAX_IGNORING 8192u
 
 /* Events read at once: a batch is handled before signals are looked at again. */
 #define BATCH_BYTES (256 * sizeof(struct fanotify_event_metadata))
@@ -90,7 +96,55 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   l->tokens = c->burst_bytes;
   l->refilled_ns = now_ns();
   l->verbose = verbose;
+  l->ignore = c->ignore_unstamped;
+  l->evictable = 1;
+  l->ignore_ns = (uint64_t)c->ignore_seconds * 1000000000ull;
+  l->ignored_since_ns = now_ns();
   return 0;
+}
+
+/* Drops every ignore mark (the group's only inode marks), so each file is looked at again. */
+static void forget_ignored(struct epfd_listener *l) {
+  if (l->ignoring && fanotify_mark(l->fd, FAN_MARK_FLUSH, 0, AT_FDCWD, 0) != 0 && l->verbose)
+    epfd_log(LOG_DEBUG, "forgetting the ignore marks: %s", strerror(errno));
+  l->ignoring = 0;
+  l->ignored_since_ns = now_ns();
+  epf_recheck_sidecar_dir();
+}
+
+/*
+ * Asks the kernel not to report execs of the file at fd any more: it has nothing to prefetch.
+ * The mark is on the inode and ignores our exec event only; the kernel removes it when the file
+ * is modified (no FAN_MARK_IGNORED_SURV_MODIFY), so a note written in place is seen.
+ */
+static void ignore_file(struct epfd_listener *l, int fd, const char *label) {
+  if (l->ignoring >= MAX_IGNORING) forget_ignored(l);
+  uint64_t mask = l->mode == EPFD_PERMISSION ? FAN_OPEN_EXEC_PERM : FAN_OPEN_EXEC;
+  unsigned flags = FAN_MARK_ADD | FAN_MARK_IGNORED_MASK;
+  int r = fanotify_mark(l->fd, flags | (l->evictable ? FAN_MARK_EVICTABLE : 0), mask, fd, 0);
+  if (r != 0 && l->evictable && errno == EINVAL) {
+    /* Before 5.19: a mark that pins the inode; MAX_IGNORING bounds how many. */
+    l->evictable = 0;
+    r = fanotify_mark(l->fd, flags, mask, fd, 0);
+  }
+  if (r != 0) {
+    if (l->verbose) epfd_log(LOG_DEBUG, "%s: cannot ignore it (%s)", label, strerror(errno));
+    return;
+  }
+  l->ignoring++;
+  l->stats.ignored++;
+  if (l->verbose) epfd_log(LOG_DEBUG, "%s: nothing to prefetch, its execs are ignored from now on", label);
+}
+
+int epfd_tick(struct epfd_listener *l) {
+  if (!l->ignore || !l->ignoring) return -1;
+  uint64_t t = now_ns(), age = t - l->ignored_since_ns;
+  if (age >= l->ignore_ns) {
+    forget_ignored(l);
+    return -1;
+  }
+  uint64_t ms = (l->ignore_ns - age) / 1000000 + 1;
+  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
 static void refill(struct epfd_listener *l) {
@@ -135,12 +189,17 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid) {
   }
   static struct epf_seen seen; /* per exec: a library a note names twice is read once */
   seen.count = 0;
+  epf_new_process();
+  int watch = 0;
+  l->o.watch = &watch;
   int n = epf_prefetch_fd(fd, label, &l->o, &seen);
   if (other) {
     setfsuid(0);
     setfsgid(0);
   }
   l->o.budget = 0;
+  l->o.watch = 0;
+  if (!watch && l->ignore) ignore_file(l, fd, label);
   l->tokens -= start - budget;
   if (n > 0) {
     l->stats.prefetched++;

@@ -16,6 +16,7 @@ struct epfd_stats {
   uint64_t files;      /* files prefetched (programs and libraries) */
   uint64_t over_budget; /* events left alone because the shared byte budget was spent */
   uint64_t overflows;  /* times the kernel's event queue overflowed (events lost: execs unaffected) */
+  uint64_t ignored;    /* files the kernel was asked to stop reporting (nothing to prefetch) */
 };
 
 struct epfd_listener {
@@ -26,6 +27,11 @@ struct epfd_listener {
   uint64_t tokens;     /* the shared budget, in bytes */
   uint64_t refilled_ns; /* CLOCK_MONOTONIC of the last refill */
   int verbose;
+  int ignore;            /* ignore marks on files with nothing to prefetch (config ignore-unstamped) */
+  int evictable;         /* the kernel takes FAN_MARK_EVICTABLE (5.19+): the marks pin no inode */
+  unsigned ignoring;     /* ignore marks placed since they were last forgotten */
+  uint64_t ignore_ns;    /* how long they are kept */
+  uint64_t ignored_since_ns; /* CLOCK_MONOTONIC of the last time they were forgotten */
   struct epfd_stats stats;
 };
 
@@ -39,6 +45,12 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
 /* Handles the events waiting (at most a few hundred, so signals are seen between batches).
  * Returns -1 when the group is unusable (then err says why), else 0. */
 int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen);
+
+/*
+ * Forgets the ignore marks once they are ignore-seconds old. Returns the milliseconds until that
+ * is next due (for poll), or -1 when nothing is due.
+ */
+int epfd_tick(struct epfd_listener *l);
 
 void epfd_close(struct epfd_listener *l);
 
