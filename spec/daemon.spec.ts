@@ -142,6 +142,8 @@ t.test('refuses a bad configuration file, naming the file, the line and what is 
   check(['filesystem = /a/../b'], /\.conf:1: filesystem must be an absolute path without \. or \.\./);
   check(['max-bytes-per-exec = 12Q'], /\.conf:1: max-bytes-per-exec must be a size/);
   check(['nice = 40'], /\.conf:1: nice must be -20 to 19/);
+  check(['mode = notify', 'ignore-seconds = 0'], /\.conf:2: ignore-seconds must be 1 to 86400, not "0"/);
+  check(['ignore-unstamped = maybe'], /\.conf:1: ignore-unstamped must be yes or no, not "maybe"/);
   check(['just words'], /\.conf:1: expected key = value/);
   check(['set = '], /\.conf:1: set has no value/);
   check(['mode = notify'], /writable by group or others/, (f) => fs.chmodSync(f, 0o664));
