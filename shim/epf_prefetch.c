@@ -744,13 +744,13 @@ struct tally {
   uint32_t issued, cached;
   uint64_t issued_bytes, cached_bytes;
   int fadvise; /* a file system without readahead: the rest went through fadvise */
+  int look;    /* residency: 0 not decided yet, 1 look at each request, -1 issue all unlooked */
 };
 
 struct ra {
   int fd;
   uint32_t from, to; /* only requests from..to-1 of the plan (to 0: to the end) */
   uint32_t seen;     /* requests planned so far */
-  int look;          /* residency: 0 not decided yet, 1 look at each request, -1 issue all unlooked */
   struct resident c;
   struct tally *t;
   uint64_t *budget;  /* the caller's byte budget (o->budget, the daemon's), or NULL */
@@ -768,9 +768,9 @@ static void issue(void *ctx, uint64_t off, uint64_t len) {
   struct ra *r = ctx;
   uint32_t k = r->seen++;
   if (k < r->from || (r->to && k >= r->to)) return;
-  if (r->look >= 0) {
-    int first = r->look == 0, cached = page_cached(&r->c, off + len - 1);
-    if (first) r->look = cached ? 1 : -1;
+  if (r->t->look >= 0) {
+    int first = r->t->look == 0, cached = page_cached(&r->c, off + len - 1);
+    if (first) r->t->look = cached ? 1 : -1;
     if (cached && page_cached(&r->c, off)) {
       r->t->cached++;
       r->t->cached_bytes += len;
@@ -808,7 +808,8 @@ static void put_via(struct line *l, const char *via) {
  */
 static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
   struct devpick dp = device_for(o, fd, st);
-  struct ra r = {fd, from, to, 0, o->residency ? 0 : -1, {fd, (uint64_t)st->st_size, 0}, t, o->budget};
+  struct ra r = {fd, from, to, 0, {fd, (uint64_t)st->st_size, 0}, t, o->budget};
+  if (!o->residency) t->look = -1;
   struct epf_plan plan;
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, issue, &r);
   int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
@@ -849,12 +850,6 @@ static int prefetch_requests(const char *label, const char *via, int fd, const s
   return e == EPF_OK;
 }
 
-static int prefetch_set(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o) {
-  struct tally t;
-  memset(&t, 0, sizeof t);
-  return prefetch_requests(label, via, fd, st, n, index, o, 0, 0, &t);
-}
-
 /*
  * Bytes read ahead of libraries that then failed their build check (another build, not ELF):
  * once a process has wasted this much, libraries are checked before any of their pages is
@@ -864,29 +859,73 @@ static int prefetch_set(const char *label, const char *via, int fd, const struct
 static uint64_t unchecked_wasted;
 
 /*
- * Object `index` (a library) of note n: open its path, check its build, prefetch its set. The
- * set's first request goes out before the check: it nearly always holds the headers the check
- * reads, which then wait for that request instead of costing one more (a synchronous one: about
- * a third of gdb's requests under the hdd model, docs/BENCHMARKS.md). A library of another
- * build costs that one request, and such waste is capped per process (EPF_UNCHECKED_BUDGET).
+ * Opens library `index` of note n by the path the note names (absolute, checked as a file a
+ * note may name). Fills obj and path (EPF_MAX_PATH + 1 bytes); returns the descriptor, or -1
+ * (having said why unless `quiet`).
  */
-static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen) {
-  struct epf_object obj;
-  if (epf_note_object(n, index, &obj) != EPF_OK || obj.path_len == 0 || obj.path_len >= EPF_MAX_PATH + 1) return 0;
-  char path[EPF_MAX_PATH + 1];
-  memcpy(path, obj.path, obj.path_len);
-  path[obj.path_len] = 0;
-  if (path[0] != '/' || strlen(path) != obj.path_len) {
-    epf_debug(o, path, "library path is not absolute", 0);
-    return 0;
+static int open_library(const struct epf_note *n, uint32_t index, struct epf_object *obj, char *path, struct stat *st, const struct epf_options *o, int quiet) {
+  if (epf_note_object(n, index, obj) != EPF_OK || obj->path_len == 0 || obj->path_len >= EPF_MAX_PATH + 1) return -1;
+  memcpy(path, obj->path, obj->path_len);
+  path[obj->path_len] = 0;
+  if (path[0] != '/' || strlen(path) != obj->path_len) {
+    if (!quiet) epf_debug(o, path, "library path is not absolute", 0);
+    return -1;
   }
+  int fd = open_regular(path, st, 1);
+  if (fd < 0 && !quiet) epf_debug(o, path, "cannot open the library", 0);
+  return fd;
+}
+
+/*
+ * The first request of each library goes out before any library is checked: it nearly always
+ * holds the headers the check reads, so the checks then wait for those requests only, not for
+ * every earlier library's whole set (under the hdd model, gdb's 60 libraries took their checks
+ * one by one behind each other's sets; a start waited for nearly all of its I/O before it ran,
+ * and the daemon in notify mode fell behind the program's own faults). A library of another
+ * build costs that one request, and such waste is capped per process (EPF_UNCHECKED_BUDGET).
+ * What the early request did is kept for the library's diagnostic line and its waste; the first
+ * EPF_EARLY_LIBRARIES libraries are handled so, later ones request first and check after.
+ */
+#define EPF_EARLY_LIBRARIES 64
+
+struct early {
+  uint32_t bytes;  /* of the first request: issued, or left out as cached */
+  uint8_t done;    /* the first request was planned (issued or left out) */
+  uint8_t issued;  /* it was issued (else cached) */
+  uint8_t fadvise; /* through fadvise */
+  int8_t look;     /* the residency decision the first request made (struct tally) */
+};
+
+static void early_request(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, struct early *e) {
+  struct epf_object obj;
+  char path[EPF_MAX_PATH + 1];
+  struct stat st;
+  int fd = open_library(n, index, &obj, path, &st, o, 1);
+  if (fd < 0) return;
+  if (!epf_seen_has(seen, st.st_dev, st.st_ino)) {
+    struct tally t;
+    memset(&t, 0, sizeof t);
+    prefetch_requests(path, via, fd, &st, n, index, o, 0, 1, &t);
+    e->done = t.issued || t.cached; /* not when the daemon's budget refused it */
+    e->issued = t.issued > 0;
+    e->bytes = (uint32_t)(t.issued ? t.issued_bytes : t.cached_bytes);
+    e->fadvise = (uint8_t)t.fadvise;
+    e->look = (int8_t)t.look;
+  }
+  close(fd);
+}
+
+static uint64_t early_waste(const struct early *e) { return e && e->done && e->issued ? e->bytes : 0; }
+
+/* Object `index` (a library) of note n: open its path, check its build, prefetch its set; `e`
+ * is what early_request did for it (NULL: nothing, the first request goes out here). */
+static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, const struct early *e) {
+  struct epf_object obj;
+  char path[EPF_MAX_PATH + 1];
   struct file f;
   f.have_st = 1;
-  f.fd = open_regular(path, &f.st, 1);
-  if (f.fd < 0) {
-    epf_debug(o, path, "cannot open the library", 0);
-    return 0;
-  }
+  f.fd = open_library(n, index, &obj, path, &f.st, o, 0);
+  if (f.fd < 0) return 0;
   int done = 0;
   if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) {
     epf_debug(o, path, "prefetched already", 0);
@@ -896,7 +935,13 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
     struct tally t;
     memset(&t, 0, sizeof t);
     uint32_t first = 0;
-    if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
+    if (e && e->done) {
+      first = 1;
+      if (e->issued) t.issued = 1, t.issued_bytes = e->bytes;
+      else t.cached = 1, t.cached_bytes = e->bytes;
+      t.fadvise = e->fadvise;
+      t.look = e->look;
+    } else if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
       prefetch_requests(path, via, f.fd, &f.st, n, index, o, 0, 1, &t);
       first = 1;
     }
@@ -945,13 +990,29 @@ static int prefetch_note(const char *label, const char *via, int fd, const struc
     epf_debug(o, label, "resident already", 0);
     return 0;
   }
-  if (epf_seen_has(seen, st->st_dev, st->st_ino)) {
+  /* In the order a start needs them: the program's first request (its headers), every
+   * library's first request, the rest of the program's set, then each library, checked. */
+  int own = !epf_seen_has(seen, st->st_dev, st->st_ino);
+  struct tally t;
+  memset(&t, 0, sizeof t);
+  int has_set = own && prefetch_requests(label, via, fd, st, n, 0, o, 0, 1, &t);
+  struct early early[EPF_EARLY_LIBRARIES];
+  memset(early, 0, sizeof early);
+  uint32_t libs = n->object_count > 1 ? n->object_count - 1 : 0, ahead = libs < EPF_EARLY_LIBRARIES ? libs : EPF_EARLY_LIBRARIES;
+  uint64_t waste = __atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED);
+  for (uint32_t i = 0; i < ahead && waste < EPF_UNCHECKED_BUDGET; i++) {
+    early_request(n, i + 1, via, o, seen, &early[i]);
+    waste += early_waste(&early[i]);
+  }
+  if (!own) {
     epf_debug(o, label, "prefetched already", 0);
-  } else if (prefetch_set(label, via, fd, st, n, 0, o)) {
+  } else if (has_set && prefetch_requests(label, via, fd, st, n, 0, o, 1, 0, &t)) {
     seen_add(seen, st);
     count++;
+  } else if (!has_set && o->debug) {
+    prefetch_requests(label, via, fd, st, n, 0, o, 0, 0, &t); /* says "no page set named ..." */
   }
-  for (uint32_t i = 1; i < n->object_count; i++) count += prefetch_library(n, i, via, o, seen);
+  for (uint32_t i = 1; i < n->object_count; i++) count += prefetch_library(n, i, via, o, seen, i - 1 < ahead ? &early[i - 1] : 0);
   return count;
 }
 
