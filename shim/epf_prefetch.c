@@ -224,6 +224,40 @@ static int open_regular(const char *path, struct stat *st, int untrusted) {
   return fd;
 }
 
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define EPF_RESOLVE_NO_MAGICLINKS 0x02
+#define EPF_RESOLVE_IN_ROOT 0x10
+
+/* openat2(2) with RESOLVE_IN_ROOT: ".." and absolute symbolic links stay inside root_fd. */
+static int open_beneath(int root_fd, const char *path, int flags) {
+  struct {
+    uint64_t flags, mode, resolve;
+  } how = {(uint64_t)(flags | O_CLOEXEC | (flags & O_PATH ? 0 : O_NOCTTY)), 0, EPF_RESOLVE_IN_ROOT | EPF_RESOLVE_NO_MAGICLINKS};
+  long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+  return fd < 0 ? -1 : (int)fd;
+}
+
+/* open_regular(path, st, 1) for a path inside root_fd: looked at through O_PATH (which opens
+ * nothing: no FIFO or device is ever opened), then opened and checked to be that same file.
+ * Before Linux 5.6 (no openat2) nothing is opened. */
+static int open_regular_in(int root_fd, const char *path, struct stat *st) {
+  struct stat pre;
+  int probe = open_beneath(root_fd, path, O_PATH);
+  if (probe < 0) return -1;
+  int ok = fstat(probe, &pre) == 0 && S_ISREG(pre.st_mode);
+  close(probe);
+  if (!ok) return -1;
+  int fd = open_beneath(root_fd, path, O_RDONLY | O_NONBLOCK);
+  if (fd < 0) return -1;
+  if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size < 0 || st->st_dev != pre.st_dev || st->st_ino != pre.st_ino) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /* Reads exactly len bytes at off, or fails. */
 static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
   size_t done = 0;
@@ -871,8 +905,8 @@ static int open_library(const struct epf_note *n, uint32_t index, struct epf_obj
     if (!quiet) epf_debug(o, path, "library path is not absolute", 0);
     return -1;
   }
-  int fd = open_regular(path, st, 1);
-  if (fd < 0 && !quiet) epf_debug(o, path, "cannot open the library", 0);
+  int fd = o->in_root ? open_regular_in(o->root_fd, path, st) : open_regular(path, st, 1);
+  if (fd < 0 && !quiet) epf_debug(o, path, o->in_root ? "cannot open the library in the process's root" : "cannot open the library", 0);
   return fd;
 }
 
@@ -1012,6 +1046,7 @@ static int prefetch_note(const char *label, const char *via, int fd, const struc
   } else if (!has_set && o->debug) {
     prefetch_requests(label, via, fd, st, n, 0, o, 0, 0, &t); /* says "no page set named ..." */
   }
+  if (o->queued) o->queued(o->queued_ctx);
   for (uint32_t i = 1; i < n->object_count; i++) count += prefetch_library(n, i, via, o, seen, i - 1 < ahead ? &early[i - 1] : 0);
   return count;
 }

@@ -84,6 +84,14 @@ struct epf_options {
   /* Set to 1 when the file has a usable note of its own, or a sidecar, usable or not (a sidecar can
    * be mended or replaced without the file changing): a file that may be worth looking at again. */
   int *watch;
+  /* Library paths are looked up inside this root (an O_PATH descriptor of /proc/PID/root of a
+   * process in a container: another root or mount namespace than the caller's), never outside. */
+  int in_root;
+  int root_fd;
+  /* Called once the program's set and every library's first request are queued, before the
+   * libraries are checked (the daemon answers a permission event there); may not be called. */
+  void (*queued)(void *ctx);
+  void *queued_ctx;
 };
 
 /* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE, _RESIDENCY and _SIDECAR unless getauxval(AT_SECURE) is

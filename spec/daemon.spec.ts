@@ -246,9 +246,22 @@ t.test('on a loop device', async (t) => {
     fs.writeFileSync(f, b, { mode: 0o755 });
     return f;
   });
+  // A program whose note names a library at a path that only its own mount namespace maps to
+  // the right file (`plain`, bind-mounted there); outside, the path holds a placeholder.
+  const view = path.join(work, 'view');
+  const viewLib = path.join(view, 'lib.so');
+  const plainId = inspect(plain);
+  const inContainer = Buffer.from(original);
+  {
+    const d = Buffer.alloc(me.descSize);
+    rawNote({ objects: [self(), objectBody(plainId.buildId, plainId.layout, viewLib)], pages: [{ pageCount: 5, runs: [[0, 1]] }, { object: 1, pageCount: 4, runs: [[0, 2]] }] }).copy(d);
+    d.copy(inContainer, me.descOffset);
+  }
+  const containerFile = path.join(work, 'container-prog');
+  fs.writeFileSync(containerFile, inContainer, { mode: 0o755 });
   const COPIES = 12;
-  const targets = [plain, stamped, ...hostileFiles, ...Array.from({ length: COPIES }, () => stamped)];
-  const names = ['plain', 'stamped', ...hostile.map((h) => `hostile-${h.name}`), ...Array.from({ length: COPIES }, (_, i) => `copy${i}`)];
+  const targets = [plain, stamped, containerFile, ...hostileFiles, ...Array.from({ length: COPIES }, () => stamped)];
+  const names = ['plain', 'stamped', 'container', ...hostile.map((h) => `hostile-${h.name}`), ...Array.from({ length: COPIES }, (_, i) => `copy${i}`)];
   const image = buildImage(work, targets, (copyOf) => {
     names.forEach((n, i) => fs.renameSync(copyOf(i), path.join(path.dirname(copyOf(0)), n)));
     hostile.forEach((h) => h.owner !== undefined && fs.chownSync(path.join(path.dirname(copyOf(0)), `hostile-${h.name}`), h.owner, h.owner));
@@ -455,6 +468,31 @@ t.test('on a loop device', async (t) => {
     t.same({ status: r.status, timedOut: r.timedOut }, { status: 0, timedOut: false }, 'five more execs with the daemon stopped: none waited');
     p.signal('SIGKILL');
     t.not(await p.ended(), 'still running', 'it ended');
+  });
+
+  await sub(t, 'a program in another mount namespace: the libraries its note names are looked up in its view, never in the daemon\'s', async (t) => {
+    uncache(t);
+    fs.mkdirSync(view, { recursive: true });
+    fs.writeFileSync(viewLib, 'a placeholder, not the library\n');
+    // Permission events: the exec waits for the daemon, so the process is still there when the
+    // daemon looks at its root (with notification events a program this short may be gone, and
+    // then its libraries are left alone); the namespace lives on in sh for a second after it.
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
+    t.ok(await d.waitFor(/watching execs on .* with (permission|notification) events/), 'listening');
+    if (!/with permission events/.test(d.text())) {
+      d.signal('SIGKILL');
+      t.skip('no permission events on this kernel');
+      return;
+    }
+    const inside = await run(['unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount --bind "${at('plain')}" "${viewLib}" && "${at('container')}" && sleep 1`]);
+    t.same({ status: inside.status, stdout: inside.stdout }, { status: 0, stdout: EXPECTED }, 'it runs in its own mount namespace');
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${viewLib}: prefetched 1 runs`, 'm')), `inside: the library its namespace sees is prefetched:\n${d.text()}`);
+    t.match(d.text(), /container \(pid \d+\): in another root or mount namespace: its libraries are looked up in \/proc\/\d+\/root/, 'the daemon says where it looked');
+    const outside = await run([at('container')]);
+    t.equal(outside.stdout, EXPECTED, 'it runs in the daemon\'s namespace too');
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${viewLib}: (?!prefetched).+$`, 'm')), 'outside: the placeholder is looked at, found not to be the library, and left alone');
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null });
   });
 
   await sub(t, 'a storm of distinct cold programs is held to the I/O budget', async (t) => {

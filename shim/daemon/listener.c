@@ -156,11 +156,51 @@ static void refill(struct epfd_listener *l) {
 }
 
 /*
+ * The root of process pid when its view of files is not the daemon's (a container: another
+ * root directory or another mount namespace), as an O_PATH descriptor the libraries its note
+ * names are looked up beneath; -1 when its view is the daemon's. A root that cannot be opened
+ * (the process is gone) gives -2: its libraries are then left alone, never looked up in the
+ * daemon's own view.
+ */
+static int process_root(int pid) {
+  static struct stat self_ns, self_root;
+  static int known;
+  if (!known) {
+    if (stat("/proc/self/ns/mnt", &self_ns) != 0 || stat("/", &self_root) != 0) return -1;
+    known = 1;
+  }
+  char p[64];
+  struct stat ns, root;
+  snprintf(p, sizeof p, "/proc/%d/ns/mnt", pid);
+  if (stat(p, &ns) != 0) return -2;
+  snprintf(p, sizeof p, "/proc/%d/root", pid);
+  if (stat(p, &root) != 0) return -2;
+  if (ns.st_dev == self_ns.st_dev && ns.st_ino == self_ns.st_ino && root.st_dev == self_root.st_dev && root.st_ino == self_root.st_ino) return -1;
+  int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return fd < 0 ? -2 : fd;
+}
+
+/*
  * One exec of the file open at fd. A program owned by someone else than root is read with its
  * owner's file system identity, so its note cannot make the daemon open, for that user, a file
  * the user could not open.
  */
-static void handle_exec(struct epfd_listener *l, int fd, int pid) {
+/* A permission event's answer: FAN_ALLOW, once, as early as the core says its first requests
+ * are queued, or after the work; the exec waits for it. */
+struct answer {
+  int group, fd, due;
+};
+
+static void allow(void *ctx) {
+  struct answer *a = ctx;
+  if (!a->due) return;
+  a->due = 0;
+  struct fanotify_response r = {a->fd, FAN_ALLOW};
+  ssize_t w = write(a->group, &r, sizeof r);
+  (void)w;
+}
+
+static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *a) {
   l->stats.events++;
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
@@ -182,6 +222,10 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid) {
   }
   uint64_t budget = l->tokens < l->max_bytes_per_exec ? l->tokens : l->max_bytes_per_exec, start = budget;
   l->o.budget = &budget;
+  int root = pid > 0 ? process_root(pid) : -1;
+  l->o.in_root = root != -1;
+  l->o.root_fd = root;
+  if (root >= 0 && l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): in another root or mount namespace: its libraries are looked up in /proc/%d/root", label, pid, pid);
   int other = st.st_uid != 0;
   if (other) {
     setfsgid(st.st_gid);
@@ -192,6 +236,8 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid) {
   epf_new_process();
   int watch = 0;
   l->o.watch = &watch;
+  l->o.queued = allow;
+  l->o.queued_ctx = a;
   int n = epf_prefetch_fd(fd, label, &l->o, &seen);
   if (other) {
     setfsuid(0);
@@ -199,6 +245,11 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid) {
   }
   l->o.budget = 0;
   l->o.watch = 0;
+  l->o.queued = 0;
+  l->o.queued_ctx = 0;
+  if (root >= 0) close(root);
+  l->o.in_root = 0;
+  l->o.root_fd = -1;
   if (!watch && l->ignore) ignore_file(l, fd, label);
   l->tokens -= start - budget;
   if (n > 0) {
@@ -227,13 +278,9 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
       if (l->verbose) epfd_log(LOG_DEBUG, "the kernel's event queue overflowed: some execs were not prefetched");
     }
     if (m->fd < 0) continue;
-    if (m->mask & (FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM)) handle_exec(l, m->fd, m->pid);
-    if (m->mask & FAN_OPEN_EXEC_PERM) {
-      /* Always allowed, whatever happened above. */
-      struct fanotify_response r = {m->fd, FAN_ALLOW};
-      ssize_t w = write(l->fd, &r, sizeof r);
-      (void)w;
-    }
+    struct answer a = {l->fd, m->fd, (m->mask & FAN_OPEN_EXEC_PERM) != 0};
+    if (m->mask & (FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM)) handle_exec(l, m->fd, m->pid, &a);
+    allow(&a); /* always allowed, whatever happened above */
     close(m->fd);
   }
   return 0;
