@@ -1,0 +1,88 @@
+/* Reading files (epf_file.h) and the files a process prefetched already (epf_seen). */
+#define _GNU_SOURCE
+#include "epf_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int epf_seen_has(const struct epf_seen *seen, uint64_t dev, uint64_t ino) {
+  if (!seen) return 0;
+  for (uint32_t i = 0; i < seen->count && i < EPF_MAX_SEEN; i++)
+    if (seen->file[i].dev == dev && seen->file[i].ino == ino) return 1;
+  return 0;
+}
+
+void epf_seen_add(struct epf_seen *seen, const struct stat *st) {
+  if (!seen || seen->count >= EPF_MAX_SEEN || epf_seen_has(seen, st->st_dev, st->st_ino)) return;
+  seen->file[seen->count].dev = st->st_dev;
+  seen->file[seen->count].ino = st->st_ino;
+  seen->count++;
+}
+
+int epf_open_regular(const char *path, struct stat *st, int untrusted) {
+  struct stat pre;
+  if (untrusted && (stat(path, &pre) != 0 || !S_ISREG(pre.st_mode))) return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return -1;
+  if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size < 0 ||
+      (untrusted && (st->st_dev != pre.st_dev || st->st_ino != pre.st_ino))) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int epf_pread_full(int fd, void *buf, size_t len, uint64_t off) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+void epf_region_release(struct epf_region *r) {
+  if (r->map) munmap(r->map, r->len);
+  r->map = 0;
+  r->len = 0;
+}
+
+int epf_file_stat(struct epf_file *f) {
+  if (!f->have_st) {
+    if (fstat(f->fd, &f->st) != 0 || !S_ISREG(f->st.st_mode) || f->st.st_size < 0) return -1;
+    f->have_st = 1;
+  }
+  return 0;
+}
+
+ssize_t epf_read_head(int fd, uint8_t *head) {
+  size_t done = 0;
+  while (done < EPF_HEAD_BYTES) {
+    ssize_t n = pread(fd, head + done, EPF_HEAD_BYTES - done, (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  return (ssize_t)done;
+}
+
+const uint8_t *epf_file_bytes(struct epf_file *f, const uint8_t *head, size_t head_len, uint64_t off, uint64_t len, struct epf_region *r) {
+  if (off <= head_len && len <= head_len - off) return head + off;
+  if (len == 0 || len > EPF_MAX_NOTE_SEGMENT + EPF_MAX_PHDR_BYTES || epf_file_stat(f) != 0) return 0;
+  uint64_t size = (uint64_t)f->st.st_size;
+  if (off > size || len > size - off) return 0;
+  void *m = mmap(0, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return 0;
+  r->map = m;
+  r->len = (size_t)len;
+  if (epf_pread_full(f->fd, m, (size_t)len, off) != 0) {
+    epf_region_release(r);
+    return 0;
+  }
+  return m;
+}
