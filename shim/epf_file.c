@@ -45,6 +45,28 @@ int epf_pread_full(int fd, void *buf, size_t len, uint64_t off) {
   return 0;
 }
 
+static uint8_t pages[EPF_PAGES][EPF_HEAD_BYTES] __attribute__((aligned(64)));
+static int taken[EPF_PAGES];
+
+uint8_t *epf_page_get(struct epf_page *p) {
+  for (int i = 0; i < EPF_PAGES; i++) {
+    if (!__atomic_exchange_n(&taken[i], 1, __ATOMIC_ACQUIRE)) {
+      p->slot = i;
+      return p->b = pages[i];
+    }
+  }
+  void *m = mmap(0, EPF_HEAD_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  p->slot = -1;
+  return p->b = m == MAP_FAILED ? 0 : m;
+}
+
+void epf_page_put(struct epf_page *p) {
+  if (!p->b) return;
+  if (p->slot >= 0) __atomic_store_n(&taken[p->slot], 0, __ATOMIC_RELEASE);
+  else munmap(p->b, EPF_HEAD_BYTES);
+  p->b = 0;
+}
+
 void epf_region_release(struct epf_region *r) {
   if (r->map) munmap(r->map, r->len);
   r->map = 0;

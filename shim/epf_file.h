@@ -51,6 +51,23 @@ ssize_t epf_read_head(int fd, uint8_t *head);
  */
 const uint8_t *epf_file_bytes(struct epf_file *f, const uint8_t *head, size_t head_len, uint64_t off, uint64_t len, struct epf_region *r);
 
+/*
+ * A page of scratch memory for a file's head or a library's path, off the stack: the shim runs
+ * inside la_objopen on whatever thread calls dlopen, whose stack may be small. A process has
+ * EPF_PAGES of them in .bss, claimed with an atomic exchange (never a lock: the dlopen path must
+ * not wait); when all are taken (threads prefetching at once) one is mapped, as the bytes
+ * outside a file's head are. Not malloc: the shim must not enter the allocator of the program it
+ * runs in, nor, in the audit form, from inside ld.so. NULL when there is no page to be had.
+ */
+#define EPF_PAGES 2
+struct epf_page {
+  uint8_t *b; /* EPF_HEAD_BYTES */
+  int slot;   /* its slot in the pool; -1: mapped */
+};
+
+uint8_t *epf_page_get(struct epf_page *p);
+void epf_page_put(struct epf_page *p);
+
 /* Adds the file to `seen` (may be NULL) unless it is there or `seen` is full. */
 void epf_seen_add(struct epf_seen *seen, const struct stat *st);
 

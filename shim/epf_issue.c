@@ -75,6 +75,44 @@ static void put_via(struct epf_line *l, const char *via) {
 }
 
 /*
+ * The debug line of a set: what was issued, or why nothing was. Its own frame (not inlined), so
+ * the line's buffer is not on the stack while the requests are planned and issued.
+ */
+__attribute__((noinline)) static void say_prefetched(const char *label, const char *via, const struct epf_options *o, int e, const struct epf_plan *p, const struct epf_devpick *dp, const struct tally *t) {
+  struct epf_line l;
+  l.n = 0;
+  epf_put(&l, "elfprefetch: ");
+  epf_put(&l, label);
+  if (e != EPF_OK) {
+    epf_put(&l, ": no page set named ");
+    epf_put(&l, o->set);
+  } else {
+    epf_put(&l, ": prefetched ");
+    epf_put_u64(&l, p->runs);
+    epf_put(&l, " runs, ");
+    epf_put_u64(&l, t->issued_bytes);
+    epf_put(&l, " bytes in ");
+    epf_put_u64(&l, t->issued);
+    epf_put(&l, " requests (");
+    epf_put(&l, dp->dev->name);
+    if (dp->why) {
+      epf_put(&l, dp->loop ? ": loop device on " : ": ");
+      epf_put(&l, dp->why);
+    }
+    epf_put(&l, t->fadvise ? ", fadvise)" : ")");
+    if (t->cached) {
+      epf_put(&l, ", ");
+      epf_put_u64(&l, t->cached);
+      epf_put(&l, " requests of ");
+      epf_put_u64(&l, t->cached_bytes);
+      epf_put(&l, " bytes cached already");
+    }
+  }
+  put_via(&l, via);
+  epf_line_emit(&l);
+}
+
+/*
  * Prefetches page set o->set of object `index` of note n from fd: the plan's requests from..to-1
  * (to 0: all the rest; only then is the diagnostic line written), adding what it did to *t.
  * Requests whose pages are cached already are left out (issue() above). Returns 1 if the set exists.
@@ -88,37 +126,7 @@ static int prefetch_requests(const char *label, const char *via, int fd, const s
   if (e == EPF_OK) epf_plan_finish(&plan);
   epf_resident_release(&r.c);
   if (!o->debug || to) return e == EPF_OK;
-  struct epf_line l;
-  l.n = 0;
-  epf_put(&l, "elfprefetch: ");
-  epf_put(&l, label);
-  if (e != EPF_OK) {
-    epf_put(&l, ": no page set named ");
-    epf_put(&l, o->set);
-  } else {
-    epf_put(&l, ": prefetched ");
-    epf_put_u64(&l, plan.runs);
-    epf_put(&l, " runs, ");
-    epf_put_u64(&l, t->issued_bytes);
-    epf_put(&l, " bytes in ");
-    epf_put_u64(&l, t->issued);
-    epf_put(&l, " requests (");
-    epf_put(&l, dp.dev->name);
-    if (dp.why) {
-      epf_put(&l, dp.loop ? ": loop device on " : ": ");
-      epf_put(&l, dp.why);
-    }
-    epf_put(&l, t->fadvise ? ", fadvise)" : ")");
-    if (t->cached) {
-      epf_put(&l, ", ");
-      epf_put_u64(&l, t->cached);
-      epf_put(&l, " requests of ");
-      epf_put_u64(&l, t->cached_bytes);
-      epf_put(&l, " bytes cached already");
-    }
-  }
-  put_via(&l, via);
-  epf_line_emit(&l);
+  say_prefetched(label, via, o, e, &plan, &dp, t);
   return e == EPF_OK;
 }
 
@@ -136,6 +144,38 @@ static int prefetch_set(const char *label, const char *via, int fd, const struct
 #define EPF_UNCHECKED_BUDGET (4u << 20)
 static uint64_t unchecked_wasted;
 
+/* The page holds a library's path (NUL-terminated) or, while its headers are checked, its head. */
+typedef char epf_path_fits_page[EPF_MAX_PATH + 1 <= EPF_HEAD_BYTES ? 1 : -1];
+
+static void put_path(char *page, const struct epf_object *obj) {
+  memcpy(page, obj->path, obj->path_len);
+  page[obj->path_len] = 0;
+}
+
+/* An open library not prefetched yet: its first request, the build check, the rest of its set. */
+static int check_library(const struct epf_note *n, uint32_t index, const struct epf_object *obj, char *page, struct epf_file *f, const char *via, const struct epf_options *o, struct epf_seen *seen) {
+  struct epf_ident id;
+  struct tally t;
+  memset(&t, 0, sizeof t);
+  uint32_t first = 0;
+  int done = 0;
+  if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
+    prefetch_requests(page, via, f->fd, &f->st, n, index, o, 0, 1, &t);
+    first = 1;
+  }
+  const char *why = epf_inspect_file(f, (uint8_t *)page, &id, 0);
+  put_path(page, obj); /* the head is not needed any more: the path again, for what follows */
+  if (!why && !epf_same_build(obj, &id)) why = "the library is another build than the note's";
+  if (why) {
+    epf_debug(o, page, why, 0);
+    __atomic_add_fetch(&unchecked_wasted, t.issued_bytes, __ATOMIC_RELAXED);
+  } else if ((done = prefetch_requests(page, via, f->fd, &f->st, n, index, o, first, 0, &t))) {
+    epf_seen_add(seen, &f->st);
+  }
+  epf_ident_release(&id);
+  return done;
+}
+
 /*
  * Object `index` (a library) of note n: open its path, check its build, prefetch its set. The
  * set's first request goes out before the check: it nearly always holds the headers the check
@@ -146,44 +186,23 @@ static uint64_t unchecked_wasted;
 static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen) {
   struct epf_object obj;
   if (epf_note_object(n, index, &obj) != EPF_OK || obj.path_len == 0 || obj.path_len >= EPF_MAX_PATH + 1) return 0;
-  char path[EPF_MAX_PATH + 1];
-  memcpy(path, obj.path, obj.path_len);
-  path[obj.path_len] = 0;
-  if (path[0] != '/' || strlen(path) != obj.path_len) {
-    epf_debug(o, path, "library path is not absolute", 0);
-    return 0;
-  }
+  struct epf_page pg;
+  char *path = (char *)epf_page_get(&pg);
+  if (!path) return 0;
+  put_path(path, &obj);
+  int done = 0;
   struct epf_file f;
   f.have_st = 1;
-  f.fd = epf_open_regular(path, &f.st, 1);
-  if (f.fd < 0) {
+  if (path[0] != '/' || strlen(path) != obj.path_len) {
+    epf_debug(o, path, "library path is not absolute", 0);
+  } else if ((f.fd = epf_open_regular(path, &f.st, 1)) < 0) {
     epf_debug(o, path, "cannot open the library", 0);
-    return 0;
-  }
-  int done = 0;
-  if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) {
-    epf_debug(o, path, "prefetched already", 0);
   } else {
-    uint8_t head[EPF_HEAD_BYTES];
-    struct epf_ident id;
-    struct tally t;
-    memset(&t, 0, sizeof t);
-    uint32_t first = 0;
-    if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
-      prefetch_requests(path, via, f.fd, &f.st, n, index, o, 0, 1, &t);
-      first = 1;
-    }
-    const char *why = epf_inspect_file(&f, head, &id, 0);
-    if (!why && !epf_same_build(&obj, &id)) why = "the library is another build than the note's";
-    if (why) {
-      epf_debug(o, path, why, 0);
-      __atomic_add_fetch(&unchecked_wasted, t.issued_bytes, __ATOMIC_RELAXED);
-    } else if ((done = prefetch_requests(path, via, f.fd, &f.st, n, index, o, first, 0, &t))) {
-      epf_seen_add(seen, &f.st);
-    }
-    epf_ident_release(&id);
+    if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) epf_debug(o, path, "prefetched already", 0);
+    else done = check_library(n, index, &obj, path, &f, via, o, seen);
+    close(f.fd);
   }
-  close(f.fd);
+  epf_page_put(&pg);
   return done;
 }
 

@@ -65,13 +65,18 @@ static int use_file(const char *label, struct epf_file *f, struct epf_ident *id,
 
 /* An open file, from its note or sidecar (the caller closes it). */
 static int prefetch_open(const char *label, struct epf_file *f, const struct epf_options *o, struct epf_seen *seen) {
-  uint8_t head[EPF_HEAD_BYTES];
+  struct epf_page head;
+  if (!epf_page_get(&head)) {
+    epf_debug(o, label, "no memory to read it", 0);
+    return 0;
+  }
   struct epf_ident id;
   int count = 0;
-  const char *why = epf_inspect_file(f, head, &id, 1);
+  const char *why = epf_inspect_file(f, head.b, &id, 1);
   if (why) epf_debug(o, label, why, 0);
   else count = use_file(label, f, &id, o, seen);
   epf_ident_release(&id);
+  epf_page_put(&head);
   return count;
 }
 

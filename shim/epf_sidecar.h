@@ -16,15 +16,16 @@
 #define EPF_SIDECAR_PATH_MAX (EPF_MAX_SIDECAR_DIR + 2 * EPF_MAX_BUILD_ID + 8)
 
 struct epf_sidecar {
-  char path[EPF_SIDECAR_PATH_MAX];
-  struct epf_region r; /* the file's bytes */
+  const char *path;    /* in r, after the note */
+  struct epf_region r; /* the file's bytes (size of them), then its path */
+  size_t size;
   struct epf_note n;
 };
 
 /*
  * The sidecar of a file without a note of its own (`none` says which: no note, or an empty
- * reservation). Returns 1 when sc->n is a note that belongs to the file (release sc->r
- * afterwards); else 0, having said why. For a loaded object whose layout digest was not needed
+ * reservation). Returns 1 when sc->n is a note that belongs to the file, read from sc->path
+ * (release sc->r afterwards); else 0, having said why. For a loaded object whose layout digest was not needed
  * yet, `ph` and `phnum` are its program headers.
  */
 int epf_find_sidecar(const char *label, const char *none, struct epf_ident *id, const uint8_t *ph, size_t phnum, const struct epf_options *o, struct epf_sidecar *sc);
