@@ -39,21 +39,20 @@ uint64_t epf_layout_digest(const uint8_t *ph, size_t phnum) {
     memcpy(&p, ph + i * sizeof p, sizeof p);
     if (p.p_type == PT_LOAD) n++;
   }
-  uint8_t b[48];
-  memset(b, 0, 8);
+  uint8_t b[EPF_L_ENTRY_SIZE];
   le64_put(b, n); /* u32 n, u32 0 */
-  uint64_t h = epf_fnv1a64(EPF_FNV_OFFSET, b, 8);
+  uint64_t h = epf_fnv1a64(EPF_FNV_OFFSET, b, EPF_L_HEADER_SIZE);
   for (size_t i = 0; i < phnum; i++) {
     ElfW(Phdr) p;
     memcpy(&p, ph + i * sizeof p, sizeof p);
     if (p.p_type != PT_LOAD) continue;
-    le64_put(b, p.p_offset);
-    le64_put(b + 8, p.p_vaddr);
-    le64_put(b + 16, p.p_filesz);
-    le64_put(b + 24, p.p_memsz);
-    le64_put(b + 32, p.p_align);
-    le64_put(b + 40, p.p_flags); /* u32 flags, u32 0 */
-    h = epf_fnv1a64(h, b, 48);
+    le64_put(b + EPF_L_OFFSET, p.p_offset);
+    le64_put(b + EPF_L_VADDR, p.p_vaddr);
+    le64_put(b + EPF_L_FILESZ, p.p_filesz);
+    le64_put(b + EPF_L_MEMSZ, p.p_memsz);
+    le64_put(b + EPF_L_ALIGN, p.p_align);
+    le64_put(b + EPF_L_FLAGS, p.p_flags); /* u32 flags, u32 0 */
+    h = epf_fnv1a64(h, b, EPF_L_ENTRY_SIZE);
   }
   return h;
 }
