@@ -147,7 +147,9 @@ int main(int argc, char **argv) {
   return 0;
 }
 C
-gcc -O2 -std=c99 -I shim -o "$tmp/inproc" "$tmp/inproc.c" shim/epf_prefetch.c shim/epf_note.c
+# the shim core, as shim/core.mk lists it
+read -ra core <<<"$(sed -n 's/^SHIM_CORE = //p' shim/core.mk)"
+gcc -O2 -std=c99 -I shim -o "$tmp/inproc" "$tmp/inproc.c" "${core[@]/#/shim/}"
 mapfile -t libs < <(find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name '*.so*' -type f 2>/dev/null | head -n 100)
 echo
 echo "In one process, best of 5 rounds over ${#libs[@]} libraries without a note (page cache warm):"
@@ -180,7 +182,7 @@ int main(int argc, char **argv) {
   return 0;
 }
 C
-  gcc -O2 -std=c99 -I shim -o "$tmp/inwarm" "$tmp/inwarm.c" shim/epf_prefetch.c shim/epf_note.c
+  gcc -O2 -std=c99 -I shim -o "$tmp/inwarm" "$tmp/inwarm.c" "${core[@]/#/shim/}"
   echo
   echo "The shim's work for a stamped program's note, in one process, page cache warm (best of 7 x 50):"
   # shellcheck disable=SC2086

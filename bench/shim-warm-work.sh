@@ -45,7 +45,9 @@ int main(int argc, char **argv) {
   return 0;
 }
 C
-gcc -O2 -std=c99 -I "$SHIM" -o "$tmp/inwarm" "$tmp/inwarm.c" "$SHIM/epf_prefetch.c" "$SHIM/epf_note.c"
+# the shim core, as shim/core.mk lists it
+read -ra core <<<"$(sed -n 's/^SHIM_CORE = //p' "$SHIM/core.mk")"
+gcc -O2 -std=c99 -I "$SHIM" -o "$tmp/inwarm" "$tmp/inwarm.c" "${core[@]/#/$SHIM/}"
 # every file with the diagnostics on (7 rounds of one call): what a warm start issues
 for f in "$@"; do
   ELFPREFETCH_DEBUG=1 "$tmp/inwarm" 1 "$f" 2>&1 >/dev/null | perl -ne '

@@ -50,7 +50,7 @@ echo "elfprefetch: building the native parts with $cc and $make (log: $log)"
 built=0
 "$make" -k -C shim CC="$cc" >"$log" 2>&1 || built=1
 "$make" -k -C recorder CC="$cc" >>"$log" 2>&1 || built=1
-want="elfprefetch-exec libelfprefetch-audit.so libelfprefetch-preload.so epf-plan libelfprefetch-record.so elfprefetch-bindexec"
+want="elfprefetch-exec libelfprefetch-audit.so libelfprefetch-preload.so epf-plan libelfprefetch-record.so elfprefetch-bindexec elfprefetch-benchrun"
 if [ -d shim/daemon ]; then want="$want elfprefetchd"; fi
 missing=
 for f in $want; do

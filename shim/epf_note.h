@@ -1,6 +1,6 @@
 /*
  * elfprefetch note, format version 1: constants and a parser that never trusts a field.
- * docs/FORMAT.md is the normative text; spec/shim-constants.spec.ts keeps these values equal
+ * docs/FORMAT.md is the normative text; spec/shim-note.spec.ts keeps these values equal
  * to src/note/format.ts. C99, no allocation, no libc beyond memcmp/memcpy-free byte loads.
  */
 #ifndef EPF_NOTE_H
@@ -33,6 +33,45 @@
 #define EPF_MAX_BUILD_ID 64
 #define EPF_MAX_PATH 4095
 #define EPF_MAX_SET_NAME 64
+
+/* Byte offsets of the fields (FORMAT.md 3.1 and 3.2): the header; a record's header; an OBJECT
+ * record's and a PAGES record's payload; run list data (run i at EPF_RUNS_FIRST + EPF_RUN_SIZE * i,
+ * its count EPF_RUN_COUNT after). */
+#define EPF_H_VERSION 0
+#define EPF_H_HEADER_SIZE 2
+#define EPF_H_USED_SIZE 4
+#define EPF_H_CRC32 8
+#define EPF_H_PAGE_SHIFT 12
+#define EPF_H_FLAGS 13
+#define EPF_H_RECORD_COUNT 14
+#define EPF_H_OBJECT_COUNT 16
+#define EPF_R_KIND 0
+#define EPF_R_OBJECT 2
+#define EPF_R_SIZE 4
+#define EPF_O_LAYOUT_DIGEST 0
+#define EPF_O_CONTENT_SHA256 8
+#define EPF_O_BUILD_ID_LEN 40
+#define EPF_O_PATH_LEN 42
+#define EPF_O_BUILD_ID 44
+#define EPF_P_ENCODING 0
+#define EPF_P_NAME_LEN 1
+#define EPF_P_PAGE_COUNT 4
+#define EPF_P_SELECTED 8
+#define EPF_P_NAME 12
+#define EPF_RUNS_COUNT 0
+#define EPF_RUNS_FIRST 4
+#define EPF_RUN_SIZE 8
+#define EPF_RUN_COUNT 4
+/* The layout digest's input (FORMAT.md 2): a header (u32 n, u32 0), then per PT_LOAD an entry of
+ * these fields. */
+#define EPF_L_HEADER_SIZE 8
+#define EPF_L_ENTRY_SIZE 48
+#define EPF_L_OFFSET 0
+#define EPF_L_VADDR 8
+#define EPF_L_FILESZ 16
+#define EPF_L_MEMSZ 24
+#define EPF_L_ALIGN 32
+#define EPF_L_FLAGS 40
 
 /* Why a descriptor was refused (0 is success). */
 enum epf_error {

@@ -1,7 +1,8 @@
 /*
  * elfprefetch loader shim core: finds a file's elfprefetch note (docs/FORMAT.md), checks that it
  * belongs to the file, and prefetches its page sets with readahead(2) in a few large requests.
- * Used by the exec wrapper, the LD_AUDIT library and the LD_PRELOAD library. C99 + libc only.
+ * Used by the exec wrapper, the LD_AUDIT library, the LD_PRELOAD library and the daemon. C99 + libc
+ * only. This header is the core's interface; the files behind it are listed in shim/core.mk.
  *
  * Never changes what the host program does: every length is checked against the bytes read,
  * errno is restored, every fd is closed, nothing is allocated beyond a few pages that are
@@ -14,8 +15,8 @@
 #include <stdint.h>
 #include <link.h>
 
-/* Largest request handed to readahead(2): the kernel silently caps larger calls. */
-#define EPF_MAX_REQUEST (1u << 20)
+#include "epf_plan.h"
+
 /* Bounds on what the shim reads: the program header table and one note segment. */
 #define EPF_MAX_PHDR_BYTES (64u << 10)
 #define EPF_MAX_NOTE_SEGMENT (1u << 20)
@@ -28,46 +29,6 @@
 #define EPF_SIDECAR_DIR "/var/lib/elfprefetch/sidecar"
 #endif
 #define EPF_MAX_SIDECAR_DIR 1024
-
-/* A device class of the coalescing cost model: a request costs 1/iops seconds, a byte 1/bandwidth. */
-struct epf_device {
-  const char *name;
-  uint64_t iops;
-  uint64_t bandwidth; /* bytes per second (MB = 10^6 bytes) */
-};
-
-/* hdd, ssd, nvme, net; NULL for anything else. */
-const struct epf_device *epf_device_by_name(const char *name);
-
-/* Called for each planned read request. */
-typedef void (*epf_request_fn)(void *ctx, uint64_t offset, uint64_t length);
-
-/*
- * The streaming coalescer (src/plan/coalesce.ts is the same function in TypeScript). Feed it the
- * runs of a page set in file order; it clips them to the file size (a run at or past the end
- * stops the plan), merges a hole of h bytes into the current request iff h * iops < bandwidth
- * (h / bandwidth < 1 / iops: the transfer costs less than the request it saves) and the merged
- * request stays within EPF_MAX_REQUEST, and splits a longer run into EPF_MAX_REQUEST pieces
- * from its start.
- */
-struct epf_plan {
-  uint64_t file_size;
-  uint32_t page_shift;
-  uint64_t iops, bandwidth;
-  epf_request_fn emit;
-  void *ctx;
-  int have;
-  uint64_t start, end;
-  uint32_t runs;     /* runs that reached the plan (after clipping) */
-  uint32_t requests; /* requests emitted */
-  uint64_t bytes;    /* bytes requested */
-  int done;          /* a run reached the end of the file */
-};
-
-void epf_plan_init(struct epf_plan *p, uint64_t file_size, uint32_t page_shift, const struct epf_device *dev, epf_request_fn emit, void *ctx);
-/* Adds a run of pages; returns non-zero once the plan is complete (end of file reached). */
-int epf_plan_run(void *plan, uint32_t first, uint32_t count);
-void epf_plan_finish(struct epf_plan *p);
 
 /* What the environment asks for (all ignored in secure mode). */
 struct epf_options {

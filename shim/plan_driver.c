@@ -6,7 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "epf_prefetch.h"
+#include "epf_plan.h"
 
 static void print_request(void *ctx, uint64_t off, uint64_t len) {
   int *first = ctx;

@@ -18,7 +18,7 @@ import { SAMPLE_OUTPUT, compileSample } from './helpers/cold-sample';
 
 const version = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const hasDaemon = fs.existsSync(path.join(repoRoot, 'shim', 'daemon'));
-const NATIVE = ['elfprefetch-exec', 'libelfprefetch-audit.so', 'libelfprefetch-preload.so', 'epf-plan', 'libelfprefetch-record.so', 'elfprefetch-bindexec', ...(hasDaemon ? ['elfprefetchd'] : [])];
+const NATIVE = ['elfprefetch-exec', 'libelfprefetch-audit.so', 'libelfprefetch-preload.so', 'epf-plan', 'libelfprefetch-record.so', 'elfprefetch-bindexec', 'elfprefetch-benchrun', ...(hasDaemon ? ['elfprefetchd'] : [])];
 const NO_COMPILER = /no C compiler found \(looked for cc, gcc and clang on PATH\): the native parts \(elfprefetch-exec, the LD_AUDIT and LD_PRELOAD libraries, the recorder\) were not built/;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-npm-'));

@@ -18,13 +18,13 @@ import * as F from '../src/note/format';
 import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, planReads } from '../src/plan/coalesce';
-import { Fixture, copyFixture, fixture, repoRoot, withoutSectionHeaders } from './helpers/fixtures';
+import { Fixture, copyFixture, fixture, withoutSectionHeaders } from './helpers/fixtures';
 import { Phdr, RawNote, RawPages, objectBody, phdrs, rawNote } from './helpers/raw-note';
 import { Call, HookName, Outcome, auditLib, buildNative, evict, pool, preloadLib, runHooked, wrapper, inspect, cc as compileC } from './helpers/shim';
 import { needs } from './helpers/capabilities';
+import { shimSources } from './helpers/native-sources';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
-const shimDir = path.join(repoRoot, 'shim');
 
 const made = buildNative();
 if (made) throw new Error(made);
@@ -285,7 +285,7 @@ t.test('secure mode: setuid-root copies run as nobody ignore every ELFPREFETCH_*
   // here) from anything read before main(), so they are not cached when the shim runs
   const blob = ['-DN=(32u<<20)'];
   if (!cc(t, big, [path.join(dir, 'big.c')], blob)) return;
-  if (!cc(t, linked, [path.join(dir, 'big.c'), ...['preload.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s))], blob)) return;
+  if (!cc(t, linked, shimSources(path.join(dir, 'big.c'), 'preload.c'), blob)) return;
   // default: page 0 and pages 4096 and 4104, 7 pages apart (one request on hdd and ssd, two on
   // nvme), 16 MiB inside the blob; other: pages 0 and 5 (one request on nvme). (The writer puts
   // page 0 in every set of the file itself.)

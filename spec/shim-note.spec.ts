@@ -34,6 +34,21 @@ t.test('the C header repeats the TypeScript constants', async (t) => {
   for (const [name, value] of pairs) t.equal(num(name), value, `EPF_${name}`);
 });
 
+t.test('the field offsets are named the same on both sides, with the same values', async (t) => {
+  const header = fs.readFileSync(path.join(shim, 'epf_note.h'), 'utf8');
+  const OFFSET = /^(H|R|O|P|RUNS|RUN|L)_[A-Z0-9_]+$/;
+  const c = new Map<string, number>();
+  for (const m of header.matchAll(/^#define EPF_(\w+) (\d+)$/gm)) if (OFFSET.test(m[1]!)) c.set(m[1]!, Number(m[2]));
+  const ts = new Map(Object.entries(F).filter(([k, v]) => OFFSET.test(k) && typeof v === 'number') as Array<[string, number]>);
+  t.ok(ts.size >= 30, `${ts.size} named offsets in src/note/format.ts`);
+  t.same([...c.keys()].sort(), [...ts.keys()].sort(), 'the same names in epf_note.h and format.ts');
+  for (const [name, value] of ts) t.equal(c.get(name), value, `EPF_${name} = ${value}`);
+  // each fixed part ends where its variable part starts
+  t.equal(F.O_BUILD_ID, F.OBJECT_FIXED_SIZE);
+  t.equal(F.P_NAME, F.PAGES_FIXED_SIZE);
+  t.equal(F.L_FLAGS + 8, F.L_ENTRY_SIZE);
+});
+
 function randomNote(r: () => number): PrefetchNote {
   const objects = 1 + Math.floor(r() * 3);
   return {

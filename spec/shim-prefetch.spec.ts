@@ -10,13 +10,13 @@ import * as F from '../src/note/format';
 import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
-import { Fixture, copyFixture, fixture, repoRoot, runCommand } from './helpers/fixtures';
+import { Fixture, copyFixture, fixture, runCommand } from './helpers/fixtures';
 import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
 import { missing, needs } from './helpers/capabilities';
+import { shimSources } from './helpers/native-sources';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
-const shimDir = path.join(repoRoot, 'shim');
 
 const made = buildNative();
 if (made) throw new Error(made);
@@ -188,7 +188,7 @@ t.test('(c) 2000 hostile notes: the program always behaves as the original, neve
   const fifo = path.join(dir, 'fifo');
   spawnSync('mkfifo', [fifo]);
   const asan = path.join(dir, 'elfprefetch-exec-asan');
-  const haveAsan = cc(t, asan, ['exec_wrapper.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s)), ['-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-O1']);
+  const haveAsan = cc(t, asan, shimSources('exec_wrapper.c'), ['-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-O1']);
 
   const r = rng(20261126);
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
@@ -469,7 +469,7 @@ t.test('(d) secure mode: a setuid-root program run as nobody ignores ELFPREFETCH
   fs.writeFileSync(src, '#include <stdio.h>\n#include <sys/auxv.h>\nint main(void) { printf("secure=%lu\\n", getauxval(AT_SECURE)); return 0; }\n');
   // The preload form linked in: the constructor runs inside the setuid program.
   const exe = path.join(dir, 'secure');
-  if (!cc(t, exe, [src, ...['preload.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s))])) return;
+  if (!cc(t, exe, shimSources(src, 'preload.c'))) return;
   stampFile(exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] });
   const env = { ...process.env, ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '0' };
   const asNobody = (file: string) => spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', file], { env, encoding: 'utf8' });
@@ -548,7 +548,7 @@ t.test('other ELF classes and byte orders: refused by the native shim, read by a
   t.match(native.stderr, /: not a native ELF file$/m);
   if (noI386) t.pass('the x86-64 wrapper still runs the 32-bit program', { skip: noI386 });
   else t.equal(native.stdout, i386.expected, 'the x86-64 wrapper still runs the 32-bit program');
-  const sources = (main: string) => [main, 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s));
+  const sources = (main: string) => shimSources(main);
   const build = (triple: string, out: string, main: string, extra: string[] = []): boolean => {
     const r = spawnSync(`${triple}-gcc`, ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', ...extra, '-o', out, ...sources(main)], { encoding: 'utf8' });
     t.equal(r.status, 0, `${triple}-gcc ${path.basename(out)}: ${r.stderr}`);

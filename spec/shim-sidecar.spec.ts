@@ -11,6 +11,7 @@ import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coales
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cliMain, evict, parseStrace, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc } from './helpers/shim';
 import { needs } from './helpers/capabilities';
+import { shimSources } from './helpers/native-sources';
 
 const HOOKS: HookName[] = ['exec', 'audit', 'preload'];
 const shimDir = path.join(repoRoot, 'shim');
@@ -496,7 +497,7 @@ t.test('secure mode: ELFPREFETCH_SIDECAR is ignored, the compiled-in directory i
   const fromEnv = path.join(root, 'env');
   // The preload form linked in (glibc ignores LD_PRELOAD for setuid programs), with a compiled-in directory of our own.
   const exe = path.join(root, 'secure');
-  if (!cc(t, exe, [src, ...['preload.c', 'epf_prefetch.c', 'epf_note.c'].map((s) => path.join(shimDir, s))], [`-DEPF_SIDECAR_DIR="${builtIn}"`])) return;
+  if (!cc(t, exe, shimSources(src, 'preload.c'), [`-DEPF_SIDECAR_DIR="${builtIn}"`])) return;
   const envSc = putSidecar(fromEnv, exe, sidecarFor(exe, [{ first: 4096, count: 1 }]));
   const builtSc = putSidecar(builtIn, exe, sidecarFor(exe, [{ first: 4200, count: 1 }]));
   const env = { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_SIDECAR: fromEnv, ELFPREFETCH_RESIDENCY: '0' };

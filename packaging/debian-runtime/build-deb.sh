@@ -34,7 +34,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/elfprefetch-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 src=$work/elfprefetch-runtime-$version
 mkdir -p "$src/shim" "$src/docs"
-cp -p "$root"/shim/Makefile "$root"/shim/*.c "$root"/shim/*.h "$src/shim/"
+cp -p "$root"/shim/Makefile "$root"/shim/core.mk "$root"/shim/*.c "$root"/shim/*.h "$src/shim/"
 if [ -d "$root/shim/daemon" ]; then cp -pR "$root/shim/daemon" "$src/shim/"; fi
 cp -pR "$root/docs/man" "$src/docs/"
 cp -pR "$here/debian" "$src/"

@@ -5,7 +5,7 @@
 # once, then fuzzes each target in turn at low priority (nice -n 10, one process) into a corpus
 # kept in build/fuzz/corpus/TARGET, crashes in build/fuzz/findings/TARGET/, the log in
 # build/fuzz/logs/. Finally replays each corpus through a coverage build and prints line and
-# branch coverage of shim/epf_note.c and shim/epf_prefetch.c. Exit status 1 if anything was found.
+# branch coverage of the shim core (shim/core.mk). Exit status 1 if anything was found.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -40,7 +40,7 @@ for t in $targets; do
   (cd "$out" && EPF_FUZZ_SIDECAR_DIR=$out/sidecar LLVM_PROFILE_FILE=$prof "$out/fuzz_${t}_cov" -runs=0 -close_fd_mask=2 "$out/corpus/$t" "$out/seeds/$t" "$here/regress/$t" >/dev/null 2>&1)
   llvm-profdata-14 merge -sparse "$prof" -o "$out/logs/$t.profdata" &&
     echo "== coverage of fuzz_$t (lines, branches):" &&
-    llvm-cov-14 report "$out/fuzz_${t}_cov" -instr-profile="$out/logs/$t.profdata" "$root/shim/epf_note.c" "$root/shim/epf_prefetch.c" |
+    llvm-cov-14 report "$out/fuzz_${t}_cov" -instr-profile="$out/logs/$t.profdata" $(sed -n 's/^SHIM_CORE = //p' "$root/shim/core.mk" | tr ' ' '\n' | sed "s|^|$root/shim/|") |
     awk '/epf_.*\.c/ {printf "%-20s lines %s missed %s (%s)  branches %s missed %s (%s)\n", $1, $8, $9, $10, $11, $12, $13}'
 done
 exit $found

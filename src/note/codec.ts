@@ -51,14 +51,14 @@ function align4(n: number): number {
 function pageSetData(set: PageSet): { encoding: number; data: Uint8Array } {
   const runs = normalizeRuns(set.runs);
   const bitmapLen = Math.ceil(set.pageCount / 8);
-  const runsLen = 4 + 8 * runs.length;
+  const runsLen = F.RUNS_FIRST + F.RUN_SIZE * runs.length;
   // Whichever is smaller; runs on a tie (cheaper to walk).
   if (runsLen <= align4(bitmapLen)) {
     const w = new ByteWriter(runsLen, true);
-    w.u32(0, runs.length);
+    w.u32(F.RUNS_COUNT, runs.length);
     runs.forEach((r, i) => {
-      w.u32(4 + 8 * i, r.first);
-      w.u32(8 + 8 * i, r.count);
+      w.u32(F.RUNS_FIRST + F.RUN_SIZE * i, r.first);
+      w.u32(F.RUNS_FIRST + F.RUN_SIZE * i + F.RUN_COUNT, r.count);
     });
     return { encoding: F.ENC_RUNS, data: w.bytes };
   }
@@ -89,33 +89,33 @@ export function encodeNote(note: PrefetchNote): Uint8Array {
   const records: Uint8Array[] = [];
   const record = (kind: number, object: number, payload: Uint8Array): void => {
     const w = new ByteWriter(F.RECORD_HEADER_SIZE + align4(payload.length), true);
-    w.u16(0, kind);
-    w.u16(2, object);
-    w.u32(4, payload.length);
+    w.u16(F.R_KIND, kind);
+    w.u16(F.R_OBJECT, object);
+    w.u32(F.R_SIZE, payload.length);
     w.set(F.RECORD_HEADER_SIZE, payload);
     records.push(w.bytes);
   };
   note.objects.forEach((o, index) => {
     const path = Buffer.from(o.path, 'utf8');
     const w = new ByteWriter(F.OBJECT_FIXED_SIZE + o.buildId.length + path.length, true);
-    w.u64(0, o.layoutDigest);
-    w.set(8, o.contentSha256);
-    w.u8(40, o.buildId.length);
-    w.u16(42, path.length);
-    w.set(44, o.buildId);
-    w.set(44 + o.buildId.length, path);
+    w.u64(F.O_LAYOUT_DIGEST, o.layoutDigest);
+    w.set(F.O_CONTENT_SHA256, o.contentSha256);
+    w.u8(F.O_BUILD_ID_LEN, o.buildId.length);
+    w.u16(F.O_PATH_LEN, path.length);
+    w.set(F.O_BUILD_ID, o.buildId);
+    w.set(F.O_BUILD_ID + o.buildId.length, path);
     record(F.REC_OBJECT, index, w.bytes);
     for (const s of o.pageSets) {
       const name = Buffer.from(s.name, 'utf8');
       const { encoding, data } = pageSetData(s);
       const nameLen = align4(name.length);
       const p = new ByteWriter(F.PAGES_FIXED_SIZE + nameLen + data.length, true);
-      p.u8(0, encoding);
-      p.u8(1, name.length);
-      p.u32(4, s.pageCount);
-      p.u32(8, pageTotal(normalizeRuns(s.runs)));
-      p.set(12, name);
-      p.set(12 + nameLen, data);
+      p.u8(F.P_ENCODING, encoding);
+      p.u8(F.P_NAME_LEN, name.length);
+      p.u32(F.P_PAGE_COUNT, s.pageCount);
+      p.u32(F.P_SELECTED, pageTotal(normalizeRuns(s.runs)));
+      p.set(F.P_NAME, name);
+      p.set(F.P_NAME + nameLen, data);
       record(F.REC_PAGES, index, p.bytes);
     }
   });
@@ -179,62 +179,63 @@ export function decodeNote(desc: Uint8Array): PrefetchNote {
   let at = headerSize;
   for (let i = 0; i < recordCount; i++) {
     if (used - at < F.RECORD_HEADER_SIZE) fail('out_of_bounds', `record ${i} header past the used size`, at);
-    const kind = v.u16(at);
-    const object = v.u16(at + 2);
-    const size = v.u32(at + 4);
+    const kind = v.u16(at + F.R_KIND);
+    const object = v.u16(at + F.R_OBJECT);
+    const size = v.u32(at + F.R_SIZE);
     const body = at + F.RECORD_HEADER_SIZE;
-    if (size > used - body || align4(size) > used - body) fail('out_of_bounds', `record ${i} of ${size} bytes past the used size`, at + 4);
+    if (size > used - body || align4(size) > used - body) fail('out_of_bounds', `record ${i} of ${size} bytes past the used size`, at + F.R_SIZE);
     const p = new ByteView(desc.subarray(body, body + size), true);
     if (kind === F.REC_OBJECT) {
-      if (object !== objects.length) fail('bad_record', `object record ${object} out of order (expected ${objects.length})`, at + 2);
-      if (object >= objectCount) fail('bad_record', `object ${object} beyond the object count ${objectCount}`, at + 2);
-      if (size < F.OBJECT_FIXED_SIZE) fail('bad_record', `object record of ${size} bytes`, at + 4);
-      const idLen = p.u8(40);
-      const pathLen = p.u16(42);
-      if (idLen > F.MAX_BUILD_ID || pathLen > F.MAX_PATH || F.OBJECT_FIXED_SIZE + idLen + pathLen !== size) fail('bad_record', `object record lengths (${idLen}, ${pathLen}) disagree with its size ${size}`, body + 40);
-      if (object === 0 && pathLen !== 0) fail('bad_record', 'object 0 (the file itself) has a path', body + 42);
-      if (object > 0 && pathLen === 0) fail('bad_record', `library object ${object} has no path`, body + 42);
+      if (object !== objects.length) fail('bad_record', `object record ${object} out of order (expected ${objects.length})`, at + F.R_OBJECT);
+      if (object >= objectCount) fail('bad_record', `object ${object} beyond the object count ${objectCount}`, at + F.R_OBJECT);
+      if (size < F.OBJECT_FIXED_SIZE) fail('bad_record', `object record of ${size} bytes`, at + F.R_SIZE);
+      const idLen = p.u8(F.O_BUILD_ID_LEN);
+      const pathLen = p.u16(F.O_PATH_LEN);
+      if (idLen > F.MAX_BUILD_ID || pathLen > F.MAX_PATH || F.OBJECT_FIXED_SIZE + idLen + pathLen !== size) fail('bad_record', `object record lengths (${idLen}, ${pathLen}) disagree with its size ${size}`, body + F.O_BUILD_ID_LEN);
+      if (object === 0 && pathLen !== 0) fail('bad_record', 'object 0 (the file itself) has a path', body + F.O_PATH_LEN);
+      if (object > 0 && pathLen === 0) fail('bad_record', `library object ${object} has no path`, body + F.O_PATH_LEN);
       objects.push({
-        layoutDigest: p.u64(0),
-        contentSha256: Uint8Array.from(p.slice(8, 32)),
-        buildId: Uint8Array.from(p.slice(44, idLen)),
-        path: Buffer.from(p.slice(44 + idLen, pathLen)).toString('utf8'),
+        layoutDigest: p.u64(F.O_LAYOUT_DIGEST),
+        contentSha256: Uint8Array.from(p.slice(F.O_CONTENT_SHA256, 32)),
+        buildId: Uint8Array.from(p.slice(F.O_BUILD_ID, idLen)),
+        path: Buffer.from(p.slice(F.O_BUILD_ID + idLen, pathLen)).toString('utf8'),
         pageSets: [],
       });
     } else if (kind === F.REC_PAGES) {
       const owner = objects[object];
-      if (!owner) fail('bad_record', `page set for object ${object} before its object record`, at + 2);
-      if (size < F.PAGES_FIXED_SIZE) fail('bad_record', `page set record of ${size} bytes`, at + 4);
-      const encoding = p.u8(0);
-      const nameLen = p.u8(1);
-      const pageCount = p.u32(4);
-      const selected = p.u32(8);
-      if (nameLen < 1 || nameLen > F.MAX_SET_NAME) fail('bad_record', `page set name length ${nameLen}`, body + 1);
-      if (pageCount > F.MAX_PAGE_COUNT) fail('bad_record', `page count ${pageCount}`, body + 4);
-      const dataAt = F.PAGES_FIXED_SIZE + align4(nameLen);
-      if (dataAt > size) fail('bad_record', 'page set name past the record', body + 1);
-      const name = Buffer.from(p.slice(12, nameLen)).toString('utf8');
+      if (!owner) fail('bad_record', `page set for object ${object} before its object record`, at + F.R_OBJECT);
+      if (size < F.PAGES_FIXED_SIZE) fail('bad_record', `page set record of ${size} bytes`, at + F.R_SIZE);
+      const encoding = p.u8(F.P_ENCODING);
+      const nameLen = p.u8(F.P_NAME_LEN);
+      const pageCount = p.u32(F.P_PAGE_COUNT);
+      const selected = p.u32(F.P_SELECTED);
+      if (nameLen < 1 || nameLen > F.MAX_SET_NAME) fail('bad_record', `page set name length ${nameLen}`, body + F.P_NAME_LEN);
+      if (pageCount > F.MAX_PAGE_COUNT) fail('bad_record', `page count ${pageCount}`, body + F.P_PAGE_COUNT);
+      const dataAt = F.P_NAME + align4(nameLen);
+      if (dataAt > size) fail('bad_record', 'page set name past the record', body + F.P_NAME_LEN);
+      const name = Buffer.from(p.slice(F.P_NAME, nameLen)).toString('utf8');
       const dataLen = size - dataAt;
       let runs: Run[] = [];
       if (encoding === F.ENC_BITMAP) {
         if (dataLen !== Math.ceil(pageCount / 8)) fail('bad_record', `bitmap of ${dataLen} bytes for ${pageCount} pages`, body + dataAt);
         runs = bitmapToRuns(p.slice(dataAt, dataLen), pageCount);
       } else if (encoding === F.ENC_RUNS) {
-        if (dataLen < 4) fail('bad_record', 'run list without its count', body + dataAt);
-        const n = p.u32(dataAt);
-        if (n > (dataLen - 4) / 8 || 4 + 8 * n !== dataLen) fail('bad_record', `run count ${n} disagrees with ${dataLen} bytes`, body + dataAt);
+        if (dataLen < F.RUNS_FIRST) fail('bad_record', 'run list without its count', body + dataAt);
+        const n = p.u32(dataAt + F.RUNS_COUNT);
+        if (n > (dataLen - F.RUNS_FIRST) / F.RUN_SIZE || F.RUNS_FIRST + F.RUN_SIZE * n !== dataLen) fail('bad_record', `run count ${n} disagrees with ${dataLen} bytes`, body + dataAt);
         let end = -1;
         for (let r = 0; r < n; r++) {
-          const first = p.u32(dataAt + 4 + 8 * r);
-          const count = p.u32(dataAt + 8 + 8 * r);
-          if (count === 0 || first <= end || first > pageCount || count > pageCount - first) fail('bad_record', `run ${r} (${first}+${count}) not sorted, empty or beyond ${pageCount} pages`, body + dataAt + 4 + 8 * r);
+          const run = dataAt + F.RUNS_FIRST + F.RUN_SIZE * r;
+          const first = p.u32(run);
+          const count = p.u32(run + F.RUN_COUNT);
+          if (count === 0 || first <= end || first > pageCount || count > pageCount - first) fail('bad_record', `run ${r} (${first}+${count}) not sorted, empty or beyond ${pageCount} pages`, body + run);
           end = first + count;
           runs.push({ first, count });
         }
       } else {
         fail('bad_record', `unknown page set encoding ${encoding}`, body);
       }
-      if (pageTotal(runs) !== selected) fail('bad_record', `page set says ${selected} pages but holds ${pageTotal(runs)}`, body + 8);
+      if (pageTotal(runs) !== selected) fail('bad_record', `page set says ${selected} pages but holds ${pageTotal(runs)}`, body + F.P_SELECTED);
       owner!.pageSets.push({ name, pageCount, runs });
     }
     // Records of unknown kinds are skipped: later minor additions stay readable.

@@ -47,3 +47,38 @@ export const H_PAGE_SHIFT = 12;
 export const H_FLAGS = 13;
 export const H_RECORD_COUNT = 14;
 export const H_OBJECT_COUNT = 16;
+
+/** Byte offsets of a record's header fields. */
+export const R_KIND = 0;
+export const R_OBJECT = 2;
+export const R_SIZE = 4;
+
+/** Byte offsets in an OBJECT record's payload; the build-id, then the path, start at O_BUILD_ID. */
+export const O_LAYOUT_DIGEST = 0;
+export const O_CONTENT_SHA256 = 8;
+export const O_BUILD_ID_LEN = 40;
+export const O_PATH_LEN = 42;
+export const O_BUILD_ID = 44;
+
+/** Byte offsets in a PAGES record's payload; the name starts at P_NAME. */
+export const P_ENCODING = 0;
+export const P_NAME_LEN = 1;
+export const P_PAGE_COUNT = 4;
+export const P_SELECTED = 8;
+export const P_NAME = 12;
+
+/** Run list data: u32 count, then run i at RUNS_FIRST + RUN_SIZE * i (first, then count at RUN_COUNT). */
+export const RUNS_COUNT = 0;
+export const RUNS_FIRST = 4;
+export const RUN_SIZE = 8;
+export const RUN_COUNT = 4;
+
+/** The layout digest's input (section 2): u32 n, u32 0, then one entry of these fields per PT_LOAD. */
+export const L_HEADER_SIZE = 8;
+export const L_ENTRY_SIZE = 48;
+export const L_OFFSET = 0;
+export const L_VADDR = 8;
+export const L_FILESZ = 16;
+export const L_MEMSZ = 24;
+export const L_ALIGN = 32;
+export const L_FLAGS = 40;

@@ -3,12 +3,12 @@ import type { ByteSource } from '../elf/bytes';
 import { ByteWriter } from '../elf/bytes';
 import * as C from '../elf/constants';
 import type { ElfFile, ProgramHeader } from '../elf/types';
-import { MAX_BUILD_ID } from './format';
+import * as F from './format';
 
 /** The GNU build-id (NT_GNU_BUILD_ID of owner "GNU"), or an empty array when there is none. */
 export function buildIdOf(elf: ElfFile): Uint8Array {
   const n = elf.notes.find((x) => x.name === 'GNU' && x.type === C.NT_GNU_BUILD_ID);
-  if (!n || n.descSize === 0 || n.descSize > MAX_BUILD_ID) return new Uint8Array(0);
+  if (!n || n.descSize === 0 || n.descSize > F.MAX_BUILD_ID) return new Uint8Array(0);
   return Uint8Array.from(elf.source.read(n.descOffset, n.descSize));
 }
 
@@ -30,16 +30,16 @@ export function fnv1a64(bytes: Uint8Array): bigint {
  */
 export function layoutDigest(phdrs: ProgramHeader[]): bigint {
   const loads = phdrs.filter((p) => p.type === C.PT_LOAD);
-  const w = new ByteWriter(8 + 48 * loads.length, true);
+  const w = new ByteWriter(F.L_HEADER_SIZE + F.L_ENTRY_SIZE * loads.length, true);
   w.u32(0, loads.length);
   loads.forEach((p, i) => {
-    const b = 8 + 48 * i;
-    w.u64(b, p.offset);
-    w.u64(b + 8, p.vaddr);
-    w.u64(b + 16, p.filesz);
-    w.u64(b + 24, p.memsz);
-    w.u64(b + 32, p.align);
-    w.u32(b + 40, p.flags);
+    const b = F.L_HEADER_SIZE + F.L_ENTRY_SIZE * i;
+    w.u64(b + F.L_OFFSET, p.offset);
+    w.u64(b + F.L_VADDR, p.vaddr);
+    w.u64(b + F.L_FILESZ, p.filesz);
+    w.u64(b + F.L_MEMSZ, p.memsz);
+    w.u64(b + F.L_ALIGN, p.align);
+    w.u32(b + F.L_FLAGS, p.flags);
   });
   return fnv1a64(w.bytes);
 }

@@ -1,6 +1,6 @@
 /**
  * The read plan of a page set: which readahead(2) requests the loader shim issues for it.
- * The same function as epf_plan_* in shim/epf_prefetch.c (spec/plan-coalesce.spec.ts keeps the
+ * The same function as epf_plan_* in shim/epf_plan.c (spec/plan-coalesce.spec.ts keeps the
  * two equal), so `elfprefetch show` and the tests can say what the shim will do.
  *
  * Cost model: a request costs 1/iops seconds, a byte 1/bandwidth. Merging a hole of h bytes

@@ -1,4 +1,4 @@
-/** The device class the shim would pick for a file, and why (shim/epf_prefetch.c device_for). */
+/** The device class the shim would pick for a file, and why (shim/epf_devclass.c epf_device_for). */
 import * as fs from 'node:fs';
 import { DEVICES, DeviceClass, DeviceParams } from './coalesce';
 

@@ -1,0 +1,137 @@
+/* The device class of a file's device (epf_devclass.h). */
+#define _GNU_SOURCE
+#include "epf_devclass.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* A small sysfs file into buf, NUL-terminated, without its trailing newline; its length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t cap) {
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return -1;
+  ssize_t n = read(f, buf, cap - 1);
+  close(f);
+  if (n < 0) return -1;
+  while (n > 0 && buf[n - 1] == '\n') n--;
+  buf[n] = 0;
+  return n;
+}
+
+/* "/sys/dev/block/MAJ:MIN" and a tail: 15 + 10 + 1 + 10 + at most 20 ("/../queue/rotational") + NUL. */
+#define SYS_BLOCK_MAX 64
+
+static char *put_str(char *p, const char *s) {
+  while (*s) *p++ = *s++;
+  return p;
+}
+
+static void sys_block(char *p, unsigned maj, unsigned min, const char *tail) {
+  char t[10];
+  int i = 0;
+  p = put_str(p, "/sys/dev/block/");
+  do t[i++] = (char)('0' + maj % 10), maj /= 10;
+  while (maj);
+  while (i) *p++ = t[--i];
+  *p++ = ':';
+  do t[i++] = (char)('0' + min % 10), min /= 10;
+  while (min);
+  while (i) *p++ = t[--i];
+  *put_str(p, tail) = 0;
+}
+
+/* NFS, CIFS/SMB (two), FUSE, 9p, Ceph, GFS2. */
+static int network_fs(unsigned long t) {
+  return t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653;
+}
+
+/* Why a class was chosen, which says the class too; PICK_LOOP: through a loop device. A pick fits a byte. */
+enum { WHY_UNKNOWN = 1, WHY_NETWORK, WHY_NONROT, WHY_VIRTIO, WHY_ROT, WHY_COUNT };
+#define PICK_LOOP 8
+static const struct {
+  int dev;
+  const char *why;
+} whys[WHY_COUNT] = {
+    [WHY_UNKNOWN] = {EPF_DEV_SSD, "unknown device"},
+    [WHY_NETWORK] = {EPF_DEV_NET, "network file system"},
+    [WHY_NONROT] = {EPF_DEV_SSD, "non-rotational"},
+    [WHY_VIRTIO] = {EPF_DEV_SSD, "virtio disk, its rotational flag says nothing"},
+    [WHY_ROT] = {EPF_DEV_HDD, "rotational"},
+};
+
+/*
+ * The class of block device MAJ:MIN. A loop device is what its backing file lies on (the loop's
+ * own rotational flag is copied from there at set-up, or is a default), followed up to 4 loops
+ * deep. A virtio disk's rotational flag is the driver's default (1) whatever the host has, and
+ * such disks are nearly always SSD or network storage: ssd. Else the rotational flag (a
+ * partition's is its parent's): 1 hdd, 0 ssd; ssd when nothing says. A loop, not a recursion:
+ * the stack stays one frame deep.
+ */
+static int block_class(unsigned maj, unsigned min) {
+  char p[SYS_BLOCK_MAX], buf[512];
+  int loop = 0;
+  for (int depth = 0; depth < 4; depth++) {
+    sys_block(p, maj, min, "/loop/backing_file");
+    struct stat b;
+    if (read_small(p, buf, sizeof buf) <= 0 || buf[0] != '/' || stat(buf, &b) != 0) break;
+    loop = PICK_LOOP;
+    if (major(b.st_dev) == 0) {
+      struct statfs fs;
+      return (statfs(buf, &fs) == 0 && network_fs((unsigned long)fs.f_type) ? WHY_NETWORK : WHY_UNKNOWN) | loop;
+    }
+    maj = major(b.st_dev);
+    min = minor(b.st_dev);
+  }
+  const char *tails[2] = {"/queue/rotational", "/../queue/rotational"};
+  for (int k = 0; k < 2; k++) {
+    sys_block(p, maj, min, tails[k]);
+    if (read_small(p, buf, sizeof buf) < 1) continue;
+    if (buf[0] != '1') return WHY_NONROT | loop;
+    sys_block(p, maj, min, "");
+    ssize_t n = readlink(p, buf, sizeof buf - 1);
+    if (n > 0) {
+      buf[n] = 0;
+      if (strstr(buf, "/virtio")) return WHY_VIRTIO | loop;
+    }
+    return WHY_ROT | loop;
+  }
+  return WHY_UNKNOWN | loop;
+}
+
+/*
+ * The last device's pick, for the process: the device number and the pick in one word, so a
+ * thread never sees one without the other (an atomic: a lock could block a dlopen). Where 8-byte
+ * atomics are not lock-free, or the major number does not fit, every file's device is looked at.
+ */
+#if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
+#define EPF_DEVCLASS_CACHE 1
+static uint64_t cached; /* major << 40 | minor << 8 | pick; 0: nothing yet */
+#endif
+
+/* The device class of the file's device: ELFPREFETCH_DEVICE, else what the system says. */
+struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const struct stat *st) {
+  if (o->device) return (struct epf_devpick){o->device, 0, 0};
+  uint64_t maj = major(st->st_dev), min = minor(st->st_dev), key = maj << 40 | min << 8;
+  int pick = 0;
+#ifdef EPF_DEVCLASS_CACHE
+  uint64_t c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (maj < (1u << 24) && min <= 0xffffffffu && c && (c & ~(uint64_t)0xff) == key) pick = (int)(c & 0xff);
+#endif
+  if (!pick) {
+    if (maj == 0) {
+      /* An anonymous device: network and FUSE file systems count as net. */
+      struct statfs fs;
+      pick = fstatfs(fd, &fs) == 0 && network_fs((unsigned long)fs.f_type) ? WHY_NETWORK : WHY_UNKNOWN;
+    } else {
+      pick = block_class((unsigned)maj, (unsigned)min);
+    }
+#ifdef EPF_DEVCLASS_CACHE
+    if (maj < (1u << 24) && min <= 0xffffffffu) __atomic_store_n(&cached, key | (uint64_t)pick, __ATOMIC_RELAXED);
+#endif
+  }
+  int why = pick & (PICK_LOOP - 1);
+  return (struct epf_devpick){&epf_devices[whys[why].dev], whys[why].why, (pick & PICK_LOOP) != 0};
+}

@@ -1,0 +1,21 @@
+/*
+ * The device class a file's plan is made for: ELFPREFETCH_DEVICE, else what the system says of
+ * the file's device (docs/SHIM.md, "The read plan"; src/plan/device.ts is the twin).
+ */
+#ifndef EPF_DEVCLASS_H
+#define EPF_DEVCLASS_H
+
+#include <sys/stat.h>
+
+#include "epf_prefetch.h"
+
+/* A device class and why it was chosen (the debug line says it). */
+struct epf_devpick {
+  const struct epf_device *dev;
+  const char *why; /* 0 when ELFPREFETCH_DEVICE chose it */
+  int loop;        /* a loop device: `why` is about its backing file's device */
+};
+
+struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const struct stat *st);
+
+#endif

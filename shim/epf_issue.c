@@ -1,0 +1,323 @@
+/* Issuing a note's requests (epf_issue.h). */
+#define _GNU_SOURCE
+#include "epf_issue.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "epf_devclass.h"
+#include "epf_file.h"
+#include "epf_inspect.h"
+#include "epf_line.h"
+#include "epf_resident.h"
+
+/* What a set's requests came to: issued, or left out because their pages were cached already. */
+struct tally {
+  uint32_t issued, cached;
+  uint64_t issued_bytes, cached_bytes;
+  int fadvise; /* a file system without readahead: the rest went through fadvise */
+  int look;    /* residency: 0 not decided yet, 1 look at each request, -1 issue all unlooked */
+};
+
+struct ra {
+  int fd;
+  uint32_t from, to; /* only requests from..to-1 of the plan (to 0: to the end) */
+  uint32_t seen;     /* requests planned so far */
+  struct epf_resident c;
+  struct tally *t;
+  uint64_t *budget;  /* the caller's byte budget (o->budget, the daemon's), or NULL */
+};
+
+/*
+ * A request is left out when the pages at both its ends are cached: a merged request starts and
+ * ends with pages of the set, and a set's pages are cached together by whatever read them last
+ * (a start, or this shim). Two one-page checks cost about a microsecond; checking every page would
+ * cost about as much as the readahead call it saves (docs/SHIM.md). The first request decides for
+ * the rest: if its last page is not cached the file is taken as cold and everything is issued
+ * without looking again, so a cold start pays one check per set (the decision is kept in the
+ * tally, which the calls issuing parts of one set share).
+ */
+static void issue(void *ctx, uint64_t off, uint64_t len) {
+  struct ra *r = ctx;
+  uint32_t k = r->seen++;
+  if (k < r->from || (r->to && k >= r->to)) return;
+  if (r->t->look >= 0) {
+    int first = r->t->look == 0, cached = epf_page_cached(&r->c, off + len - 1);
+    if (first) r->t->look = cached ? 1 : -1;
+    if (cached && epf_page_cached(&r->c, off)) {
+      r->t->cached++;
+      r->t->cached_bytes += len;
+      return;
+    }
+  }
+  if (r->budget) {
+    if (*r->budget < len) {
+      *r->budget = 0; /* spent: later, smaller requests are not issued either */
+      return;
+    }
+    *r->budget -= len;
+  }
+  r->t->issued++;
+  r->t->issued_bytes += len;
+  if (!r->t->fadvise) {
+    if (readahead(r->fd, (off64_t)off, (size_t)len) == 0) return;
+    r->t->fadvise = 1;
+  }
+  posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+/* " (sidecar PATH)" after a diagnostic about a note read from a sidecar. */
+static void put_via(struct epf_line *l, const char *via) {
+  if (!via) return;
+  epf_put(l, " (sidecar ");
+  epf_put(l, via);
+  epf_put(l, ")");
+}
+
+/*
+ * The debug line of a set: what was issued, or why nothing was. Its own frame (not inlined), so
+ * the line's buffer is not on the stack while the requests are planned and issued.
+ */
+__attribute__((noinline)) static void say_prefetched(const char *label, const char *via, const struct epf_options *o, int e, const struct epf_plan *p, const struct epf_devpick *dp, const struct tally *t) {
+  struct epf_line l;
+  l.n = 0;
+  epf_put(&l, "elfprefetch: ");
+  epf_put(&l, label);
+  if (e != EPF_OK) {
+    epf_put(&l, ": no page set named ");
+    epf_put(&l, o->set);
+  } else {
+    epf_put(&l, ": prefetched ");
+    epf_put_u64(&l, p->runs);
+    epf_put(&l, " runs, ");
+    epf_put_u64(&l, t->issued_bytes);
+    epf_put(&l, " bytes in ");
+    epf_put_u64(&l, t->issued);
+    epf_put(&l, " requests (");
+    epf_put(&l, dp->dev->name);
+    if (dp->why) {
+      epf_put(&l, dp->loop ? ": loop device on " : ": ");
+      epf_put(&l, dp->why);
+    }
+    epf_put(&l, t->fadvise ? ", fadvise)" : ")");
+    if (t->cached) {
+      epf_put(&l, ", ");
+      epf_put_u64(&l, t->cached);
+      epf_put(&l, " requests of ");
+      epf_put_u64(&l, t->cached_bytes);
+      epf_put(&l, " bytes cached already");
+    }
+  }
+  put_via(&l, via);
+  epf_line_emit(&l);
+}
+
+/*
+ * Prefetches page set o->set of object `index` of note n from fd: the plan's requests from..to-1
+ * (to 0: all the rest; only then is the diagnostic line written), adding what it did to *t.
+ * Requests whose pages are cached already are left out (issue() above). Returns 1 if the set exists.
+ */
+static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
+  struct epf_devpick dp = epf_device_for(o, fd, st);
+  struct ra r = {fd, from, to, 0, {fd, (uint64_t)st->st_size, 0}, t, o->budget};
+  if (!o->residency) t->look = -1;
+  struct epf_plan plan;
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, issue, &r);
+  int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
+  if (e == EPF_OK) epf_plan_finish(&plan);
+  epf_resident_release(&r.c);
+  if (!o->debug || to) return e == EPF_OK;
+  say_prefetched(label, via, o, e, &plan, &dp, t);
+  return e == EPF_OK;
+}
+
+/*
+ * Bytes read ahead of libraries that then failed their build check (another build, not ELF):
+ * once a process has wasted this much, libraries are checked before any of their pages is
+ * read, so a hostile or stale note costs at most this (plus one request) per process.
+ */
+#define EPF_UNCHECKED_BUDGET (4u << 20)
+static uint64_t unchecked_wasted;
+
+void epf_new_process(void) { __atomic_store_n(&unchecked_wasted, 0, __ATOMIC_RELAXED); }
+
+/*
+ * Shim step 8 (docs/SHIM.md): the first request of each library goes out before any library is
+ * checked. It nearly always holds the headers the check reads, so the checks then wait for those
+ * requests only, not for every earlier library's whole set (gdb's 60 checks, one behind the
+ * other's set, held its start until nearly all of its I/O was done, and the daemon in notify
+ * mode fell behind gdb's own faults). What the early request did is kept for the library's
+ * diagnostic line and for its waste if its check fails; the first EPF_EARLY_LIBRARIES libraries
+ * are handled so, later ones request first and check after, one by one.
+ */
+#define EPF_EARLY_LIBRARIES 64
+
+struct early {                /* 4 bytes: the array of them is on the stack of a dlopen */
+  uint32_t bytes : 21;        /* of the first request (at most EPF_MAX_REQUEST): issued, or left out as cached */
+  uint32_t done : 1;          /* the first request was planned and issued or left out as cached */
+  uint32_t issued : 1;        /* it was issued (else cached) */
+  uint32_t fadvise : 1;       /* through fadvise */
+  uint32_t look : 2;          /* the residency decision it made (struct tally's look + 1) */
+};
+typedef char epf_request_fits_early[EPF_MAX_REQUEST < (1u << 21) ? 1 : -1];
+
+/* The page holds a library's path (NUL-terminated) or, while its headers are checked, its head. */
+typedef char epf_path_fits_page[EPF_MAX_PATH + 1 <= EPF_HEAD_BYTES ? 1 : -1];
+
+static void put_path(char *page, const struct epf_object *obj) {
+  memcpy(page, obj->path, obj->path_len);
+  page[obj->path_len] = 0;
+}
+
+/* An open library not prefetched yet: its first request (unless `e` says it went out early),
+ * the build check, the rest of its set. */
+static int check_library(const struct epf_note *n, uint32_t index, const struct epf_object *obj, char *page, struct epf_file *f, const char *via, const struct epf_options *o, struct epf_seen *seen, const struct early *e) {
+  struct epf_ident id;
+  struct tally t;
+  memset(&t, 0, sizeof t);
+  uint32_t first = 0;
+  int done = 0;
+  if (e && e->done) {
+    first = 1;
+    if (e->issued) t.issued = 1, t.issued_bytes = e->bytes;
+    else t.cached = 1, t.cached_bytes = e->bytes;
+    t.fadvise = e->fadvise;
+    t.look = (int)e->look - 1;
+  } else if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
+    prefetch_requests(page, via, f->fd, &f->st, n, index, o, 0, 1, &t);
+    first = 1;
+  }
+  const char *why = epf_inspect_file(f, (uint8_t *)page, &id, 0);
+  put_path(page, obj); /* the head is not needed any more: the path again, for what follows */
+  if (!why && !epf_same_build(obj, &id)) why = "the library is another build than the note's";
+  if (why) {
+    epf_debug(o, page, why, 0);
+    __atomic_add_fetch(&unchecked_wasted, t.issued_bytes, __ATOMIC_RELAXED);
+  } else if ((done = prefetch_requests(page, via, f->fd, &f->st, n, index, o, first, 0, &t))) {
+    epf_seen_add(seen, &f->st);
+  }
+  epf_ident_release(&id);
+  return done;
+}
+
+/*
+ * Opens library `index` of note n by the path the note names, into `page` (NUL-terminated): an
+ * absolute path, opened as a file a note may name, beneath the process's root when the caller
+ * gave one (o->in_root: the daemon, for a program in a container). -1 (having said why unless
+ * `quiet`) when it is not one.
+ */
+static int open_library(const struct epf_note *n, uint32_t index, struct epf_object *obj, char *page, struct stat *st, const struct epf_options *o, int quiet) {
+  if (epf_note_object(n, index, obj) != EPF_OK || obj->path_len == 0 || obj->path_len >= EPF_MAX_PATH + 1) return -1;
+  put_path(page, obj);
+  if (page[0] != '/' || strlen(page) != obj->path_len) {
+    if (!quiet) epf_debug(o, page, "library path is not absolute", 0);
+    return -1;
+  }
+  int fd = o->in_root ? epf_open_regular_in(o->root_fd, page, st) : epf_open_regular(page, st, 1);
+  if (fd < 0 && !quiet) epf_debug(o, page, o->in_root ? "cannot open the library in the process's root" : "cannot open the library", 0);
+  return fd;
+}
+
+/* A library's first request, before any library is checked (step 8); silent: its check says
+ * what is wrong with it. The path is opened again for the check: no descriptor is held between
+ * the two, so a program near its descriptor limit never finds one taken. */
+static void early_request(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, struct early *e) {
+  struct epf_object obj;
+  struct epf_page pg;
+  char *path = (char *)epf_page_get(&pg);
+  if (!path) return;
+  struct stat st;
+  int fd = open_library(n, index, &obj, path, &st, o, 1);
+  if (fd >= 0) {
+    if (!epf_seen_has(seen, st.st_dev, st.st_ino)) {
+      struct tally t;
+      memset(&t, 0, sizeof t);
+      prefetch_requests(path, via, fd, &st, n, index, o, 0, 1, &t);
+      e->done = t.issued || t.cached; /* not when the daemon's budget refused it */
+      e->issued = t.issued > 0;
+      e->bytes = (uint32_t)(t.issued ? t.issued_bytes : t.cached_bytes) & ((1u << 21) - 1);
+      e->fadvise = t.fadvise != 0;
+      e->look = (uint32_t)(t.look + 1) & 3;
+    }
+    close(fd);
+  }
+  epf_page_put(&pg);
+}
+
+/* Object `index` (a library) of note n: open its path, check its build, prefetch its set; `e`
+ * is what early_request did for it (NULL: nothing). */
+static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, const struct early *e) {
+  struct epf_object obj;
+  struct epf_page pg;
+  char *path = (char *)epf_page_get(&pg);
+  if (!path) return 0;
+  int done = 0;
+  struct epf_file f;
+  f.have_st = 1;
+  if ((f.fd = open_library(n, index, &obj, path, &f.st, o, 0)) >= 0) {
+    if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) epf_debug(o, path, "prefetched already", 0);
+    else done = check_library(n, index, &obj, path, &f, via, o, seen, e);
+    close(f.fd);
+  }
+  epf_page_put(&pg);
+  return done;
+}
+
+/* Residency of a whole set (the daemon's o->skip_resident). */
+
+struct whole {
+  struct epf_resident c;
+  int missing; /* a request with an end not cached */
+};
+
+/* The rule of issue(): a request counts as cached when the pages at both its ends are. */
+static void check_resident(void *ctx, uint64_t off, uint64_t len) {
+  struct whole *w = ctx;
+  if (!w->missing && !(epf_page_cached(&w->c, off + len - 1) && epf_page_cached(&w->c, off))) w->missing = 1;
+}
+
+/* Whether every request planned for object 0's set is in the page cache already. */
+static int set_resident(int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o) {
+  struct whole w = {{fd, (uint64_t)st->st_size, 0}, 0};
+  struct epf_plan plan;
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, epf_device_for(o, fd, st).dev, check_resident, &w);
+  int ok = epf_note_runs(n, 0, o->set, o->set_len, epf_plan_run, &plan) == EPF_OK;
+  if (ok) epf_plan_finish(&plan);
+  epf_resident_release(&w.c);
+  return ok && plan.requests > 0 && !w.missing;
+}
+
+int epf_prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen) {
+  int count = 0;
+  if (o->skip_resident && set_resident(fd, st, n, o)) {
+    epf_debug(o, label, "resident already", 0);
+    return 0;
+  }
+  /* In the order a start needs them (step 8): the program's first request (its headers), every
+   * library's first request, the rest of the program's set, then each library, checked. */
+  int own = !epf_seen_has(seen, st->st_dev, st->st_ino);
+  struct tally t;
+  memset(&t, 0, sizeof t);
+  int has_set = own && prefetch_requests(label, via, fd, st, n, 0, o, 0, 1, &t);
+  struct early early[EPF_EARLY_LIBRARIES];
+  memset(early, 0, sizeof early);
+  uint32_t libs = n->object_count > 1 ? n->object_count - 1 : 0, ahead = libs < EPF_EARLY_LIBRARIES ? libs : EPF_EARLY_LIBRARIES;
+  /* Counted as if every one failed its check, so the per-process bound on waste holds. */
+  uint64_t waste = __atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED);
+  for (uint32_t i = 0; i < ahead && waste < EPF_UNCHECKED_BUDGET; i++) {
+    early_request(n, i + 1, via, o, seen, &early[i]);
+    if (early[i].done && early[i].issued) waste += early[i].bytes;
+  }
+  if (!own) {
+    epf_debug(o, label, "prefetched already", 0);
+  } else if (has_set && prefetch_requests(label, via, fd, st, n, 0, o, 1, 0, &t)) {
+    epf_seen_add(seen, st);
+    count++;
+  } else if (!has_set && o->debug) {
+    prefetch_requests(label, via, fd, st, n, 0, o, 0, 0, &t); /* says "no page set named ..." */
+  }
+  if (o->queued) o->queued(o->queued_ctx);
+  for (uint32_t i = 1; i < n->object_count; i++) count += prefetch_library(n, i, via, o, seen, i - 1 < ahead ? &early[i - 1] : 0);
+  return count;
+}

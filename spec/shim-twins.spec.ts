@@ -1,0 +1,215 @@
+// The TypeScript functions and their C twins in the shim give the same answers (shim/twin_driver.c,
+// `make -C shim twin`, built with AddressSanitizer here): CRC-32 and FNV-1a 64 on fixed and seeded
+// random bytes, the layout digest on seeded random program header tables and on real files (with
+// the build-id and whether a note is there, as the shim reads them), and the device class of files
+// on the file systems of this machine and behind loop devices nested up to one past the shim's
+// limit of 4. The coalescer and the note parser have their own differential specs
+// (plan-coalesce, shim-note).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import * as C from '../src/elf/constants';
+import { openElf } from '../src/elf/read';
+import type { ProgramHeader } from '../src/elf/types';
+import { crc32 } from '../src/note/crc32';
+import { buildIdOf, fnv1a64, layoutDigest } from '../src/note/identity';
+import { findOurNote } from '../src/note/locate';
+import { stampFile } from '../src/ops/stamp';
+import { chooseDevice } from '../src/plan/device';
+import { loadFixtures, repoRoot } from './helpers/fixtures';
+import { prng } from './helpers/prng';
+
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'epf-twins-'));
+t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+const made = spawnSync('make', ['-s', '-C', path.join(repoRoot, 'shim'), 'twin', `OUT=${out}`, 'EXTRA_CFLAGS=-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all'], { encoding: 'utf8' });
+if (made.status !== 0) throw new Error(`make -C shim twin: ${made.stdout}${made.stderr}`);
+const driver = path.join(out, 'epf-twin');
+
+/** The driver's answers to `lines`, one each (it exits non-zero on a command it does not know). */
+function ask(lines: string[]): string[] {
+  const r = spawnSync(driver, [], { input: lines.map((l) => `${l}\n`).join(''), encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`epf-twin exited ${r.status}: ${r.stderr}`);
+  const answers = r.stdout.split('\n').slice(0, -1);
+  if (answers.length !== lines.length) throw new Error(`epf-twin gave ${answers.length} answers to ${lines.length} lines: ${r.stderr}`);
+  return answers;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const h64 = (v: bigint): string => v.toString(16).padStart(16, '0');
+
+function randomBytes(r: () => number, max: number): Uint8Array {
+  const b = new Uint8Array(Math.floor(r() * max));
+  for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
+  return b;
+}
+
+t.test('CRC-32 and FNV-1a 64: fixed vectors and 600 seeded random byte strings', async (t) => {
+  const r = prng(20261202);
+  const inputs = [new Uint8Array(0), Buffer.from('123456789'), Buffer.from('a'), ...Array.from({ length: 600 }, () => randomBytes(r, 1500))];
+  const crcs = ask(inputs.map((b) => `crc ${hex(b)}`));
+  const fnvs = ask(inputs.map((b) => `fnv ${hex(b)}`));
+  t.equal(crcs[1], 'cbf43926', 'the CRC-32 check value of "123456789"');
+  t.equal(fnvs[0], 'cbf29ce484222325', 'FNV-1a 64 of nothing: the offset basis');
+  t.equal(fnvs[2], 'af63dc4c8601ec8c', 'FNV-1a 64 of "a"');
+  const crcDiff = inputs.filter((b, i) => crcs[i] !== crc32(b).toString(16).padStart(8, '0'));
+  const fnvDiff = inputs.filter((b, i) => fnvs[i] !== h64(fnv1a64(b)));
+  t.same(crcDiff.map(hex), [], 'crc32 (src/note/crc32.ts) = epf_crc32 on every input');
+  t.same(fnvDiff.map(hex), [], 'fnv1a64 (src/note/identity.ts) = epf_fnv1a64 on every input');
+});
+
+t.test('the layout digest: 800 seeded random program header tables', async (t) => {
+  const r = prng(1402);
+  const u64 = (): bigint => {
+    const pick = r();
+    if (pick < 0.3) return BigInt(Math.floor(r() * 0x10000)) << 12n;
+    if (pick < 0.4) return 0n;
+    if (pick < 0.5) return (1n << 64n) - 1n;
+    return (BigInt(Math.floor(r() * 2 ** 32)) << 32n) | BigInt(Math.floor(r() * 2 ** 32));
+  };
+  const types = [C.PT_LOAD, C.PT_LOAD, C.PT_LOAD, C.PT_NOTE, C.PT_DYNAMIC, C.PT_PHDR, 0x6474e551];
+  const tables: ProgramHeader[][] = Array.from({ length: 800 }, () =>
+    Array.from({ length: Math.floor(r() * 14) }, (_, index) => ({
+      index,
+      type: r() < 0.05 ? Math.floor(r() * 2 ** 32) : types[Math.floor(r() * types.length)]!,
+      flags: r() < 0.8 ? Math.floor(r() * 8) : Math.floor(r() * 2 ** 32),
+      offset: u64(),
+      vaddr: u64(),
+      paddr: u64(),
+      filesz: u64(),
+      memsz: u64(),
+      align: u64(),
+    })),
+  );
+  const c = ask(tables.map((ph) => `layout ${ph.length} ${ph.map((p) => [p.type, p.flags, p.offset, p.vaddr, p.filesz, p.memsz, p.align].join(' ')).join(' ')}`));
+  const diff = tables.filter((ph, i) => c[i] !== h64(layoutDigest(ph)));
+  t.equal(diff.length, 0, 'layoutDigest (src/note/identity.ts) = the shim\'s on every table');
+  t.ok(tables.some((ph) => ph.filter((p) => p.type === C.PT_LOAD).length >= 5), 'tables with many PT_LOADs among them');
+});
+
+t.test('real files: the layout digest, the build-id and the note, as the shim reads them', async (t) => {
+  const dir = t.testdir();
+  const files = new Set<string>();
+  for (const f of loadFixtures()) {
+    files.add(f.path);
+    for (const l of f.libs) files.add(l);
+  }
+  // a seeded sample of this system's programs and libraries
+  const r = prng(7);
+  for (const d of ['/usr/bin', '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu']) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(d).sort();
+    } catch {
+      continue;
+    }
+    for (let i = 0; i < 60 && names.length; i++) files.add(path.join(d, names[Math.floor(r() * names.length)]!));
+  }
+  // stamped copies: a note beside the image, and one in place after a second stamp
+  const native = loadFixtures().filter((f) => f.machine === 'x86-64' && ['pie', 'nopie', 'shlib'].includes(f.variant));
+  for (const f of native) {
+    const copy = path.join(dir, path.basename(f.path) + `-${f.variant}`);
+    fs.copyFileSync(f.path, copy);
+    stampFile(copy, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 2 }] }] });
+    files.add(copy);
+  }
+  const list = [...files].filter((f) => {
+    try {
+      return fs.statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  });
+  const answers = ask(list.map((f) => `file ${f}`));
+  let compared = 0;
+  let notes = 0;
+  const diff: string[] = [];
+  const refused: string[] = [];
+  list.forEach((file, i) => {
+    const c = answers[i]!;
+    let elf;
+    try {
+      elf = openElf(file);
+    } catch {
+      if (!c.startsWith('refused ')) diff.push(`${file}: TypeScript refuses it, the shim reads ${c}`);
+      return;
+    }
+    try {
+      const h = elf.header;
+      const native = h.is64 && h.littleEndian && (h.type === C.ET_EXEC || h.type === C.ET_DYN) && elf.programHeaders.length > 0;
+      if (!native) {
+        if (!c.startsWith('refused ')) diff.push(`${file}: not a native executable or shared object, the shim reads ${c}`);
+        else refused.push(c);
+        return;
+      }
+      const bid = buildIdOf(elf);
+      const want = `${h64(layoutDigest(elf.programHeaders))} ${bid.length ? hex(bid) : '-'} ${findOurNote(elf) ? 'note' : 'none'}`;
+      if (c !== want) diff.push(`${file}: shim ${c}, TypeScript ${want}`);
+      compared++;
+      if (want.endsWith(' note')) notes++;
+    } finally {
+      elf.source.close();
+    }
+  });
+  t.same(diff, [], `the same on every file (${list.length})`);
+  t.ok(compared >= 60, `${compared} native files compared`);
+  t.ok(notes >= native.length, `${notes} of them with a note`);
+  t.comment(`refused as foreign: ${[...new Set(refused)].join(', ')}`);
+});
+
+t.test('the device class, and why, of files on this machine\'s file systems', async (t) => {
+  const tmp = path.join(out, 'f');
+  fs.writeFileSync(tmp, 'x');
+  const shm = fs.existsSync('/dev/shm') ? path.join(fs.mkdtempSync('/dev/shm/epf-twin-'), 'f') : undefined;
+  if (shm) fs.writeFileSync(shm, 'x');
+  t.teardown(() => shm && fs.rmSync(path.dirname(shm), { recursive: true, force: true }));
+  const files = [process.execPath, '/bin/sh', tmp, '/proc/self/status', '/sys/kernel/mm/transparent_hugepage/enabled', '/dev/null', ...(shm ? [shm] : [])].filter((f) => fs.existsSync(f));
+  const c = ask(files.map((f) => `device ${f}`));
+  files.forEach((f, i) => {
+    const d = chooseDevice(f);
+    t.equal(c[i], `${d.device.name}: ${d.why}`, f);
+  });
+});
+
+const noLoops = process.getuid?.() !== 0 ? 'not root: loop devices need root' : ['losetup', 'mkfs.ext4', 'mount'].find((x) => spawnSync('which', [x]).status !== 0);
+t.test('the device class behind loop devices nested 1 to 5 deep (the shim follows 4)', { skip: noLoops ? `${noLoops}${noLoops.startsWith('not') ? '' : ' is missing'}` : false }, async (t) => {
+  const sh = (cmd: string, args: string[]): string => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const undo: Array<() => void> = [];
+  t.teardown(() => {
+    for (const u of undo.reverse()) {
+      try {
+        u();
+      } catch {
+        // keep undoing the rest
+      }
+    }
+  });
+  let parent = fs.mkdtempSync(path.join(out, 'loops-'));
+  const files: string[] = [];
+  for (let depth = 1, mb = 48; depth <= 5; depth++, mb -= 8) {
+    const img = path.join(parent, `disk${depth}.img`);
+    sh('truncate', ['-s', `${mb}M`, img]);
+    sh('mkfs.ext4', ['-q', '-F', img]);
+    const dev = sh('losetup', ['-f', '--show', img]);
+    undo.push(() => sh('losetup', ['-d', dev]));
+    const mnt = path.join(parent, `mnt${depth}`);
+    fs.mkdirSync(mnt);
+    sh('mount', [dev, mnt]);
+    undo.push(() => sh('umount', [mnt]));
+    const f = path.join(mnt, 'f');
+    fs.writeFileSync(f, 'x');
+    files.push(f);
+    parent = mnt;
+  }
+  const c = ask(files.map((f) => `device ${f}`));
+  files.forEach((f, i) => {
+    const d = chooseDevice(f);
+    t.equal(c[i], `${d.device.name}: ${d.why}`, `${i + 1} deep: ${c[i]}`);
+    t.match(c[i], /^\w+: loop device on /);
+  });
+});
