@@ -2,8 +2,8 @@
 # The ordered-link benchmark of docs/BENCHMARKS.md ("Ordered link: CPython"): CPython 3.11 from
 # the Debian source package, compiled once with -ffunction-sections -fdata-sections
 # (bench/order-cpython-build.sh), linked twice by lld from the same objects: in stock order,
-# and with the --symbol-ordering-file that `elfprefetch order` makes from a profile of the stock
-# link. Both copies lose their debug info (strip --strip-debug: whole-file preload would
+# and with the --symbol-ordering-file that `elfprefetch order` makes from profiles of the stock
+# link and of a first ordered link (two rounds, see below). Both copies lose their debug info (strip --strip-debug: whole-file preload would
 # otherwise read 16 MB of DWARF no start-up touches) and keep .symtab. Then, per link: the pages
 # and runs of the program's start-up set (`record`, exact, RUNS runs), and `elfprefetch bench`
 # under MODELS (default "none cloud hdd") with demand paging, whole-file preload and the exec
@@ -24,13 +24,20 @@ B=$WORK/build # the programs stay in the build folder: that is where python find
 OUT=$WORK/results
 mkdir -p "$OUT"
 
+link() { # NAME [ORDER FILE]: links build/python-NAME with lld (in that order), records RUNS runs of it unstripped
+  "$WORK/link.sh" "$B/python-$1" lld ${2:+-Wl,--symbol-ordering-file="$2" -Wl,--no-warn-symbol-ordering}
+  ep record --runs "$RUNS" -o "$OUT/$1-unstripped.json" -- "$B/python-$1" "${args[@]}" >/dev/null
+}
 echo "== stock link (lld)" >&2
-"$WORK/link.sh" "$B/python-stock" lld
-ep record --runs "$RUNS" -o "$OUT/stock-unstripped.json" -- "$B/python-stock" "${args[@]}" >/dev/null
-echo "== order file from the stock link's profile" >&2
-ep order "$OUT/stock-unstripped.json" --format lld -o "$OUT/python.order"
-echo "== ordered link (lld --symbol-ordering-file)" >&2
-"$WORK/link.sh" "$B/python-ordered" lld -Wl,--symbol-ordering-file="$OUT/python.order" -Wl,--no-warn-symbol-ordering
+link stock
+# Round 1 orders by the stock link's profile. Its functions are those on recorded pages, run or
+# not; round 2 leaves out what round 1's link did not use (`order` with both profiles).
+echo "== round 1: order file from the stock link's profile" >&2
+ep order "$OUT/stock-unstripped.json" --format lld -o "$OUT/round1.order"
+link round1 "$OUT/round1.order"
+echo "== round 2: the stock profile without what round 1 did not use" >&2
+ep order "$OUT/stock-unstripped.json" "$OUT/round1-unstripped.json" --format lld -o "$OUT/python.order"
+link ordered "$OUT/python.order"
 for v in stock ordered; do
   strip --strip-debug "$B/python-$v"
   "$B/python-$v" "${args[@]}" # runs, and writes the .pyc files before anything is measured

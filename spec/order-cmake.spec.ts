@@ -73,7 +73,7 @@ for (const linker of ['lld', 'gold', 'gnu-ld']) {
 
     // Stage 2: the order file changes, the program is relinked in start-up order and stamped.
     const b2 = await must('the second build', ['cmake', '--build', build]);
-    t.match(b2.stdout, /\d+ functions of \S+scatter .*hottest first: wrote \S+scatter\.order\.new/, 'the order file is made from the profile');
+    t.match(b2.stdout, /\d+ functions and \d+ data symbols of \S+scatter .*hottest first.*: wrote \S+scatter\.order\.new/, 'the order file is made from the profile');
     t.match(b2.stdout, /Linking C executable scatter/, 'scatter is relinked');
     t.match(b2.stdout, /scatter: stamped .*pages carried over from build/, 'and stamped from the same profile, carried over');
     t.equal((await run([exe, 'started'], build)).stdout, OUTPUT, 'the ordered link runs as the stock one');

@@ -91,7 +91,7 @@ t.test('scatter: each format links its 32 started modules together, in fewer rec
       const order = path.join(work, `scatter.${linker}`);
       const o = await ep('order', path.join(work, `scatter-${linker}-stock.json`), '--format', linker, '-o', order);
       t.equal(o.status, 0, 'order exits 0', diag(o));
-      t.match(o.stderr, /\d+ functions of \S+scatter-\S+ \(\d+ touched in 1 of 1 runs\), hottest first: wrote /, 'it says what it wrote');
+      t.match(o.stderr, /\d+ functions and \d+ data symbols of \S+scatter-\S+ \(\d+ functions touched in 1 of 1 runs\), hottest first.*: wrote /, 'it says what it wrote');
       const text = fs.readFileSync(order, 'utf8');
       if (linker === 'lld') {
         const lines = text.trimEnd().split('\n');
@@ -102,14 +102,18 @@ t.test('scatter: each format links its 32 started modules together, in fewer rec
         // code (the last one shares its page with .init/.fini): page granularity, at most one.
         const others = lines.filter((l) => MODULES.includes(l) && !STARTED.includes(l));
         t.ok(others.length <= 1, 'at most one module start-up did not run', { others });
+        t.ok(lines.includes('modules'), 'the data start-up reads (the table of modules) after the code');
       } else if (linker === 'gold') {
         t.match(text, /^\.text\.module_100\n\.text\.hot\.module_100\n\.text\.unlikely\.module_100\n\.text\.startup\.module_100$/m, 'gold: .text.NAME and its hot/unlikely/startup forms');
         t.match(text, /^\.text\.startup\.main$/m, 'main in .text.startup is named so');
         t.notOk(/[*?[]/.test(text), 'no wildcard lines (gold tries each against every input section)');
+        t.match(text, /^\.data\.rel\.ro\.local\.modules$/m, 'data by its -fdata-sections names');
       } else {
         t.match(text, /^SECTIONS\n\{\n {2}\.text\.elfprefetch :\n/m, 'GNU ld: a SECTIONS script');
         t.match(text, /^ {4}\*\(\.text\.module_100 \.text\.hot\.module_100 \.text\.unlikely\.module_100 \.text\.startup\.module_100\)$/m, 'one input statement per function, in order');
         t.match(text, /^INSERT BEFORE \.text;$/m, 'INSERT: it adds to the default script');
+        t.notMatch(text, /modules\b(?!_)/, 'no data: the script orders only code');
+        t.match(o.stderr, /; \d+ left out \(the data/, 'and says it left the data out');
       }
 
       const ordered = path.join(work, `scatter-${linker}-ordered`);
@@ -132,6 +136,14 @@ t.test('scatter: each format links its 32 started modules together, in fewer rec
       t.ok(or <= 4, `ordered link: ${op} pages in ${or} runs`);
       // Whole functions that shared a page with start-up code come along: a page or two more at most.
       t.ok(op <= sp + 3, `about as many pages as the stock link (${op} against ${sp})`);
+
+      // A second round: what the ordered link did not use leaves the order.
+      const again = await ep('order', path.join(work, `scatter-${linker}-stock.json`), path.join(work, `scatter-${linker}-ordered.json`), '--format', 'lld');
+      t.equal(again.status, 0, 'order with the profiles of both links exits 0', diag(again));
+      const both = again.stdout.trimEnd().split('\n');
+      t.same(both.filter((l) => STARTED.includes(l)), STARTED, 'it keeps the started modules, in the same order');
+      t.same(both.filter((l) => MODULES.includes(l) && !STARTED.includes(l)), [], 'and leaves out every module start-up did not run');
+      t.match(again.stderr, /\(\d+ left out that another profile did not see used\)/, 'it says how many it left out');
     });
   }
 });
@@ -193,7 +205,7 @@ t.test('hottest first: a function in more runs comes before an earlier one in fe
   const f200 = lines.indexOf('fc8');
   t.ok(f10 >= 0 && f200 >= 0 && f200 < f10, 'fc8 (f:200, 2 of 2 runs) before f0a (f:10, 1 of 2 runs)', { f10, f200 });
   t.ok(lines.indexOf('main') < f10, 'main (in every run) before f0a');
-  t.match(o.stderr, /touched in 2 of 2 runs/, 'it counts the functions of every run');
+  t.match(o.stderr, /functions touched in 2 of 2 runs/, 'it counts the functions of every run');
 });
 
 t.test('errors: a clear message, exit 1, no file written', async (t) => {

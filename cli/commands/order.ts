@@ -5,7 +5,7 @@ import { Io, guard, note } from '../run';
 import { ORDER_FORMATS } from '../../src/order/formats';
 
 interface Args {
-  profile: string;
+  profiles: string[];
   output?: string;
   format: string;
   object?: string;
@@ -13,11 +13,16 @@ interface Args {
 
 export function orderCommand(io: Io, setCode: (c: number) => void): CommandModule<object, Args> {
   return {
-    command: 'order <profile>',
+    command: 'order <profiles..>',
     describe: "Write a linker order file that puts a program's start-up functions together, from its profile",
     builder: (y) =>
       y
-        .positional('profile', { type: 'string', demandOption: true, describe: 'a profile written by `elfprefetch record`, `select` or `train -o`' })
+        .positional('profiles', {
+          type: 'string',
+          array: true,
+          demandOption: true,
+          describe: 'a profile (`record`, `select`, `train -o`); more profiles of other links of the program drop the functions they did not see run',
+        })
         .option('output', { alias: 'o', type: 'string', describe: 'the order file to write (default: standard output)' })
         .option('format', {
           type: 'string',
@@ -31,6 +36,7 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
             ['$0 order app.profile.json --format lld -o app.order', 'then link with -fuse-ld=lld -Wl,--symbol-ordering-file=app.order'],
             ['$0 order app.profile.json --format gold -o app.order', 'then link with -fuse-ld=gold -Wl,--section-ordering-file=app.order'],
             ['$0 order app.profile.json --format gnu-ld -o app-order.ld', 'then link with -Wl,-T,app-order.ld'],
+            ['$0 order stock.json ordered.json --format lld -o app.order', 'the order of stock.json, without what the ordered link did not run'],
           ]),
         ) as never,
     handler: async (a) => {
@@ -41,22 +47,38 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
           const { checkOutput } = await import('../../src/io/output');
           const { writeFileAtomically } = await import('../../src/io/atomic');
           const { pickObject } = await import('../../src/order/pick');
-          const { rankFunctions } = await import('../../src/order/rank');
           if (a.output !== undefined) checkOutput(a.output, 'output');
-          const profile = parseProfile(readRegular(a.profile, 'profile').toString('utf8'), a.profile);
-          const object = pickObject(profile, a.object);
-          const ranked = rankFunctions(object, profile.pageSize, profile.runs);
-          if (ranked.length === 0) throw new Error(`${a.profile}: none of the functions it keeps of ${object.path} lies on its recorded pages`);
+          const { rankSymbols, seenInAll } = await import('../../src/order/rank');
+          const ranks = a.profiles.map((file) => {
+            const profile = parseProfile(readRegular(file, 'profile').toString('utf8'), file);
+            const object = pickObject(profile, a.object);
+            const rank = (symbols: typeof object.functions) => rankSymbols(symbols ?? [], object, profile.pageSize, profile.runs);
+            return { file, profile, object, functions: rank(object.functions), data: rank(object.data) };
+          });
+          const { file, profile, object } = ranks[0]!;
+          const others = ranks.slice(1);
+          const functions = seenInAll(ranks[0]!.functions, others.map((r) => r.functions));
+          const data = seenInAll(ranks[0]!.data, others.map((r) => r.data));
+          if (functions.length === 0) {
+            throw new Error(
+              others.length
+                ? `no function of ${file} lies on the recorded pages of every profile given`
+                : `${file}: none of the functions it keeps of ${object.path} lies on its recorded pages`,
+            );
+          }
           const { orderText } = await import('../../src/order/formats');
-          const { text, left } = orderText(ranked, a.format as never, object.path);
+          const { text, left } = orderText({ functions, data }, a.format as never, object.path);
           if (a.output === undefined) process.stdout.write(text);
           else writeFileAtomically(a.output, text);
-          const hottest = ranked[0]!.runs;
-          const always = ranked.filter((f) => f.runs === hottest).length;
+          const hottest = functions[0]!.runs;
+          const always = functions.filter((f) => f.runs === hottest).length;
+          const dropped = ranks[0]!.functions.length + ranks[0]!.data.length - functions.length - data.length;
           note(
             io,
-            `${ranked.length} functions of ${object.path} (${always} touched in ${hottest} of ${profile.runs} runs), hottest first` +
-              `${left ? `; ${left} left out (names a GNU ld script cannot carry)` : ''}${a.output !== undefined ? `: wrote ${a.output}` : ''}`,
+            `${functions.length} functions and ${data.length} data symbols of ${object.path} (${always} functions touched in ${hottest} of ${profile.runs} runs), hottest first` +
+              `${others.length ? ` (${dropped} left out that another profile did not see used)` : ''}` +
+              `${left ? `; ${left} left out (the data, and names a GNU ld script cannot carry)` : ''}` +
+              `${a.output !== undefined ? `: wrote ${a.output}` : ''}`,
           );
           return EXIT.ok;
         }),
