@@ -7,10 +7,10 @@
 // note verifies, and its recorded start-up pages fall in far fewer runs than the stock link's.
 import t from 'tap';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseRanges } from '../src/note/pageset';
 import { parseProfile } from '../src/profile/schema';
+import { scratchWithCli } from './helpers/cli-on-path';
 import { runCommand, type RunResult } from './helpers/fixtures';
 
 const repoRoot = path.resolve(__dirname, '..');
@@ -19,16 +19,9 @@ const EXIT_VALID = 0;
 const EXIT_ABSENT = 10;
 const OUTPUT = 'scatter: 32 modules started, checksum 11936\n';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-order-cmake-'));
-if (!process.env.ELFPREFETCH_KEEP) t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
-else t.comment(`keeping ${tmp}`);
-
 // The CLI as a user has it: an `elfprefetch` command on PATH.
-const binDir = path.join(tmp, 'bin');
-fs.mkdirSync(binDir);
-fs.writeFileSync(path.join(binDir, 'elfprefetch'), `#!/bin/sh\nexec '${process.execPath}' '${cli}' "$@"\n`, { mode: 0o755 });
-const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}` };
-for (const v of ['NODE_OPTIONS', 'DESTDIR', 'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'CC', 'CFLAGS', 'LDFLAGS']) delete env[v];
+const { tmp, env } = scratchWithCli('elfprefetch-order-cmake-');
+delete env.NODE_OPTIONS;
 
 const run = (argv: string[], cwd: string): Promise<RunResult> => runCommand(argv, { cwd, env, timeoutMs: 300_000 });
 const diag = (r: RunResult): Record<string, unknown> => ({ status: r.status, stdout: r.stdout.slice(-3000), stderr: r.stderr.slice(-3000) });

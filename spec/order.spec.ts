@@ -188,7 +188,7 @@ int main(int argc, char **argv) { app::Conf c; int n = app::parse(argv[0], c); s
     t.ok(
       inOrder.every((n, i) => i === 0 || at.get(n)! > at.get(inOrder[i - 1]!)!),
       `${linker}: placed in the order of the file`,
-      { inOrder, at: inOrder.map((n) => at.get(n)!.toString(16)) },
+      { inOrder, addresses: inOrder.map((n) => at.get(n)!.toString(16)) },
     );
   }
 });
