@@ -17,6 +17,7 @@ import { trainCommand } from './commands/train';
 import { runCommand } from './commands/run';
 import { showCommand } from './commands/show';
 import { benchCommand } from './commands/bench';
+import { orderCommand } from './commands/order';
 import { completionScript } from './completion';
 import { examples } from './examples';
 
@@ -62,6 +63,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     runCommand(cio, setCode),
     showCommand(cio, setCode),
     benchCommand(cio, setCode),
+    orderCommand(cio, setCode),
   ] as Array<CommandModule<object, never>>;
   const parser = yargs(argv)
     .scriptName('elfprefetch')

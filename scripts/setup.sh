@@ -17,8 +17,10 @@ cd "$(dirname "$0")/.."
 # clang, libclang-rt-14-dev: libFuzzer with AddressSanitizer for the shim's note parser.
 # gdb (with elfutils' eu-stack and eu-unstrip): a stamp must leave debug files and core dumps
 # working (spec/invisible.spec.ts); librsvg2-bin renders `show --svg` to check the picture.
+# lld, g++ (gold is binutils' ld.gold): `elfprefetch order` files are linked by lld, gold and GNU
+# ld, a C++ program among them (spec/order.spec.ts, spec/order-cmake.spec.ts).
 PACKAGES=(
-  gcc make binutils elfutils file attr libcap2-bin gdb librsvg2-bin
+  gcc make binutils elfutils file attr libcap2-bin gdb librsvg2-bin lld g++
   qemu-user golang-go libc6-i386
   strace util-linux
   e2fsprogs mount

@@ -13,14 +13,13 @@
 //      print what they should, still do (and verify) after strip, and after `install`.
 import t from 'tap';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { scratchWithCli } from './helpers/cli-on-path';
 import { runCommand, type RunResult } from './helpers/fixtures';
 
 type Test = tap.Test;
 
 const repoRoot = path.resolve(__dirname, '..');
-const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 const PROGRAMS = ['hello-reserved', 'hello-stamped'] as const;
 const EXIT_VALID = 0;
 const EXIT_ABSENT = 10;
@@ -31,16 +30,8 @@ const ELFLINT_OURS = /unknown object file note type \d+ with owner name 'elfpref
 
 t.jobs = 2;
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-integrations-'));
-if (!process.env.ELFPREFETCH_KEEP) t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
-else t.comment(`keeping ${tmp}`);
-
 // The CLI as a user has it: an `elfprefetch` command on PATH.
-const binDir = path.join(tmp, 'bin');
-fs.mkdirSync(binDir);
-fs.writeFileSync(path.join(binDir, 'elfprefetch'), `#!/bin/sh\nexec '${process.execPath}' '${cli}' "$@"\n`, { mode: 0o755 });
-const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${binDir}:${process.env.PATH ?? ''}` };
-for (const v of ['DESTDIR', 'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'CC', 'CFLAGS', 'LDFLAGS']) delete env[v];
+const { tmp, env } = scratchWithCli('elfprefetch-integrations-');
 
 interface System {
   /** Subtest name; also the folder under tmp. */

@@ -9,6 +9,8 @@
 #                      [TRAIN_COMMAND <cmd>...]) # what <target>-elfprefetch-train runs (default: the target)
 #   install(TARGETS <target> DESTINATION <dir>)
 #   elfprefetch_install(<target> DESTINATION <dir>)  # after install(): stamp the installed copy again
+#   elfprefetch_order(<target> LINKER lld|gold|gnu-ld  # link its start-up functions together
+#                     [PROFILE <path>])              # default: the profile of elfprefetch_target
 #
 # Call it in the directory that defines <target>. For <target> (an executable or shared library) it
 # - with RESERVE: makes an object with `elfprefetch reserve --cc ${CMAKE_C_COMPILER}` (so a cross
@@ -34,6 +36,14 @@
 # when the target has no build RPATH to rewrite (e.g. BUILD_WITH_INSTALL_RPATH, or no shared
 # libraries of the project).
 #
+# elfprefetch_order (the two-stage build, docs/BUILD-SYSTEMS.md "Ordered link"): compiles the
+# target with -ffunction-sections and links it with an order file made from the kept profile by
+# `elfprefetch order` before every link (lld: --symbol-ordering-file, gold: --section-ordering-file,
+# GNU ld: a -T script that INSERTs the start-up functions before .text). No profile yet: the order
+# file is empty and the link is the stock one; train, build again: the target is relinked in
+# start-up order and stamped from the same profile (carried over by function). A profile that
+# `order` cannot use is a warning and an empty order file (an error with STRICT).
+#
 # The same file is the POST_BUILD step: run as `cmake -P ElfPrefetch.cmake` with EPF_* defined.
 
 # ---- Script mode: the POST_BUILD stamp step -------------------------------------------------
@@ -46,6 +56,37 @@ if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
   # Lists travel through -D joined with '|' (a ';' would split the argument on the way).
   string(REPLACE "|" ";" _epf_cli "${EPF_CLI}")
   string(REPLACE "|" ";" _epf_args "${EPF_ARGS}")
+  if(EPF_ORDER)
+    # The pre-link step of elfprefetch_order: the order file, rewritten only when it changes, so
+    # that an unchanged profile does not relink.
+    set(_epf_new "${EPF_ORDER}.new")
+    if(EPF_FORMAT STREQUAL "gnu-ld")
+      # Not an empty file: GNU ld takes a -T script without INSERT as the whole linker script.
+      set(_epf_none "/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n")
+    else()
+      set(_epf_none "")
+    endif()
+    file(WRITE "${_epf_new}" "${_epf_none}")
+    if(EXISTS "${EPF_PROFILE}")
+      execute_process(
+        COMMAND ${_epf_cli} order "${EPF_PROFILE}" --format "${EPF_FORMAT}" -o "${_epf_new}"
+        RESULT_VARIABLE _epf_rc)
+      if(NOT _epf_rc STREQUAL "0")
+        file(WRITE "${_epf_new}" "${_epf_none}")
+        set(_epf_why "elfprefetch: no order for ${EPF_TARGET} from ${EPF_PROFILE} (${_epf_rc}); linking it in stock order")
+        if(EPF_STRICT)
+          message(FATAL_ERROR "${_epf_why} (ELFPREFETCH_STRICT)")
+        endif()
+        message(WARNING "${_epf_why}")
+      endif()
+    else()
+      message(STATUS "elfprefetch: no profile ${EPF_PROFILE}: ${EPF_TARGET} linked in stock order "
+                     "(record one with the target ${EPF_TARGET}-elfprefetch-train, then build again)")
+    endif()
+    execute_process(COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${_epf_new}" "${EPF_ORDER}")
+    file(REMOVE "${_epf_new}")
+    return()
+  endif()
   if(NOT EXISTS "${EPF_PROFILE}")
     message(STATUS "elfprefetch: no profile ${EPF_PROFILE}: ${EPF_FILE} left unstamped "
                    "(record one with the target ${EPF_TARGET}-elfprefetch-train)")
@@ -94,14 +135,26 @@ elseif(NOT EXISTS "${_epf_command}")
   message(WARNING "ElfPrefetch: ELFPREFETCH names ${_epf_command}, which does not exist")
 endif()
 
-function(elfprefetch_target target)
-  cmake_parse_arguments(PARSE_ARGV 1 EPF "STRICT" "PROFILE;RESERVE" "TRAIN_COMMAND")
+# What elfprefetch_target and elfprefetch_order check of their arguments (EPF_* of
+# cmake_parse_arguments, in the caller), and `strict` set in the caller from STRICT or
+# ELFPREFETCH_STRICT: a macro, so that it sets the caller's variables.
+macro(_elfprefetch_target_args fname target)
   if(EPF_UNPARSED_ARGUMENTS)
-    message(FATAL_ERROR "elfprefetch_target(${target}): unknown arguments ${EPF_UNPARSED_ARGUMENTS}")
+    message(FATAL_ERROR "${fname}(${target}): unknown arguments ${EPF_UNPARSED_ARGUMENTS}")
   endif()
   if(NOT TARGET ${target})
-    message(FATAL_ERROR "elfprefetch_target(${target}): no such target (call it after add_executable/add_library)")
+    message(FATAL_ERROR "${fname}(${target}): no such target (call it after add_executable/add_library)")
   endif()
+  if(EPF_STRICT OR ELFPREFETCH_STRICT)
+    set(strict ON)
+  else()
+    set(strict OFF)
+  endif()
+endmacro()
+
+function(elfprefetch_target target)
+  cmake_parse_arguments(PARSE_ARGV 1 EPF "STRICT" "PROFILE;RESERVE" "TRAIN_COMMAND")
+  _elfprefetch_target_args(elfprefetch_target ${target})
   get_target_property(type ${target} TYPE)
   if(NOT type MATCHES "^(EXECUTABLE|SHARED_LIBRARY|MODULE_LIBRARY)$")
     message(FATAL_ERROR "elfprefetch_target(${target}): a ${type} has no pages to prefetch; "
@@ -137,11 +190,6 @@ function(elfprefetch_target target)
     target_sources(${target} PRIVATE "${obj}")
   endif()
 
-  if(EPF_STRICT OR ELFPREFETCH_STRICT)
-    set(strict ON)
-  else()
-    set(strict OFF)
-  endif()
   string(REPLACE ";" "|" cli "${ELFPREFETCH}")
   string(REPLACE ";" "|" args "${ELFPREFETCH_STAMP_ARGS}")
   set(stamp_step
@@ -198,4 +246,42 @@ function(elfprefetch_install target)
     if(NOT rc STREQUAL \"0\")
       message(FATAL_ERROR \"elfprefetch: stamping the installed ${target} failed\")
     endif()")
+endfunction()
+
+function(elfprefetch_order target)
+  cmake_parse_arguments(PARSE_ARGV 1 EPF "STRICT" "PROFILE;LINKER" "")
+  _elfprefetch_target_args(elfprefetch_order ${target})
+  if(NOT EPF_LINKER MATCHES "^(lld|gold|gnu-ld)$")
+    message(FATAL_ERROR "elfprefetch_order(${target}): give LINKER lld, gold or gnu-ld (GNU ld, through a -T script), "
+                        "not '${EPF_LINKER}'")
+  endif()
+  if(NOT EPF_PROFILE)
+    get_target_property(EPF_PROFILE ${target} ELFPREFETCH_PROFILE)
+    if(NOT EPF_PROFILE)
+      set(EPF_PROFILE "${target}.profile.json")
+    endif()
+  endif()
+  get_filename_component(profile "${EPF_PROFILE}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+  set(order "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}.order")
+  string(REPLACE ";" "|" cli "${ELFPREFETCH}")
+  # Runs before every link of the target; BYPRODUCTS lets Ninja see the order file change.
+  add_custom_target(${target}-elfprefetch-order
+    COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch"
+    COMMAND "${CMAKE_COMMAND}" "-DEPF_CLI=${cli}" "-DEPF_ORDER=${order}" "-DEPF_FORMAT=${EPF_LINKER}"
+            "-DEPF_PROFILE=${profile}" "-DEPF_TARGET=${target}" "-DEPF_STRICT=${strict}" -P "${_ELFPREFETCH_MODULE}"
+    BYPRODUCTS "${order}"
+    COMMENT "elfprefetch: order file of ${target}"
+    VERBATIM)
+  add_dependencies(${target} ${target}-elfprefetch-order)
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${order}")
+  # Each function in its own input section, which is what all three linkers order.
+  target_compile_options(${target} PRIVATE -ffunction-sections)
+  if(EPF_LINKER STREQUAL "lld")
+    # A name of the profile missing from this build (code changed since) is no reason to warn.
+    target_link_options(${target} PRIVATE -fuse-ld=lld "LINKER:--symbol-ordering-file=${order}" "LINKER:--no-warn-symbol-ordering")
+  elseif(EPF_LINKER STREQUAL "gold")
+    target_link_options(${target} PRIVATE -fuse-ld=gold "LINKER:--section-ordering-file=${order}")
+  else()
+    target_link_options(${target} PRIVATE "LINKER:-T,${order}")
+  endif()
 endfunction()

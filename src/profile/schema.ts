@@ -38,6 +38,14 @@ export const ProfileObjectSchema = z.object({
     .array(z.object({ name: z.string().max(4096), offset: z.number().int().nonnegative(), size: z.number().int().positive() }))
     .max(1 << 20)
     .optional(),
+  /**
+   * The program's data symbols (variables, tables: name, file offset, size) that overlap its
+   * recorded pages, for `elfprefetch order` to place with the functions (src/order/).
+   */
+  data: z
+    .array(z.object({ name: z.string().max(4096), offset: z.number().int().nonnegative(), size: z.number().int().positive() }))
+    .max(1 << 20)
+    .optional(),
   /** Name of the page set these pages go into. */
   set: z.string().min(1).max(64).default('default'),
 });

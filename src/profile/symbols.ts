@@ -10,7 +10,9 @@ import type { ElfFile } from '../elf/types';
 
 const SHT_SYMTAB = 2;
 const SHT_DYNSYM = 11;
+const STT_OBJECT = 1;
 const STT_FUNC = 2;
+const SHT_NOBITS = 8;
 /** A table larger than this is not read (a malformed size, or a program too big to be worth it). */
 const MAX_SYMBOLS = 1 << 20;
 
@@ -23,6 +25,15 @@ export interface Anchor {
 
 /** The file's function symbols with bytes in the file, in file order; [] when it has none. */
 export function functionAnchors(elf: ElfFile): Anchor[] {
+  return symbolAnchors(elf, STT_FUNC);
+}
+
+/** The file's data symbols (variables, tables) with bytes in the file (not .bss), in file order. */
+export function dataAnchors(elf: ElfFile): Anchor[] {
+  return symbolAnchors(elf, STT_OBJECT);
+}
+
+function symbolAnchors(elf: ElfFile, symbolType: number): Anchor[] {
   const table = elf.sections.find((s) => s.type === SHT_SYMTAB) ?? elf.sections.find((s) => s.type === SHT_DYNSYM);
   if (!table || table.link >= elf.sections.length) return [];
   const strtab = elf.sections[table.link]!;
@@ -41,8 +52,9 @@ export function functionAnchors(elf: ElfFile): Anchor[] {
       const shndx = is64 ? v.u16(at + 6) : v.u16(at + 14);
       const value = is64 ? v.u64(at + 8) : BigInt(v.u32(at + 4));
       const size = is64 ? v.u64(at + 16) : BigInt(v.u32(at + 8));
-      if ((info & 0xf) !== STT_FUNC || shndx === SHN_UNDEF || shndx >= elf.sections.length || size === 0n) continue;
+      if ((info & 0xf) !== symbolType || shndx === SHN_UNDEF || shndx >= elf.sections.length || size === 0n) continue;
       const sec = elf.sections[shndx]!;
+      if (sec.type === SHT_NOBITS) continue; // .bss and .tbss: no bytes on any page of the file
       if (value < sec.addr || value + size > sec.addr + sec.size) continue;
       let end = nameAt;
       while (end < names.length && names[end] !== 0) end++;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { openElf } from '../elf/read';
 import { formatRanges, parseRanges, runsFromPages } from '../note/pageset';
-import { Anchor, anchorsOfPages, functionAnchors } from '../profile/symbols';
+import { Anchor, anchorsOfPages, dataAnchors, functionAnchors } from '../profile/symbols';
 import { Profile, ProfileObject, ProfileSchema } from '../profile/schema';
 import { ObjectIdentity, identify } from './objects';
 import type { Method, RunRecord } from './types';
@@ -31,19 +31,19 @@ const real = (f: string): string => {
   }
 };
 
-/** Function symbols of `file` that overlap the pages `ranges`; [] without symbols or on any error. */
-function functionsOnPages(file: string, ranges: string, pageSize: number): Anchor[] {
+/** Function and data symbols of `file` that overlap the pages `ranges`; none without symbols or on any error. */
+function symbolsOnPages(file: string, ranges: string, pageSize: number): { functions: Anchor[]; data: Anchor[] } {
   try {
     const elf = openElf(file);
     try {
       const pages: number[] = [];
       for (const r of parseRanges(ranges)) for (let i = 0; i < r.count; i++) pages.push(r.first + i);
-      return anchorsOfPages(functionAnchors(elf), pages, pageSize);
+      return { functions: anchorsOfPages(functionAnchors(elf), pages, pageSize), data: anchorsOfPages(dataAnchors(elf), pages, pageSize) };
     } finally {
       elf.source.close();
     }
   } catch {
-    return [];
+    return { functions: [], data: [] };
   }
 }
 
@@ -106,11 +106,13 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
       set: 'default',
     });
   }
-  // The program's functions on its pages, to carry them to a later build (src/profile/carry.ts).
+  // The program's functions on its pages, to carry them to a later build (src/profile/carry.ts),
+  // and with its data, to order a link by them (src/order/).
   for (const o of objects) {
     if (!o.main) continue;
-    const functions = functionsOnPages(o.path, o.pages, pageSize);
+    const { functions, data } = symbolsOnPages(o.path, o.pages, pageSize);
     if (functions.length) o.functions = functions;
+    if (data.length) o.data = data;
   }
   if (mainPath && !objects.some((o) => o.main)) {
     throw new Error(`the program ${mainPath} is not among the recorded objects${opts.main ? '' : ' (a static program? name the file with --main)'}`);

@@ -65,8 +65,8 @@ export function pageCounts(o: ProfileObject, runs: number): Map<number, number> 
   return new Map(pages.map((p, i) => [p, o.counts ? o.counts[i]! : runs]));
 }
 
-/** The functions of two profiles of one object, each once, in file order. */
-function unionFunctions(a: NonNullable<ProfileObject['functions']>, b: NonNullable<ProfileObject['functions']>): NonNullable<ProfileObject['functions']> {
+/** The functions (or data symbols) of two profiles of one object, each once, in file order. */
+function unionSymbols(a: NonNullable<ProfileObject['functions']>, b: NonNullable<ProfileObject['functions']>): NonNullable<ProfileObject['functions']> {
   const all = new Map<string, (typeof a)[number]>();
   for (const f of [...a, ...b]) all.set(`${f.offset}\0${f.name}`, f);
   return [...all.values()].sort((x, y) => x.offset - y.offset || x.name.localeCompare(y.name));
@@ -89,7 +89,8 @@ export function mergeProfiles(profiles: Profile[]): Profile {
       if (!m) merged.set(k, (m = { o: { ...o, main: false }, counts: new Map() }));
       m.o.main ||= o.main;
       m.o.size = o.size;
-      if (o.functions?.length && m.o.functions !== o.functions) m.o.functions = unionFunctions(m.o.functions ?? [], o.functions);
+      if (o.functions?.length && m.o.functions !== o.functions) m.o.functions = unionSymbols(m.o.functions ?? [], o.functions);
+      if (o.data?.length && m.o.data !== o.data) m.o.data = unionSymbols(m.o.data ?? [], o.data);
       for (const [page, c] of pageCounts(o, p.runs)) m.counts.set(page, (m.counts.get(page) ?? 0) + c);
     }
   }

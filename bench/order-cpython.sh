@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The ordered-link benchmark of docs/BENCHMARKS.md ("Ordered link: CPython"): CPython 3.11 from
+# the Debian source package, compiled once with -ffunction-sections -fdata-sections
+# (bench/order-cpython-build.sh), linked twice by lld from the same objects: in stock order,
+# and with the --symbol-ordering-file that `elfprefetch order` makes from profiles of the stock
+# link and of a first ordered link (two rounds, see below). Both copies lose their debug info (strip --strip-debug: whole-file preload would
+# otherwise read 16 MB of DWARF no start-up touches) and keep .symtab. Then, per link: the pages
+# and runs of the program's start-up set (`record`, exact, RUNS runs), and `elfprefetch bench`
+# under MODELS (default "none cloud hdd") with demand paging, whole-file preload and the exec
+# wrapper, the two links one after the other in this one invocation. Root only. Not in CI.
+#
+#   bash bench/order-cpython.sh [WORKDIR] [RUNS]      (default /tmp/elfprefetch-order-cpython, 3)
+#
+# CMD (default "-c pass") is the interpreter's arguments. Writes WORKDIR/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-/tmp/elfprefetch-order-cpython}
+RUNS=${2:-3}
+MODELS=${MODELS:-"none cloud hdd"}
+read -r -a args <<<"${CMD:--c pass}"
+ep() { node dist/cli/main.js "$@"; }
+bash bench/order-cpython-build.sh "$WORK"
+B=$WORK/build # the programs stay in the build folder: that is where python finds its Lib/
+OUT=$WORK/results
+mkdir -p "$OUT"
+
+link() { # NAME [ORDER FILE]: links build/python-NAME with lld (in that order), records RUNS runs of it unstripped
+  "$WORK/link.sh" "$B/python-$1" lld ${2:+-Wl,--symbol-ordering-file="$2" -Wl,--no-warn-symbol-ordering}
+  ep record --runs "$RUNS" -o "$OUT/$1-unstripped.json" -- "$B/python-$1" "${args[@]}" >/dev/null
+}
+echo "== stock link (lld)" >&2
+link stock
+# Round 1 orders by the stock link's profile. Its functions are those on recorded pages, run or
+# not; round 2 leaves out what round 1's link did not use (`order` with both profiles).
+echo "== round 1: order file from the stock link's profile" >&2
+ep order "$OUT/stock-unstripped.json" --format lld -o "$OUT/round1.order"
+link round1 "$OUT/round1.order"
+echo "== round 2: the stock profile without what round 1 did not use" >&2
+ep order "$OUT/stock-unstripped.json" "$OUT/round1-unstripped.json" --format lld -o "$OUT/python.order"
+link ordered "$OUT/python.order"
+for v in stock ordered; do
+  strip --strip-debug "$B/python-$v"
+  "$B/python-$v" "${args[@]}" # runs, and writes the .pyc files before anything is measured
+  ep record --runs "$RUNS" --json -o "$OUT/$v.json" -- "$B/python-$v" "${args[@]}" >/dev/null
+done
+# Pages and runs of the program's own start-up set, and the file sizes.
+node -e '
+const fs = require("fs");
+for (const v of ["stock", "ordered"]) {
+  const p = JSON.parse(fs.readFileSync(process.argv[1] + "/" + v + ".json", "utf8"));
+  const o = p.objects.find((x) => x.main);
+  const runs = o.pages.split(",").map((r) => r.split("-").map(Number));
+  const pages = runs.reduce((n, r) => n + (r.length > 1 ? r[1] - r[0] + 1 : 1), 0);
+  const inAll = (o.counts || []).filter((c) => c === p.runs).length;
+  console.log(`${v}: ${o.path} ${o.size} bytes: ${pages} pages (${inAll} in all ${p.runs} runs) in ${runs.length} runs`);
+}' "$OUT" | tee "$OUT/pages.txt"
+margs=()
+for m in $MODELS; do margs+=(--model "$m"); done
+for v in stock ordered; do
+  echo "== bench: $v" >&2
+  ep bench "${margs[@]}" --strategy demand --strategy wholefile --strategy elfprefetch-exec --runs "$RUNS" \
+    --report "$OUT/bench-$v.json" -- "$B/python-$v" "${args[@]}" | tee "$OUT/bench-$v.txt"
+done

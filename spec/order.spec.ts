@@ -1,0 +1,248 @@
+// `elfprefetch order` (src/order/, cli/commands/order.ts) on profiles recorded from real
+// programs: the sample whose start-up code is spread over 128 pages (samples/projects/cmake/
+// src/scatter.c), compiled once with -ffunction-sections and linked by lld, gold and GNU ld with
+// the order file of each format; a C++ program (mangled names); the touch sample for the
+// hottest-first rule; and the errors.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseRanges } from '../src/note/pageset';
+import { parseProfile, type Profile } from '../src/profile/schema';
+import { runCommand, type RunResult } from './helpers/fixtures';
+import { buildTouch, repoRoot } from './helpers/touch';
+
+type Test = tap.Test;
+
+const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+const scatterC = path.join(repoRoot, 'samples', 'projects', 'cmake', 'src', 'scatter.c');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-order-spec-'));
+if (!process.env.ELFPREFETCH_KEEP) t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+else t.comment(`keeping ${work}`);
+
+function diag(r: RunResult): Record<string, unknown> {
+  return { status: r.status, stdout: r.stdout.slice(-2000), stderr: r.stderr.slice(-2000) };
+}
+
+/** Runs argv in the work folder, without tap's NODE_OPTIONS (its loader would change what node loads). */
+function run(argv: string[]): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return runCommand(argv, { cwd: work, env, timeoutMs: 300_000 });
+}
+const ep = (...args: string[]): Promise<RunResult> => run([process.execPath, cli, ...args]);
+
+async function must(t: Test, argv: string[]): Promise<RunResult> {
+  const r = await run(argv);
+  if (r.status !== 0) {
+    t.fail(`${argv.join(' ')} exited ${r.status}`, diag(r));
+    throw new Error(`${argv[0]} failed`);
+  }
+  return r;
+}
+
+/** Records one run of argv into NAME.json and returns the profile. */
+async function record(t: Test, name: string, argv: string[], extra: string[] = []): Promise<Profile> {
+  const out = path.join(work, `${name}.json`);
+  await must(t, [process.execPath, cli, 'record', '-o', out, ...extra, '--', ...argv]);
+  return parseProfile(fs.readFileSync(out, 'utf8'), out);
+}
+
+/** The program's recorded pages in runs of consecutive pages: [pages, runs]. */
+function pagesAndRuns(p: Profile): [number, number] {
+  const runs = parseRanges(p.objects.find((o) => o.main)!.pages);
+  return [runs.reduce((n, r) => n + r.count, 0), runs.length];
+}
+
+/** Addresses of the symbols of `file` whose names match, from nm. */
+async function addresses(t: Test, file: string, name: RegExp): Promise<Map<string, bigint>> {
+  const r = await must(t, ['nm', file]);
+  const out = new Map<string, bigint>();
+  for (const l of r.stdout.split('\n')) {
+    const [addr, , sym] = l.split(' ');
+    if (sym && addr && name.test(sym)) out.set(sym, BigInt(`0x${addr}`));
+  }
+  return out;
+}
+
+/** The modules the scatter sample starts: every fourth of module_100..module_277 (128, octal-named). */
+const MODULES: string[] = [];
+for (const hi of ['10', '11', '12', '13', '14', '15', '16', '17', '20', '21', '22', '23', '24', '25', '26', '27']) for (let lo = 0; lo < 8; lo++) MODULES.push(`module_${hi}${lo}`);
+const STARTED = MODULES.filter((_, i) => i % 4 === 0);
+
+const LINKS = {
+  lld: (order: string) => ['-fuse-ld=lld', `-Wl,--symbol-ordering-file=${order}`],
+  gold: (order: string) => ['-fuse-ld=gold', `-Wl,--section-ordering-file=${order}`],
+  'gnu-ld': (order: string) => [`-Wl,-T,${order}`],
+} as const;
+
+t.test('scatter: each format links its 32 started modules together, in fewer recorded runs', async (t) => {
+  const obj = path.join(work, 'scatter.o');
+  await must(t, ['gcc', '-O2', '-ffunction-sections', '-c', '-o', obj, scatterC]);
+  for (const linker of ['lld', 'gold', 'gnu-ld'] as const) {
+    await t.test(linker, async (t) => {
+      // The stock link by the same linker, from the same object.
+      const stock = path.join(work, `scatter-${linker}-stock`);
+      await must(t, ['gcc', ...(linker === 'gnu-ld' ? [] : [`-fuse-ld=${linker}`]), '-o', stock, obj]);
+      const stockProfile = await record(t, `scatter-${linker}-stock`, [stock, 'started']);
+      const fns = stockProfile.objects.find((o) => o.main)!.functions ?? [];
+      t.ok(STARTED.every((m) => fns.some((f) => f.name === m)), 'the profile keeps the started modules among its functions');
+
+      const order = path.join(work, `scatter.${linker}`);
+      const o = await ep('order', path.join(work, `scatter-${linker}-stock.json`), '--format', linker, '-o', order);
+      t.equal(o.status, 0, 'order exits 0', diag(o));
+      t.match(o.stderr, /\d+ functions and \d+ data symbols of \S+scatter-\S+ \(\d+ functions touched in 1 of 1 runs\), hottest first.*: wrote /, 'it says what it wrote');
+      const text = fs.readFileSync(order, 'utf8');
+      if (linker === 'lld') {
+        const lines = text.trimEnd().split('\n');
+        t.ok(lines.every((l) => /^[A-Za-z_][\w.$]*$/.test(l)), 'lld: one symbol name per line', { text });
+        const listed = lines.filter((l) => STARTED.includes(l));
+        t.same(listed, STARTED, 'the started modules, in file order (all touched in the one run)');
+        // A module start-up did not run comes along only when its page holds other start-up
+        // code (the last one shares its page with .init/.fini): page granularity, at most one.
+        const others = lines.filter((l) => MODULES.includes(l) && !STARTED.includes(l));
+        t.ok(others.length <= 1, 'at most one module start-up did not run', { others });
+        t.ok(lines.includes('modules'), 'the data start-up reads (the table of modules) after the code');
+      } else if (linker === 'gold') {
+        t.match(text, /^\.text\.module_100\n\.text\.hot\.module_100\n\.text\.unlikely\.module_100\n\.text\.startup\.module_100$/m, 'gold: .text.NAME and its hot/unlikely/startup forms');
+        t.match(text, /^\.text\.startup\.main$/m, 'main in .text.startup is named so');
+        t.notOk(/[*?[]/.test(text), 'no wildcard lines (gold tries each against every input section)');
+        t.match(text, /^\.data\.rel\.ro\.local\.modules$/m, 'data by its -fdata-sections names');
+      } else {
+        t.match(text, /^SECTIONS\n\{\n {2}\.text\.elfprefetch :\n/m, 'GNU ld: a SECTIONS script');
+        t.match(text, /^ {4}\*\(\.text\.module_100 \.text\.hot\.module_100 \.text\.unlikely\.module_100 \.text\.startup\.module_100\)$/m, 'one input statement per function, in order');
+        t.match(text, /^INSERT BEFORE \.text;$/m, 'INSERT: it adds to the default script');
+        t.notMatch(text, /modules\b(?!_)/, 'no data: the script orders only code');
+        t.match(o.stderr, /; \d+ left out \(the data/, 'and says it left the data out');
+      }
+
+      const ordered = path.join(work, `scatter-${linker}-ordered`);
+      const l = await must(t, ['gcc', ...LINKS[linker](order), '-o', ordered, obj]);
+      t.notMatch(l.stderr, /warning|error/i, 'the linker takes the order file without a word', diag(l));
+      const out = await must(t, [ordered, 'started']);
+      t.equal(out.stdout, 'scatter: 32 modules started, checksum 11936\n', 'the ordered link runs as the stock one');
+
+      const at = await addresses(t, ordered, /^module_\d+$/);
+      const started = STARTED.map((m) => at.get(m)!).sort((a, b) => (a < b ? -1 : 1));
+      t.ok(
+        started.every((a, i) => i === 0 || a - started[i - 1]! === 4096n),
+        'the started modules are adjacent pages in the ordered link',
+        { addresses: started.map((a) => a.toString(16)) },
+      );
+      const orderedProfile = await record(t, `scatter-${linker}-ordered`, [ordered, 'started']);
+      const [sp, sr] = pagesAndRuns(stockProfile);
+      const [op, or] = pagesAndRuns(orderedProfile);
+      t.ok(sr >= 30, `stock link: ${sp} pages in ${sr} runs (the 32 modules apart)`);
+      t.ok(or <= 4, `ordered link: ${op} pages in ${or} runs`);
+      // Whole functions that shared a page with start-up code come along: a page or two more at most.
+      t.ok(op <= sp + 3, `about as many pages as the stock link (${op} against ${sp})`);
+
+      // A second round: what the ordered link did not use leaves the order.
+      const again = await ep('order', path.join(work, `scatter-${linker}-stock.json`), path.join(work, `scatter-${linker}-ordered.json`), '--format', 'lld');
+      t.equal(again.status, 0, 'order with the profiles of both links exits 0', diag(again));
+      const both = again.stdout.trimEnd().split('\n');
+      t.same(both.filter((l) => STARTED.includes(l)), STARTED, 'it keeps the started modules, in the same order');
+      const first = (await ep('order', path.join(work, `scatter-${linker}-stock.json`), '--format', 'lld')).stdout.trimEnd().split('\n');
+      t.ok(both.length <= first.length && both.every((l) => first.includes(l)), `no name the first round did not have (${both.length} of ${first.length})`);
+      // The last module shares its page with what follows it in either link (page granularity).
+      t.ok(both.filter((l) => MODULES.includes(l) && !STARTED.includes(l)).length <= 1, 'at most one module start-up did not run');
+      t.match(again.stderr, /\(\d+ left out that another profile did not see used\)/, 'it says how many it left out');
+    });
+  }
+});
+
+t.test('C++: names are the mangled ones of .symtab, which lld and gold take', async (t) => {
+  const src = path.join(work, 'names.cc');
+  fs.writeFileSync(
+    src,
+    `#include <cstdio>
+#include <string>
+namespace app { struct Conf { int n; };
+  __attribute__((noinline)) int parse(const std::string &s, Conf &c) { c.n = int(s.size()); return c.n; }
+  template <typename T> __attribute__((noinline)) T twice(T x) { return x + x; }
+  __attribute__((noinline)) int unused(int x) { return x * 7; } }
+int main(int argc, char **argv) { app::Conf c; int n = app::parse(argv[0], c); std::printf("%d\\n", app::twice(n) > 0); return argc > 5 ? app::unused(n) : 0; }
+`,
+  );
+  const obj = path.join(work, 'names.o');
+  await must(t, ['g++', '-O2', '-ffunction-sections', '-c', '-o', obj, src]);
+  const exe = path.join(work, 'names');
+  await must(t, ['g++', '-fuse-ld=lld', '-o', exe, obj]);
+  await record(t, 'names', [exe]);
+  const o = await ep('order', path.join(work, 'names.json'), '--format', 'lld');
+  t.equal(o.status, 0, 'order exits 0', diag(o));
+  t.match(o.stdout, /^_ZN3app5parseERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEERNS_4ConfE$/m, 'app::parse as mangled');
+  t.match(o.stdout, /^_ZN3app5twiceIiEET_S1_$/m, 'app::twice<int> as mangled');
+  t.notMatch(o.stdout, /::|\(/, 'no demangled name');
+  fs.writeFileSync(path.join(work, 'names.order'), o.stdout);
+  for (const [linker, flag] of [['lld', '--symbol-ordering-file'], ['gold', '--section-ordering-file']] as const) {
+    const order = path.join(work, `names.${linker}`);
+    await must(t, [process.execPath, cli, 'order', path.join(work, 'names.json'), '--format', linker, '-o', order]);
+    const linked = path.join(work, `names-${linker}`);
+    const l = await must(t, ['g++', `-fuse-ld=${linker}`, `-Wl,${flag}=${order}`, '-o', linked, obj]);
+    t.notMatch(l.stderr, /warning/i, `${linker} finds every name`, diag(l));
+    // The linker placed them in the order file's order: it found the mangled names.
+    const at = await addresses(t, linked, /^_ZN3app/);
+    const inOrder = o.stdout.split('\n').filter((n) => at.has(n));
+    t.ok(inOrder.length >= 2, `${linker}: the order lists app's functions`, { inOrder });
+    t.ok(
+      inOrder.every((n, i) => i === 0 || at.get(n)! > at.get(inOrder[i - 1]!)!),
+      `${linker}: placed in the order of the file`,
+      { inOrder, addresses: inOrder.map((n) => at.get(n)!.toString(16)) },
+    );
+  }
+});
+
+t.test('hottest first: a function in more runs comes before an earlier one in fewer', async (t) => {
+  const truth = buildTouch();
+  const touch = truth.exe.path;
+  // f<hex>: index 10 is f0a, 200 is fc8. f0a's page lies before fc8's; only fc8 runs in both runs.
+  await record(t, 'touch-a', [touch, 'f:10,200']);
+  await record(t, 'touch-b', [touch, 'f:200']);
+  const merged = path.join(work, 'touch.json');
+  await must(t, [process.execPath, cli, 'select', '--min-share', '0', '-o', merged, path.join(work, 'touch-a.json'), path.join(work, 'touch-b.json')]);
+  const o = await ep('order', merged, '--format', 'lld');
+  t.equal(o.status, 0, 'order exits 0', diag(o));
+  const lines = o.stdout.trimEnd().split('\n');
+  const f10 = lines.indexOf('f0a');
+  const f200 = lines.indexOf('fc8');
+  t.ok(f10 >= 0 && f200 >= 0 && f200 < f10, 'fc8 (f:200, 2 of 2 runs) before f0a (f:10, 1 of 2 runs)', { f10, f200 });
+  t.ok(lines.indexOf('main') < f10, 'main (in every run) before f0a');
+  t.match(o.stderr, /functions touched in 2 of 2 runs/, 'it counts the functions of every run');
+});
+
+t.test('errors: a clear message, exit 1, no file written', async (t) => {
+  const profile = path.join(work, 'scatter-lld-stock.json');
+  const out = path.join(work, 'never.order');
+  const fail = async (what: string, args: string[], message: RegExp): Promise<void> => {
+    const r = await ep('order', ...args);
+    t.equal(r.status, 1, `${what}: exit 1`, diag(r));
+    t.match(r.stderr, message, `${what}: says why`);
+    t.equal(r.stdout, '', `${what}: prints no order`);
+    t.notOk(fs.existsSync(out), `${what}: writes nothing`);
+  };
+  // A stripped program: its profile has no functions.
+  const stripped = path.join(work, 'scatter-stripped');
+  fs.copyFileSync(path.join(work, 'scatter-lld-stock'), stripped);
+  await must(t, ['strip', stripped]);
+  const noFns = await record(t, 'stripped', [stripped, 'started']);
+  t.notOk(noFns.objects.find((o) => o.main)!.functions, 'a stripped program leaves the profile without functions');
+  await fail('no functions', [path.join(work, 'stripped.json'), '--format', 'lld', '-o', out], /keeps no functions of \S+scatter-stripped, so there is nothing to order\. Record the program unstripped/);
+  fs.writeFileSync(path.join(work, 'bad.json'), '{"format": "elfprefetch-profile", "version": 1');
+  await fail('not JSON', [path.join(work, 'bad.json'), '--format', 'lld', '-o', out], /bad\.json: not JSON/);
+  fs.writeFileSync(path.join(work, 'other.json'), '{"format": "something-else", "version": 1}');
+  await fail('not a profile', [path.join(work, 'other.json'), '--format', 'lld', '-o', out], /other\.json: format: /);
+  await fail('missing file', [path.join(work, 'gone.json'), '--format', 'lld', '-o', out], /gone\.json: .*(No such file|does not exist)/i);
+  await fail('unknown format', [profile, '--format', 'bfd', '-o', out], /Invalid values:\s+Argument: format, Given: "bfd", Choices: "lld", "gold", "gnu-ld"/);
+  await fail('no format', [profile, '-o', out], /Missing required argument: format/);
+  await fail('unknown object', [profile, '--format', 'lld', '--object', 'libnothing.so', '-o', out], /--object libnothing\.so: no such object in the profile \(it has .*scatter-lld-stock \(the program\)/);
+  await fail('a library', [profile, '--format', 'lld', '--object', 'libc.so.6', '-o', out], /keeps no functions of \S+libc\.so\.6.*--main \S+libc\.so\.6/);
+  await fail('output is a folder', [profile, '--format', 'lld', '-o', work], /is a directory/);
+  // --object by build-id picks the program as well as leaving it out does.
+  const p = parseProfile(fs.readFileSync(profile, 'utf8'), profile);
+  const id = p.objects.find((o) => o.main)!.buildId;
+  const a = await ep('order', profile, '--format', 'lld');
+  const b = await ep('order', profile, '--format', 'lld', '--object', id.slice(0, 12));
+  t.equal(b.status, 0, '--object BUILDID-PREFIX', diag(b));
+  t.equal(b.stdout, a.stdout, 'the same order as the program by default');
+});
