@@ -121,7 +121,7 @@ if (require.main === module) {
   main(process.argv.slice(2)).then((c) => {
     process.exitCode = c;
     // One more turn of the event loop: a signal that arrived while a file was being replaced
-    // (deferred by src/io/atomic.ts) is handled now and ends the process with 128 + N.
+    // (deferred by cli/signals.ts) is handled now and ends the process with 128 + N.
     setImmediate(() => {});
   });
 }

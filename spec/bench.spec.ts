@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { benchUnavailable, deviceRequestBytes, plannedBy } from '../src/bench/bench';
 import { boundMs, touchedSet } from '../src/bench/bound';
 import { shimSummary } from '../src/bench/warm';
-import { ioThrottleUnavailable, loopUnavailable } from '../src/bench/device';
+import { ioThrottleUnavailable } from '../src/bench/device';
+import { loopUnavailable } from '../src/io/loop';
 import { has, needs } from './helpers/capabilities';
 import { loadFixtures, repoRoot } from './helpers/fixtures';
 

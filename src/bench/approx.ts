@@ -14,24 +14,16 @@ import { openElf } from '../elf/read';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
 import { verifyElf } from '../ops/verify';
-import { hookCommand } from '../shim/native';
-import { RECORDER_LIBRARY, nativeFile } from '../record/native';
-import { identify } from '../record/objects';
+import { RECORDER_LIBRARY, hookCommand, nativeFile } from '../shim/native';
+import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
 import { record } from '../record/record';
-import { selectPages } from '../record/select';
-import { noticingSignals, resolveCommand } from '../record/spawn';
-import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, lddFiles, run, summarize } from './bench';
+import { selectPages } from '../profile/select';
+import { lddLibraries, resolveCommand } from '../io/spawn';
+import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
+import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, run, summarize } from './bench';
 import { touchedSet } from './bound';
 import { benchHelper, parseUsage } from './helper';
-
-const isElf = (f: string): boolean => {
-  try {
-    return identify(f) !== undefined;
-  } catch {
-    return false;
-  }
-};
 
 export async function benchApprox(argv: string[], opts: BenchOptions = {}): Promise<BenchResult> {
   if (argv.length === 0) throw new Error('name the command to benchmark after --');
@@ -48,9 +40,10 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
   const helper = benchHelper();
   const recorderLib = nativeFile(RECORDER_LIBRARY);
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
+  throwIfInterrupted(opts.signal);
   const program = discovery.main ?? resolveCommand(argv[0]!, env);
   if (!program) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
-  const targets = [...new Set([...discovery.files.keys(), program, ...lddFiles(program)].filter((f) => f !== recorderLib && isElf(f)).map((f) => fs.realpathSync(f)))];
+  const targets = [...new Set([...discovery.files.keys(), program, ...lddLibraries(program)].filter((f) => f !== recorderLib && readableElf(f)).map((f) => fs.realpathSync(f)))];
   const files = targets.map((f) => ({ path: f, bytes: fs.statSync(f).size }));
   const training: BenchResult['training'] = { trained: false, reason: '' };
   let touched: BenchResult['touched'];
@@ -71,7 +64,7 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
     if (status === 'valid') training.reason = 'the program already carries a valid note';
     else {
       const t0 = Date.now();
-      const rec = await record(argv, { method: 'pagemap', runs: opts.trainRuns ?? 1, stdio: 'ignore', env });
+      const rec = await record(argv, { method: 'pagemap', runs: opts.trainRuns ?? 1, stdio: 'ignore', env, signal: opts.signal });
       const sel = selectPages(rec.profile, { minShare: 0.5 });
       training.recordMs = Date.now() - t0;
       const copy = path.join(work, path.basename(program));
@@ -95,12 +88,12 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
     // Not the daemon: fanotify needs root.
     const strategies = STRATEGIES.filter((s) => !s.startsWith('daemon'));
     const samples = new Map<Strategy, Sample[]>(strategies.map((s) => [s, []]));
-    let interruptedBy: string | undefined;
-    await noticingSignals(async (interrupted) => {
+    let interruptedBy: NodeJS.Signals | undefined;
+    await (async () => {
       let done = 0;
       for (let round = 0; round < runs; round++) {
         for (const s of strategies.map((_, i) => strategies[(i + round) % strategies.length]!)) {
-          if ((interruptedBy = interrupted())) return;
+          if ((interruptedBy = interruption(opts.signal)?.signal)) return;
           progress(`[${++done}/${runs * strategies.length}] none (approximate) round ${round + 1}/${runs}: ${s}`);
           let full = cmd;
           let e: NodeJS.ProcessEnv = env;
@@ -115,8 +108,8 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
           samples.get(s)!.push({ wallMs: u.wallNs / 1e6, majflt: u.majflt, minflt: u.minflt, bytes: u.inblock * 512, ios: NaN, status: u.status, signal: u.signal });
         }
       }
-    });
-    if (interruptedBy) throw new Error(`interrupted by ${interruptedBy}`);
+    })();
+    if (interruptedBy) throw new InterruptedError(interruptedBy);
     return {
       command: argv,
       program,

@@ -17,16 +17,19 @@ import { openElf } from '../elf/read';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
 import { verifyElf } from '../ops/verify';
-import { hookCommand } from '../shim/native';
 import { exactUnavailable } from '../record/exact';
-import { BINDEXEC, RECORDER_LIBRARY, nativeFile } from '../record/native';
-import { identify } from '../record/objects';
+import { BINDEXEC, RECORDER_LIBRARY, hookCommand, nativeFile } from '../shim/native';
+import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
 import { record } from '../record/record';
-import { selectPages } from '../record/select';
-import { noticingSignals, resolveCommand } from '../record/spawn';
-import { IoCgroup, IoCounts, Limits, attachLoop, buildImage, detachLoop, directIo, ioThrottleUnavailable, loopUnavailable, readAheadKb, sh, unmount } from './device';
+import { selectPages } from '../profile/select';
+import { lddLibraries, resolveCommand, sh } from '../io/spawn';
+import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
+import { IoCgroup, IoCounts, Limits, ioThrottleUnavailable } from './device';
+import { attachLoop, buildImage, detachLoop, directIo, loopUnavailable, readAheadKb, unmount } from '../io/loop';
 import { startDaemon } from './daemon';
+import { Stat, stat } from './stat';
+import { parseShimLine } from './shim-lines';
 import { benchHelper, parseUsage } from './helper';
 import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
 
@@ -52,6 +55,8 @@ export interface BenchOptions {
   env?: NodeJS.ProcessEnv;
   log?: (s: string) => void;
   progress?: (s: string) => void;
+  /** Aborted (by the CLI, on a signal): stops before the next run, cleans up, throws InterruptedError. */
+  signal?: AbortSignal;
 }
 
 export interface Sample {
@@ -68,12 +73,6 @@ export interface Sample {
   planned?: { objects: number; requests: number; bytes: number; classes?: string[] };
   /** Why this run may not have been cold (the device held elsewhere, nothing read). */
   suspect?: string;
-}
-
-export interface Stat {
-  median: number;
-  min: number;
-  max: number;
 }
 
 export interface StrategyResult {
@@ -164,13 +163,6 @@ export function benchUnavailable(): string | undefined {
   return undefined;
 }
 
-const stat = (xs: number[]): Stat => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return { median: NaN, min: NaN, max: NaN };
-  const m = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { median: m, min: s[0]!, max: s[s.length - 1]! };
-};
-
 interface Spawned {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -224,17 +216,18 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   // 1. which files the command maps
   log('finding the files the command maps (a recorder run)');
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
+  throwIfInterrupted(opts.signal);
   const program = discovery.main ?? resolveCommand(argv[0]!, env);
   if (!program) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
   // ldd adds what a process that never runs its destructors (Go's exit_group) did not report
-  const loaded = [...discovery.files.keys(), program, ...lddFiles(program)].filter((f) => f !== recorderLib && isElf(f));
+  const loaded = [...discovery.files.keys(), program, ...lddLibraries(program)].filter((f) => f !== recorderLib && readableElf(f));
   const targets = [...new Set(loaded.map((f) => fs.realpathSync(f)))];
   const mainIndex = targets.indexOf(fs.realpathSync(program));
   const files = targets.map((f) => ({ path: f, bytes: fs.statSync(f).size }));
   log(`${targets.length} files, ${(files.reduce((n, f) => n + f.bytes, 0) / 1048576).toFixed(1)} MiB; program ${program}`);
 
   // 2. a note for the program's copy, unless the program carries a valid one
-  const { training, profileText, touched } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log });
+  const { training, profileText, touched } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log, signal: opts.signal });
   if (training.trained) training.reason += ' on the loop device';
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-'));
@@ -244,7 +237,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   let mounted = false;
   let queue: BenchResult['queue'];
   const results: ModelResult[] = [];
-  let interruptedBy: string | undefined;
+  let interruptedBy: NodeJS.Signals | undefined;
   const result = (): BenchResult => ({
     command: argv,
     program,
@@ -263,7 +256,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   });
   let out: BenchResult | undefined;
   try {
-    await noticingSignals(async (interrupted) => {
+    await (async () => {
       // 3. the cold copies
       const image = buildImage(work, targets, (copyOf) => {
         if (!profileText) return;
@@ -351,10 +344,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           // round-robin, starting one further each round, so drift hits every strategy alike
           const order = chosen.map((_, i) => chosen[(i + round) % chosen.length]!);
           for (const s of order) {
-            if (interrupted()) {
-              interruptedBy = interrupted();
-              return;
-            }
+            if ((interruptedBy = interruption(opts.signal)?.signal)) return;
             progress(`[${++done}/${total}] ${model} round ${round + 1}/${runs}: ${s}`);
             const free = await mount();
             try {
@@ -382,16 +372,17 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
         out.queue = queue;
         out.deviceRequestKb = deviceRequestBytes(queue) / 1024;
       }
-    });
+    })();
   } catch (e) {
-    if (!interruptedBy || !/^interrupted by/.test((e as Error).message)) throw e;
+    // A run the signal cut short fails in its own words: the interruption is the news.
+    if (!(interruptedBy = interruption(opts.signal)?.signal)) throw e;
   } finally {
     if (mounted) unmount(mnt);
     if (loopDev) detachLoop(loopDev);
     (cg as IoCgroup | undefined)?.remove();
     fs.rmSync(work, { recursive: true, force: true });
   }
-  if (interruptedBy) throw new Error(`interrupted by ${interruptedBy} (loop device, mounts and cgroup removed)`);
+  if (interruptedBy) throw new InterruptedError(interruptedBy, 'loop device, mounts and cgroup removed');
   return out ?? result();
 }
 
@@ -403,7 +394,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
 export async function trainUnlessNoted(
   argv: string[],
   program: string,
-  opts: { trainRuns?: number; env?: NodeJS.ProcessEnv; log?: (s: string) => void; method?: 'auto' | 'pagemap' } = {},
+  opts: { trainRuns?: number; env?: NodeJS.ProcessEnv; log?: (s: string) => void; method?: 'auto' | 'pagemap'; signal?: AbortSignal } = {},
 ): Promise<{ training: BenchResult['training']; profileText?: string; touched?: TouchedSet }> {
   const training: BenchResult['training'] = { trained: false, reason: '' };
   const status = noteStatus(program);
@@ -414,7 +405,7 @@ export async function trainUnlessNoted(
   const t0 = Date.now();
   const method = opts.method ?? 'auto';
   opts.log?.(`training: recording ${argv.join(' ')} (${method === 'pagemap' || exactUnavailable() ? 'pagemap' : 'exact'} method)`);
-  const rec = await record(argv, { method, runs: opts.trainRuns ?? 1, stdio: 'ignore', env: opts.env ?? process.env });
+  const rec = await record(argv, { method, runs: opts.trainRuns ?? 1, stdio: 'ignore', env: opts.env ?? process.env, signal: opts.signal });
   const sel = selectPages(rec.profile, { minShare: 0.5 });
   training.trained = true;
   training.method = rec.method;
@@ -423,30 +414,6 @@ export async function trainUnlessNoted(
   training.pages = sel.objects.reduce((n, o) => n + o.selected, 0);
   training.reason = `the program's note is ${status}: trained (${rec.method}, ${rec.runs.length} run) and stamped its copy`;
   return { training, profileText: JSON.stringify(sel.profile), touched: touchedSet(rec.profile) };
-}
-
-/** The interpreter and shared libraries ld.so would load for `program` (ldd), if any. */
-export function lddFiles(program: string): string[] {
-  let text: string;
-  try {
-    text = sh('ldd', [program]);
-  } catch {
-    return []; // static, or not a dynamic ELF program
-  }
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
-    if (m && fs.existsSync(m[1]!)) out.push(m[1]!);
-  }
-  return out;
-}
-
-function isElf(f: string): boolean {
-  try {
-    return identify(f) !== undefined;
-  } catch {
-    return false;
-  }
 }
 
 export function noteStatus(file: string): string {
@@ -480,20 +447,16 @@ export async function waitUnclaimed(dev: string, timeoutMs: number): Promise<boo
   }
 }
 
-/**
- * The shim's "prefetched N runs, M bytes in R requests (CLASS[: WHY])" lines, summed (M and R
- * are what it issued; requests whose pages were cached are not in them), and the classes named.
- */
+/** The shim's lines (src/bench/shim-lines.ts) summed, and the classes they name. */
 export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number; classes: string[] } {
   const p = { objects: 0, requests: 0, bytes: 0, classes: [] as string[] };
   for (const l of lines) {
-    const m = /prefetched \d+ runs, (\d+) bytes in (\d+) requests \(([^)]*)\)/.exec(l);
+    const m = parseShimLine(l);
     if (!m) continue;
     p.objects++;
-    p.bytes += Number(m[1]);
-    p.requests += Number(m[2]);
-    const cls = m[3]!.replace(/, fadvise$/, '');
-    if (!p.classes.includes(cls)) p.classes.push(cls);
+    p.bytes += m.bytes;
+    p.requests += m.requests;
+    if (!p.classes.includes(m.cls)) p.classes.push(m.cls);
   }
   return p;
 }
@@ -543,7 +506,7 @@ export function summarize(model: ModelName, samples: Map<Strategy, Sample[]>, to
       minflt: stat(xs.map((x) => x.minflt)),
       bytes: stat(xs.map((x) => x.bytes)),
       ios: stat(xs.map((x) => x.ios)),
-      ...(xs.some((x) => x.planned) ? { planned: stat(xs.map((x) => x.planned?.requests ?? NaN).filter(Number.isFinite)) } : {}),
+      ...(xs.some((x) => x.planned) ? { planned: stat(xs.map((x) => x.planned?.requests ?? NaN)) } : {}),
       ratio: { demand: wall.median / base('demand'), wholefile: wall.median / base('wholefile'), warm: wall.median / base('warm') },
       majfltToDemand: demandMaj ? stat(xs.map((x) => x.majflt)).median / demandMaj : NaN,
       ...(bound ? { toBound: wall.median / bound.ms } : {}),

@@ -21,11 +21,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { BINDEXEC, nativeFile } from '../record/native';
+import { BINDEXEC, hookCommand, nativeFile, type Hook } from '../shim/native';
 import { recordPagemapRun } from '../record/pagemap';
-import { noticingSignals, resolveCommand } from '../record/spawn';
-import { hookCommand, type Hook } from '../shim/native';
-import { type BenchResult, type Stat, trainUnlessNoted } from './bench';
+import { resolveCommand } from '../io/spawn';
+import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
+import { type BenchResult, trainUnlessNoted } from './bench';
+import { type Stat, stat } from './stat';
+import { parseShimLine } from './shim-lines';
 import { benchHelper } from './helper';
 
 export const WARM_CONFIGS = ['plain', 'exec', 'exec-off', 'audit', 'audit-off', 'preload', 'preload-off'] as const;
@@ -40,6 +42,8 @@ export interface WarmOptions {
   env?: NodeJS.ProcessEnv;
   log?: (s: string) => void;
   progress?: (s: string) => void;
+  /** Aborted (by the CLI, on a signal): stops before the next run, cleans up, throws InterruptedError. */
+  signal?: AbortSignal;
 }
 
 export interface WarmConfigResult {
@@ -98,13 +102,6 @@ export interface WarmResult {
   kernel: string;
 }
 
-const stat = (xs: number[]): Stat => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return { median: NaN, min: NaN, max: NaN };
-  const m = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { median: m, min: s[0]!, max: s[s.length - 1]! };
-};
-
 function capture(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -122,16 +119,13 @@ export function shimSummary(hook: Hook, stderr: string): ShimSummary {
   const lines = stderr.split('\n').filter((l) => l.startsWith('elfprefetch: '));
   const sum = { hook, lines, objects: 0, requests: 0, bytes: 0, cached: 0, cachedBytes: 0 };
   for (const l of lines) {
-    const m = /prefetched (\d+) runs, (\d+) bytes in (\d+) requests/.exec(l);
+    const m = parseShimLine(l);
     if (!m) continue;
     sum.objects++;
-    sum.bytes += Number(m[2]);
-    sum.requests += Number(m[3]);
-    const c = /, (\d+) requests of (\d+) bytes cached already/.exec(l);
-    if (c) {
-      sum.cached += Number(c[1]);
-      sum.cachedBytes += Number(c[2]);
-    }
+    sum.bytes += m.bytes;
+    sum.requests += m.requests;
+    sum.cached += m.cached;
+    sum.cachedBytes += m.cachedBytes;
   }
   return sum;
 }
@@ -151,17 +145,18 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
 
   log('finding the program (a recorder run)');
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
+  throwIfInterrupted(opts.signal);
   const found = discovery.main ?? resolveCommand(argv[0]!, env);
   if (!found) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
   const program = fs.realpathSync(found);
-  const { training, profileText } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log, method: root ? 'auto' : 'pagemap' });
+  const { training, profileText } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log, method: root ? 'auto' : 'pagemap', signal: opts.signal });
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-warm-'));
   const loadBefore = os.loadavg();
   const results: WarmConfigResult[] = [];
   const shim: ShimSummary[] = [];
   let how: WarmResult['how'] = 'itself';
-  let interruptedBy: string | undefined;
+  let interruptedBy: NodeJS.Signals | undefined;
   try {
     let cmd = argv;
     let wrap: string[] = [];
@@ -188,8 +183,7 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
       return starts.map((f) => ({ wallUs: f[0]! / 1000, cpuUs: f[1]!, status: f[2]! }));
     };
 
-    await noticingSignals(async (interrupted) => {
-      // stamped inside: stamping outside would leave its own exit-on-signal handler in place
+    await (async () => {
       if (profileText) {
         // the copy keeps the name the command was called by (llvm-readelf-14 is llvm-readobj by another name)
         const copy = path.join(work, root ? path.basename(program) : path.basename(argv[0]!));
@@ -228,7 +222,7 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
       let done = 0;
       for (let round = 0; round < rounds; round++) {
         for (const c of WARM_CONFIGS.map((_, i) => WARM_CONFIGS[(i + round) % WARM_CONFIGS.length]!)) {
-          if ((interruptedBy = interrupted())) return;
+          if ((interruptedBy = interruption(opts.signal)?.signal)) return;
           progress(`[${++done}/${rounds * WARM_CONFIGS.length}] warm round ${round + 1}/${rounds}: ${c} x ${loops}`);
           const starts = await loop(c, loops);
           wall.get(c)!.push(stat(starts.map((x) => x.wallUs)).median);
@@ -264,11 +258,11 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
           otherStatus: other.get(c)!,
         });
       }
-    });
+    })();
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  if (interruptedBy) throw new Error(`interrupted by ${interruptedBy}`);
+  if (interruptedBy) throw new InterruptedError(interruptedBy);
   return {
     kind: 'warm-overhead',
     command: argv,

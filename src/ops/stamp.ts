@@ -4,7 +4,7 @@ import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
 import { FileSource } from '../elf/bytes';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
-import { applyPlan, writeAt } from '../io/apply';
+import { applyPlan, writeAt } from '../layout/apply';
 import { replaceAtomically } from '../io/atomic';
 import { newViolations } from '../layout/check';
 import type { LayoutPlan, Strategy } from '../layout/plan';

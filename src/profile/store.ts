@@ -13,8 +13,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomically } from '../io/atomic';
-import { mergeProfiles } from '../record/select';
-import { profileJson } from '../record/profile';
+import { mergeProfiles } from './merge';
+import { profileJson } from './schema';
 import { Profile, ProfileObject, ProfileSchema, parseProfile } from './schema';
 
 /** Shortest build-id the directory files: shorter ones cannot tell builds apart. */

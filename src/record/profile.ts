@@ -3,6 +3,7 @@ import { openElf } from '../elf/read';
 import { formatRanges, parseRanges, runsFromPages } from '../note/pageset';
 import { Anchor, anchorsOfPages, functionAnchors } from '../profile/symbols';
 import { Profile, ProfileObject, ProfileSchema } from '../profile/schema';
+import { DEFAULT_SET } from '../note/format';
 import { ObjectIdentity, identify } from './objects';
 import type { Method, RunRecord } from './types';
 
@@ -103,7 +104,7 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
       pages: formatRanges(runsFromPages(pages)),
       counts: pages.map((p) => c.get(p)!),
       ...(id.sections.length ? { sections: id.sections } : {}),
-      set: 'default',
+      set: DEFAULT_SET,
     });
   }
   // The program's functions on its pages, to carry them to a later build (src/profile/carry.ts).
@@ -129,13 +130,4 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
     objects,
   });
   return { profile, skipped };
-}
-
-/** Profile JSON as written to disk: indented, with number arrays (counts) on one line. */
-export function profileJson(p: Profile): string {
-  return (
-    JSON.stringify(p, null, 2)
-      .replace(/\[\s*(\d+(?:,\s*\d+)*)\s*\]/g, (_m, nums: string) => `[${nums.split(/,\s*/).join(',')}]`)
-      .replace(/\{\s*"name": ("(?:[^"\\]|\\.)*"),\s*"offset": (\d+),\s*"size": (\d+)\s*\}/g, '{ "name": $1, "offset": $2, "size": $3 }') + '\n'
-  );
 }

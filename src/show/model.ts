@@ -8,6 +8,7 @@ import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
 import { buildIdOf } from '../note/identity';
 import { Run, pageTotal, parseRanges } from '../note/pageset';
+import { DEFAULT_SET } from '../note/format';
 import { verifyElf } from '../ops/verify';
 import { parseProfile } from '../profile/schema';
 import { DeviceParams, ReadRequest, planReads } from '../plan/coalesce';
@@ -119,7 +120,7 @@ function fromElf(file: string, opts: ShowOptions): ShownObject[] {
   try {
     const size = Number(elf.source.size);
     const v = verifyElf(elf);
-    const setName = opts.set ?? 'default';
+    const setName = opts.set ?? DEFAULT_SET;
     const device = chooseDevice(file, opts.device);
     const pageSize = v.note ? 1 << v.note.pageShift : 4096;
     const self = v.note?.objects[0];
@@ -193,7 +194,7 @@ function countIn(first: number, end: number, ranges: Array<[number, number]>): n
 }
 
 /** Groups pages into at most maxCells cells. */
-export function cells(o: ShownObject, maxCells: number, fixedPer?: number): { per: number; cells: Cell[] } {
+export function cells(o: Pick<ShownObject, 'pageCount' | 'pageSize' | 'selected' | 'plan' | 'segments' | 'sections'>, maxCells: number, fixedPer?: number): { per: number; cells: Cell[] } {
   // fixedPer: one scale for every file of a picture.
   const per = fixedPer ?? Math.max(1, Math.ceil(o.pageCount / maxCells));
   const sel: Array<[number, number]> = o.selected.map((r) => [r.first, Math.min(r.first + r.count, o.pageCount)]);

@@ -19,7 +19,7 @@ import { verifySidecar, writeSidecar } from '../ops/sidecar';
 import { StampRequest, buildNote, planFor, stampFile } from '../ops/stamp';
 import { VerifyResult, verifyElf } from '../ops/verify';
 import { PathIndexEntry, lookupProfile } from '../profile/store';
-import { selectPages } from '../record/select';
+import { selectPages } from '../profile/select';
 import type { Candidate } from './walk';
 
 export type Fallback = 'sidecar' | 'move';

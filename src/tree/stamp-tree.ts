@@ -20,8 +20,8 @@ export interface TreeOptions extends Omit<TreeStampOptions, 'carryOver'> {
   jobs?: number;
   /** Called after each file, and once at the start (done 0). */
   progress?: (done: number, total: number, counts: Record<Outcome, number>) => void;
-  /** Resolves when the run should stop after the files in progress (a signal). */
-  stop?: Promise<unknown>;
+  /** Aborted when the run should stop after the files in progress (the CLI aborts it on a signal). */
+  signal?: AbortSignal;
 }
 
 export interface TreeReport {
@@ -64,8 +64,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
   const counts = zeroCounts();
   const reports: FileReport[] = new Array(todo.length);
   let done = 0;
-  let stopped = false;
-  opts.stop?.then(() => (stopped = true));
+  const stopped = (): boolean => opts.signal?.aborted === true;
   const record = (i: number, r: FileReport) => {
     reports[i] = r;
     counts[r.outcome]++;
@@ -87,7 +86,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
     ...(opts.carryOver ? { carryOver: { root: absRoot, index: indexByPath(opts.profiles) } } : {}),
   };
   if (!script || jobs === 1) {
-    for (let i = 0; i < todo.length && !stopped; i++) {
+    for (let i = 0; i < todo.length && !stopped(); i++) {
       record(i, stampOne(todo[i]!, plain, xattrsOf(todo[i]!)));
       // Let a signal's handler run between two files.
       await new Promise((r) => setImmediate(r));
@@ -102,7 +101,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
         resolve();
       };
       const feed = (w: Worker) => {
-        if (stopped || next >= todo.length) {
+        if (stopped() || next >= todo.length) {
           if (running === 0) finish();
           return;
         }
@@ -125,9 +124,13 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
         feed(w);
       }
       // A signal with nothing left to feed: finish when the last file in progress is done.
-      opts.stop?.then(() => {
-        if (running === 0) finish();
-      });
+      opts.signal?.addEventListener(
+        'abort',
+        () => {
+          if (running === 0) finish();
+        },
+        { once: true },
+      );
     });
   }
   // Files were replaced without a flush each (src/io/atomic.ts); one flush of the file system

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { ByteSource } from '../elf/bytes';
-import type { LayoutPlan } from '../layout/plan';
+import type { LayoutPlan } from './plan';
 
 const CHUNK = 4 << 20;
 

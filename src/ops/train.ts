@@ -15,15 +15,14 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { requestFromProfile } from '../ops/from-profile';
-import { StampResult, stampFile } from '../ops/stamp';
-import { Profile, ProfileObject } from '../profile/schema';
-import { nativeDir } from './native';
-import { identify } from './objects';
-import { profileJson } from './profile';
-import { RecordOptions, RecordResult, record } from './record';
-import { Selection, selectPages } from './select';
-import { resolveCommand } from './spawn';
+import { requestFromProfile } from './from-profile';
+import { StampResult, stampFile } from './stamp';
+import { Profile, ProfileObject, profileJson } from '../profile/schema';
+import { nativeDir } from '../shim/native';
+import { identify } from '../record/objects';
+import { RecordOptions, RecordResult, record } from '../record/record';
+import { Selection, selectPages } from '../profile/select';
+import { resolveCommand } from '../io/spawn';
 
 export interface TrainOptions extends RecordOptions {
   minShare?: number;
