@@ -24,11 +24,12 @@ import { InterruptedError, interruption, throwIfInterrupted } from '../io/interr
 import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, run, summarize } from './bench';
 import { touchedSet } from './bound';
 import { benchHelper, parseUsage } from './helper';
+import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
 export async function benchApprox(argv: string[], opts: BenchOptions = {}): Promise<BenchResult> {
-  if (argv.length === 0) throw new Error('name the command to benchmark after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to benchmark after --');
   const models = opts.models?.length ? [...new Set(opts.models)] : ['none'];
-  if (models.some((m) => m !== 'none')) throw new Error('device models other than none need root (a cgroup throttle on a loop device); without root bench measures only --model none, approximately');
+  if (models.some((m) => m !== 'none')) throw new UnavailableError('device models other than none need root (a cgroup throttle on a loop device); without root bench measures only --model none, approximately');
   const runs = opts.runs ?? 3;
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
@@ -42,7 +43,7 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
   throwIfInterrupted(opts.signal);
   const program = discovery.main ?? resolveCommand(argv[0]!, env);
-  if (!program) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
+  if (!program) throw new RecordingError(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
   const targets = [...new Set([...discovery.files.keys(), program, ...lddLibraries(program)].filter((f) => f !== recorderLib && readableElf(f)).map((f) => fs.realpathSync(f)))];
   const files = targets.map((f) => ({ path: f, bytes: fs.statSync(f).size }));
   const training: BenchResult['training'] = { trained: false, reason: '' };
@@ -103,7 +104,7 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
           else await run([helper, 'evict', ...targets], env);
           fs.rmSync(usageFile, { force: true });
           const r = await run([helper, 'run', '-', usageFile, '--', ...full], e);
-          if (r.code !== 0) throw new Error(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
+          if (r.code !== 0) throw new ToolError(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
           const u = parseUsage(fs.readFileSync(usageFile, 'utf8'));
           samples.get(s)!.push({ wallMs: u.wallNs / 1e6, majflt: u.majflt, minflt: u.minflt, bytes: u.inblock * 512, ios: NaN, status: u.status, signal: u.signal });
         }

@@ -32,6 +32,7 @@ import { Stat, stat } from './stat';
 import { parseShimLine } from './shim-lines';
 import { benchHelper, parseUsage } from './helper';
 import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
+import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
 export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -194,14 +195,14 @@ export function run(argv: string[], env: NodeJS.ProcessEnv): Promise<Spawned> {
 }
 
 export async function bench(argv: string[], opts: BenchOptions = {}): Promise<BenchResult> {
-  if (argv.length === 0) throw new Error('name the command to benchmark after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to benchmark after --');
   const why = benchUnavailable();
-  if (why) throw new Error(why);
+  if (why) throw new UnavailableError(why);
   const models = opts.models?.length ? [...new Set(opts.models)] : (['none', 'hdd'] as ModelName[]);
-  for (const m of models) if (!(m in MODELS)) throw new Error(`unknown device model ${m}: one of ${Object.keys(MODELS).join(', ')}`);
+  for (const m of models) if (!(m in MODELS)) throw new InvalidInputError(`unknown device model ${m}: one of ${Object.keys(MODELS).join(', ')}`);
   const runs = opts.runs ?? 3;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${runs}`);
-  for (const s of opts.strategies ?? []) if (!(STRATEGIES as readonly string[]).includes(s)) throw new Error(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
+  if (!Number.isInteger(runs) || runs < 1) throw new InvalidInputError(`--runs must be a positive whole number, not ${runs}`);
+  for (const s of opts.strategies ?? []) if (!(STRATEGIES as readonly string[]).includes(s)) throw new InvalidInputError(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
   const chosen: Strategy[] = opts.strategies?.length ? STRATEGIES.filter((s) => opts.strategies!.includes(s)) : [...STRATEGIES];
   const raKb = opts.raKb ?? 128;
   const env = opts.env ?? process.env;
@@ -218,7 +219,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
   throwIfInterrupted(opts.signal);
   const program = discovery.main ?? resolveCommand(argv[0]!, env);
-  if (!program) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
+  if (!program) throw new RecordingError(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
   // ldd adds what a process that never runs its destructors (Go's exit_group) did not report
   const loaded = [...discovery.files.keys(), program, ...lddLibraries(program)].filter((f) => f !== recorderLib && readableElf(f));
   const targets = [...new Set(loaded.map((f) => fs.realpathSync(f)))];
@@ -326,7 +327,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
         // its lines are the shim's: what it planned and issued
         if (daemon) r.shimLines = await daemon.stop();
         const after = cg!.counts(loop.majmin);
-        if (r.code !== 0) throw new Error(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
+        if (r.code !== 0) throw new ToolError(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
         const u = parseUsage(fs.readFileSync(usageFile, 'utf8'));
         if ((u.status !== 0 && u.status !== discovery.code) || u.signal) {
           const msg = `${strategy}: the command ended with ${u.signal ? `signal ${u.signal}` : `status ${u.status}`}${r.stderr.trim() ? `: ${r.stderr.trim().slice(-300)}` : ''}`;

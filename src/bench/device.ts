@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UnavailableError } from '../errors';
 
 /**
  * Why no cgroup can throttle and count a device's reads here, or undefined: cgroup v2 with the
@@ -42,14 +43,14 @@ export class IoCgroup {
 
   constructor(name: string) {
     const why = ioThrottleUnavailable();
-    if (why) throw new Error(why);
+    if (why) throw new UnavailableError(why);
     if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) {
       this.version = 2;
       const root = '/sys/fs/cgroup';
       try {
         if (!fs.readFileSync(path.join(root, 'cgroup.subtree_control'), 'utf8').split(/\s+/).includes('io')) fs.writeFileSync(path.join(root, 'cgroup.subtree_control'), '+io');
       } catch (e) {
-        throw new Error(`cannot enable the io controller in ${root}: ${(e as Error).message}`);
+        throw new UnavailableError(`cannot enable the io controller in ${root}: ${(e as Error).message}`);
       }
       this.dir = path.join(root, name);
     } else {

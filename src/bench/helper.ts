@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ConflictError, ToolError } from '../errors';
 
 const SOURCE = String.raw`
 #define _GNU_SOURCE
@@ -165,7 +166,7 @@ export function benchHelper(): string {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
   const st = fs.lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== uid || st.mode & 0o022) throw new Error(`${dir} is not a private folder of this user: remove it`);
+  if (!st.isDirectory() || st.uid !== uid || st.mode & 0o022) throw new ConflictError(`${dir} is not a private folder of this user: remove it`);
   if (fs.existsSync(exe)) return exe;
   const src = path.join(dir, 'benchrun.c');
   fs.writeFileSync(src, SOURCE);
@@ -179,7 +180,7 @@ export function benchHelper(): string {
     try {
       execFileSync(cc, ['-O2', '-Wall', '-o', tmp, src], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {
-      throw new Error(`cannot compile the benchmark helper (gcc): ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}`);
+      throw new ToolError(`cannot compile the benchmark helper (gcc): ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}`);
     }
   }
   fs.renameSync(tmp, exe);
@@ -200,6 +201,6 @@ export interface RunUsage {
 
 export function parseUsage(text: string): RunUsage {
   const f = text.trim().split(/\s+/).map(Number);
-  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) throw new Error(`the benchmark helper wrote no usage (${JSON.stringify(text)})`);
+  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) throw new ToolError(`the benchmark helper wrote no usage (${JSON.stringify(text)})`);
   return { wallNs: f[0]!, status: f[1]!, signal: f[2]!, minflt: f[3]!, majflt: f[4]!, utimeUs: f[5]!, stimeUs: f[6]!, inblock: f[7]! };
 }

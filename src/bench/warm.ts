@@ -29,6 +29,7 @@ import { type BenchResult, trainUnlessNoted } from './bench';
 import { type Stat, stat } from './stat';
 import { parseShimLine } from './shim-lines';
 import { benchHelper } from './helper';
+import { InvalidInputError, RecordingError, ToolError } from '../errors';
 
 export const WARM_CONFIGS = ['plain', 'exec', 'exec-off', 'audit', 'audit-off', 'preload', 'preload-off'] as const;
 export type WarmConfig = (typeof WARM_CONFIGS)[number];
@@ -131,11 +132,11 @@ export function shimSummary(hook: Hook, stderr: string): ShimSummary {
 }
 
 export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}): Promise<WarmResult> {
-  if (argv.length === 0) throw new Error('name the command to benchmark after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to benchmark after --');
   const rounds = opts.rounds ?? 10;
   const loops = opts.loops ?? 20;
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--runs must be a positive whole number, not ${rounds}`);
-  if (!Number.isInteger(loops) || loops < 1) throw new Error(`--loops must be a positive whole number, not ${loops}`);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new InvalidInputError(`--runs must be a positive whole number, not ${rounds}`);
+  if (!Number.isInteger(loops) || loops < 1) throw new InvalidInputError(`--loops must be a positive whole number, not ${loops}`);
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
   const progress = opts.progress ?? (() => {});
@@ -147,7 +148,7 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
   throwIfInterrupted(opts.signal);
   const found = discovery.main ?? resolveCommand(argv[0]!, env);
-  if (!found) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
+  if (!found) throw new RecordingError(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
   const program = fs.realpathSync(found);
   const { training, profileText } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log, method: root ? 'auto' : 'pagemap', signal: opts.signal });
 
@@ -178,7 +179,7 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
         .filter((l) => l.trim())
         .map((l) => l.trim().split(/\s+/).map(Number));
       if (r.code !== 0 || starts.length !== n || starts.some((f) => f.length < 3 || f.some((x) => !Number.isFinite(x)))) {
-        throw new Error(`${c}: the benchmark helper failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
+        throw new ToolError(`${c}: the benchmark helper failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
       }
       return starts.map((f) => ({ wallUs: f[0]! / 1000, cpuUs: f[1]!, status: f[2]! }));
     };

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { newFileError } from './output';
 import { readXattrs, writeXattrs } from './xattrs';
+import { ConflictError, InvalidInputError } from '../errors';
 
 /**
  * A temporary name in `file`'s directory: `.elfprefetch-PID-HEX.tmp`. The PID lets stamp-tree
@@ -69,7 +70,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
   let dest = source;
   if (opts.output !== undefined) {
     dest = fs.existsSync(opts.output) ? fs.realpathSync(opts.output) : path.resolve(opts.output);
-    if (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) throw new Error(`output ${opts.output} is a directory; name the file to write`);
+    if (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) throw new InvalidInputError(`output ${opts.output} is a directory; name the file to write`);
   }
   const st = fs.statSync(source);
   const xattrs = opts.xattrs === undefined ? readXattrs(source) : (opts.xattrs ?? undefined);
@@ -99,7 +100,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
       const now = fs.statSync(dest, { bigint: true });
       const was = opts.opened ?? { dev: BigInt(st.dev), ino: BigInt(st.ino), size: BigInt(st.size), mtimeNs: now.mtimeNs };
       if (now.ino !== was.ino || now.dev !== was.dev || now.size !== was.size || now.mtimeNs !== was.mtimeNs) {
-        throw new Error(`${input} was replaced or changed while it was being rewritten; it was left as it is now`);
+        throw new ConflictError(`${input} was replaced or changed while it was being rewritten; it was left as it is now`);
       }
     }
     fs.renameSync(tmp, dest);

@@ -1,6 +1,7 @@
 import { execFileSync, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ToolError } from '../errors';
 
 export interface Exit {
   pid: number;
@@ -29,7 +30,7 @@ export function sh(cmd: string, args: string[]): string {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`);
+    throw new ToolError(`${cmd} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`);
   }
 }
 

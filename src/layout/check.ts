@@ -2,7 +2,7 @@ import * as C from '../elf/constants';
 import type { ElfFile } from '../elf/types';
 
 /**
- * The layout rules a rewritten file must keep (docs/DESIGN.md, "Invariants"). Returns one
+ * The layout rules a rewritten file must keep (docs/DESIGN.md, "Writing"). Returns one
  * line per broken rule; a writer compares the output's list with the input's, and any rule
  * broken only in the output aborts the write.
  */

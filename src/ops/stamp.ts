@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
+import { ElfFormatError, PlacementRefusedError, toIndex } from '../elf/errors';
 import { FileSource } from '../elf/bytes';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
@@ -16,6 +16,7 @@ import { DEFAULT_PAGE_SHIFT, FORMAT_VERSION } from '../note/format';
 import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
 import { Run, normalizeRuns } from '../note/pageset';
 import { verifyElf } from './verify';
+import { InternalError, InvalidInputError } from '../errors';
 
 /** A page set of the file being stamped, by page of the input file. */
 export interface SelfPageSet {
@@ -89,7 +90,7 @@ export function checkPages(req: StampRequest, fileSize: bigint): void {
   for (const s of req.sets) {
     const last = normalizeRuns(s.runs).pop();
     if (last && last.first + last.count > pages) {
-      throw new Error(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the file's ${pages} pages of ${pageSize} bytes`);
+      throw new InvalidInputError(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the file's ${pages} pages of ${pageSize} bytes`);
     }
   }
 }
@@ -109,15 +110,15 @@ export function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): Lay
   const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
   let size = elf.source.size;
   for (let i = 0; i < 4; i++) {
-    const pageCount = Math.ceil(Number(size) / pageSize);
+    const pageCount = Math.ceil(toIndex(size, 'size') / pageSize);
     const needed = buildNote(req, pageCount, 0n, placeholderSelf).length + 8 * 2;
     const plan = planStamp(elf, needed, opts);
-    const outPages = Math.ceil(Number(plan.outputSize) / pageSize);
+    const outPages = Math.ceil(toIndex(plan.outputSize, 'output size') / pageSize);
     const shift = plan.shift;
     if (buildNote(req, outPages, shift, placeholderSelf).length <= plan.descCapacity) return plan;
     size = plan.outputSize;
   }
-  throw new Error('the note does not converge to a size that fits its place');
+  throw new InternalError('the note does not converge to a size that fits its place');
 }
 
 /**
@@ -175,7 +176,7 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
           const broken = newViolations(elf, out);
           if (broken.length) throw new PlacementRefusedError([`the rewritten file would break layout rules: ${broken.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
           const ours = findOurNote(out);
-          if (!ours) throw new Error('internal error: the rewritten file has no note');
+          if (!ours) throw new InternalError('internal error: the rewritten file has no note');
           const self = inPlaceSelf ?? identityOf(out, ours.note.descOffset, ours.note.descSize);
           const desc = buildNote(req, pageCountOf(out, req), plan.shift, self);
           const padded = new Uint8Array(ours.note.descSize);
@@ -190,7 +191,7 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
         try {
           // The content digest was computed from these very bytes a moment ago.
           const v = verifyElf(check, { content: false });
-          if (v.status !== 'valid') throw new Error(`internal error: the stamped file does not verify: ${v.reason}`);
+          if (v.status !== 'valid') throw new InternalError(`internal error: the stamped file does not verify: ${v.reason}`);
           // Once more with the descriptor in: its bytes must not have changed what readers see.
           const late = newViolations(elf, check);
           if (late.length) throw new PlacementRefusedError([`the filled note would break layout rules: ${late.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
@@ -209,7 +210,7 @@ export function stampFile(input: string, req: StampRequest, opts: StampOptions =
   }
 }
 
-const pageCountOf = (elf: ElfFile, req: StampRequest): number => Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+const pageCountOf = (elf: ElfFile, req: StampRequest): number => Math.ceil(toIndex(elf.source.size, 'file size') / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
 
 /** The identity of the file whose note descriptor is `size` bytes at `at` (read as zeros). */
 function identityOf(elf: ElfFile, at: bigint, size: number): Omit<NoteObject, 'pageSets'> {
@@ -258,7 +259,7 @@ export function removeNote(input: string, opts: { output?: string } = {}): Remov
         const out = openElf(tmp);
         try {
           const broken = newViolations(elf, out);
-          if (broken.length) throw new Error(`internal error: removing the note would break layout rules: ${broken.join('; ')}`);
+          if (broken.length) throw new InternalError(`internal error: removing the note would break layout rules: ${broken.join('; ')}`);
         } finally {
           out.source.close();
         }

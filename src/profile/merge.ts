@@ -5,6 +5,7 @@
  */
 import { formatRanges, parseRanges, runsFromPages } from '../note/pageset';
 import { Profile, ProfileObject, ProfileSchema } from './schema';
+import { InvalidInputError, ProfileError } from '../errors';
 
 function pagesOf(o: ProfileObject): number[] {
   if (!o.pages.trim()) return [];
@@ -17,7 +18,7 @@ function pagesOf(o: ProfileObject): number[] {
 export function pageCounts(o: ProfileObject, runs: number): Map<number, number> {
   const pages = pagesOf(o);
   if (o.counts && o.counts.length !== pages.length) {
-    throw new Error(`${o.path}: ${o.counts.length} counts for ${pages.length} pages`);
+    throw new ProfileError('malformed', `${o.path}: ${o.counts.length} counts for ${pages.length} pages`);
   }
   return new Map(pages.map((p, i) => [p, o.counts ? o.counts[i]! : runs]));
 }
@@ -33,10 +34,10 @@ const keyOf = (o: ProfileObject): string => [o.path, o.buildId, o.layoutDigest ?
 
 /** Adds up profiles of the same program: runs and per-page counts. */
 export function mergeProfiles(profiles: Profile[]): Profile {
-  if (profiles.length === 0) throw new Error('no profiles to merge');
+  if (profiles.length === 0) throw new InvalidInputError('no profiles to merge');
   const pageSize = profiles[0]!.pageSize;
   for (const p of profiles) {
-    if (p.pageSize !== pageSize) throw new Error(`profiles count pages of ${pageSize} and of ${p.pageSize} bytes; record them with the same page size`);
+    if (p.pageSize !== pageSize) throw new ProfileError('mismatch', `profiles count pages of ${pageSize} and of ${p.pageSize} bytes; record them with the same page size`);
   }
   const merged = new Map<string, { o: ProfileObject; counts: Map<number, number> }>();
   for (const p of profiles) {

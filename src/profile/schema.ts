@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_SET, MAX_SET_NAME } from '../note/format';
+import { ProfileError } from '../errors';
 
 const hex = (what: string) => z.string().regex(/^([0-9a-f]{2})*$/, `${what} must be lower-case hex`);
 
@@ -71,12 +72,12 @@ export function parseProfile(text: string, where = 'profile'): Profile {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${where}: not JSON: ${(e as Error).message}`);
+    throw new ProfileError('malformed', `${where}: not JSON: ${(e as Error).message}`);
   }
   const r = ProfileSchema.safeParse(data);
   if (!r.success) {
     const first = r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new Error(`${where}: ${first.join('; ')}`);
+    throw new ProfileError('malformed', `${where}: ${first.join('; ')}`);
   }
   return r.data;
 }

@@ -15,6 +15,7 @@
 import { formatRanges, runsFromPages } from '../note/pageset';
 import { pageCounts } from './merge';
 import { Profile, ProfileObject, ProfileSchema } from './schema';
+import { InvalidInputError, ProfileError } from '../errors';
 
 export interface SelectOptions {
   /** Keep pages touched in at least this share of the runs, 0 to 1. */
@@ -50,8 +51,8 @@ export interface Selection {
 /** Applies the share threshold and the budget (see the top of this file). */
 export function selectPages(profile: Profile, opts: SelectOptions): Selection {
   const { minShare, budget } = opts;
-  if (!(minShare >= 0 && minShare <= 1)) throw new Error(`the share must be between 0 and 1, not ${minShare}`);
-  if (budget !== undefined && !(Number.isInteger(budget) && budget >= 0)) throw new Error(`the budget must be a whole number of bytes, not ${budget}`);
+  if (!(minShare >= 0 && minShare <= 1)) throw new InvalidInputError(`the share must be between 0 and 1, not ${minShare}`);
+  if (budget !== undefined && !(Number.isInteger(budget) && budget >= 0)) throw new InvalidInputError(`the budget must be a whole number of bytes, not ${budget}`);
   const runs = profile.runs;
   const need = minShare * runs - 1e-9;
   const candidates: Array<{ obj: number; page: number; count: number }> = [];
@@ -74,7 +75,7 @@ export function selectPages(profile: Profile, opts: SelectOptions): Selection {
     if (pages.length === 0 && !o.main) return;
     objects.push({ ...o, pages: formatRanges(runsFromPages(pages)), counts: pages.map((p) => counts[i]!.get(p)!) });
   });
-  if (objects.length === 0) throw new Error('nothing selected: no page was touched in enough runs (lower --min-share?)');
+  if (objects.length === 0) throw new ProfileError('nothing_selected', 'nothing selected: no page was touched in enough runs (lower --min-share?)');
   const out = ProfileSchema.parse({
     ...profile,
     selection: { minShare, ...(budget !== undefined ? { budget } : {}), merged: runs },

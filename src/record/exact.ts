@@ -17,6 +17,7 @@ import { BINDEXEC, nativeFile } from '../shim/native';
 import { runToExit, sh } from '../io/spawn';
 import { attachLoop, buildImage, detachLoop, kernelDev, unmount } from '../io/loop';
 import { RunRecord, addPages } from './types';
+import { ConflictError, UnavailableError } from '../errors';
 
 export interface ExactOptions {
   windowMs?: number;
@@ -61,13 +62,13 @@ function tracefs(): string {
   try {
     execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS_CANDIDATES[0]!], { stdio: 'ignore' });
   } catch {
-    throw new Error('the exact method needs tracefs, which is not mounted and could not be (mount -t tracefs nodev /sys/kernel/tracing)');
+    throw new UnavailableError('the exact method needs tracefs, which is not mounted and could not be (mount -t tracefs nodev /sys/kernel/tracing)');
   }
   return check(TRACEFS_CANDIDATES[0]!);
 }
 
 function check(t: string): string {
-  if (!fs.existsSync(path.join(t, EVENT))) throw new Error(`this kernel has no tracepoint filemap:mm_filemap_add_to_page_cache (${t}/${EVENT})`);
+  if (!fs.existsSync(path.join(t, EVENT))) throw new UnavailableError(`this kernel has no tracepoint filemap:mm_filemap_add_to_page_cache (${t}/${EVENT})`);
   return t;
 }
 
@@ -231,7 +232,7 @@ async function withExactLock<T>(log: (s: string) => void, body: () => Promise<T>
       }
       if (!said) log(`exact: waiting for another exact recording (pid ${holder}) to finish`);
       said = true;
-      if (Date.now() - start > LOCK_WAIT_MS) throw new Error(`another exact recording (pid ${holder}, ${EXACT_LOCK}) has run for more than ${LOCK_WAIT_MS / 60_000} minutes`);
+      if (Date.now() - start > LOCK_WAIT_MS) throw new ConflictError(`another exact recording (pid ${holder}, ${EXACT_LOCK}) has run for more than ${LOCK_WAIT_MS / 60_000} minutes`);
       await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
     }
   }
@@ -244,7 +245,7 @@ async function withExactLock<T>(log: (s: string) => void, body: () => Promise<T>
 
 export async function recordExact(argv: string[], files: string[], runs: number, opts: ExactOptions = {}): Promise<RunRecord[]> {
   const why = exactUnavailable();
-  if (why) throw new Error(why);
+  if (why) throw new UnavailableError(why);
   return withExactLock(opts.log ?? (() => {}), () => recordExactLocked(argv, files, runs, opts));
 }
 

@@ -2,6 +2,7 @@ import { openElf } from '../elf/read';
 import { sniffElfType } from '../elf/sniff';
 import { buildIdOf, layoutDigest } from '../note/identity';
 import { SectionSpan, sectionSpans } from '../profile/carry';
+import { toIndex } from '../elf/errors';
 
 /** What a profile says about an ELF file besides its pages (docs/FORMAT.md section 2). */
 export interface ObjectIdentity {
@@ -25,7 +26,7 @@ export function identify(file: string): ObjectIdentity | undefined {
       path: file,
       buildId: Buffer.from(buildIdOf(elf)).toString('hex'),
       layoutDigest: layoutDigest(elf.programHeaders).toString(16).padStart(16, '0'),
-      size: Number(elf.source.size),
+      size: toIndex(elf.source.size, 'file size'),
       machine: elf.header.machine,
       sections: sectionSpans(elf),
     };

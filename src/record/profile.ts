@@ -6,6 +6,7 @@ import { Profile, ProfileObject, ProfileSchema } from '../profile/schema';
 import { DEFAULT_SET } from '../note/format';
 import { ObjectIdentity, identify } from './objects';
 import type { Method, RunRecord } from './types';
+import { RecordingError } from '../errors';
 
 export interface BuildOptions {
   pageSize?: number;
@@ -63,7 +64,7 @@ function mode<T>(values: T[]): T | undefined {
  * program (main) is the command's own executable unless `main` names another file.
  */
 export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildResult {
-  if (runs.length === 0) throw new Error('no runs to build a profile from');
+  if (runs.length === 0) throw new RecordingError('no runs to build a profile from');
   const pageSize = opts.pageSize ?? 4096;
   const exclude = new Set((opts.exclude ?? []).map(real));
   const counts = new Map<string, Map<number, number>>();
@@ -114,10 +115,10 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
     if (functions.length) o.functions = functions;
   }
   if (mainPath && !objects.some((o) => o.main)) {
-    throw new Error(`the program ${mainPath} is not among the recorded objects${opts.main ? '' : ' (a static program? name the file with --main)'}`);
+    throw new RecordingError(`the program ${mainPath} is not among the recorded objects${opts.main ? '' : ' (a static program? name the file with --main)'}`);
   }
   objects.sort((a, b) => Number(b.main) - Number(a.main));
-  if (objects.length === 0) throw new Error('the runs touched no ELF object');
+  if (objects.length === 0) throw new RecordingError('the runs touched no ELF object');
   const profile = ProfileSchema.parse({
     format: 'elfprefetch-profile',
     version: 1,

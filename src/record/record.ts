@@ -10,6 +10,7 @@ import { throwIfInterrupted } from '../io/interrupt';
 import { lddLibraries, resolveCommand } from '../io/spawn';
 import { buildProfile } from './profile';
 import type { Method, RunRecord } from './types';
+import { InvalidInputError, RecordingError } from '../errors';
 
 export interface RecordOptions {
   method?: Method | 'auto';
@@ -51,9 +52,9 @@ export function resolveMethod(method: Method | 'auto' = 'auto'): { method: Metho
 
 /** Records `runs` runs of argv and builds their profile (per-page counts over the runs). */
 export async function record(argv: string[], opts: RecordOptions = {}): Promise<RecordResult> {
-  if (argv.length === 0) throw new Error('name the command to record after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to record after --');
   const runs = opts.runs ?? 1;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${runs}`);
+  if (!Number.isInteger(runs) || runs < 1) throw new InvalidInputError(`--runs must be a positive whole number, not ${runs}`);
   const log = opts.log ?? (() => {});
   const { method, why } = resolveMethod(opts.method);
   if (opts.method === 'auto' || opts.method === undefined) log(`method: ${method}${why ? ` (exact: ${why.replace(/^the exact method /, '')})` : ''}`);
@@ -80,7 +81,7 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
     }
     if (!discover) {
       const main = opts.main ?? resolveCommand(argv[0]!, opts.env);
-      if (!main || !readableElf(main)) throw new Error(`--no-discovery: cannot tell which program ${argv[0]} is; name it with --main`);
+      if (!main || !readableElf(main)) throw new InvalidInputError(`--no-discovery: cannot tell which program ${argv[0]} is; name it with --main`);
       const files = [main, ...lddLibraries(main).filter((f) => f !== main && readableElf(f))];
       log(`exact: tracing ${main}${files.length > 1 ? ` and the ${files.length - 1} libraries ldd lists` : ' only'}`);
       for (const r of await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, signal })) records.push({ ...r, main });
@@ -94,7 +95,7 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
     if (!main) {
       // A static program loads no recorder: the exact method still sees its own file.
       main = resolveCommand(argv[0]!, opts.env);
-      if (!main || !readableElf(main)) throw new Error(`cannot tell which program the command runs: ${discovery.notes.join('; ')}`);
+      if (!main || !readableElf(main)) throw new RecordingError(`cannot tell which program the command runs: ${discovery.notes.join('; ')}`);
       files.push(main);
       // Go programs end with exit_group: the recorder's exit handler never runs, although
       // ld.so mapped libraries. ldd names them (it runs ld.so, not the program).
@@ -116,12 +117,12 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
   // the program not found): such a run recorded a failure, not the program's start-up.
   const started = records.filter((r) => r.signal || (r.code !== 126 && r.code !== 127));
   if (started.length === 0) {
-    throw new Error(`no run started the program (${[...new Set(notes)].join('; ')}): a missing library or program? Nothing was recorded`);
+    throw new RecordingError(`no run started the program (${[...new Set(notes)].join('; ')}): a missing library or program? Nothing was recorded`);
   }
   if (started.length < records.length) notes.push(`${records.length - started.length} of ${records.length} runs did not start the program (status 126/127) and were left out`);
   records.splice(0, records.length, ...started);
   if (records.every((r) => r.files.size === 0)) {
-    throw new Error(`nothing recorded: ${[...new Set(notes)].join('; ') || 'no pages'}`);
+    throw new RecordingError(`nothing recorded: ${[...new Set(notes)].join('; ') || 'no pages'}`);
   }
   // Our own native files (the recorder, the shim when it is preloaded) are not the program's.
   const ours = fs.readdirSync(nativeDir()).map((f) => path.join(nativeDir(), f));

@@ -1,6 +1,7 @@
 /** Where the native build lives (the shim's hooks, the recorder, the helpers): build/native/ under the package root. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UnavailableError } from '../errors';
 
 export type Hook = 'exec' | 'audit' | 'preload';
 export const HOOKS: readonly Hook[] = ['exec', 'audit', 'preload'];
@@ -14,7 +15,7 @@ export function packageRoot(from: string = __dirname): string {
     } catch {
       // not here: go up
     }
-    if (path.dirname(dir) === dir) throw new Error(`no elfprefetch package.json above ${from}`);
+    if (path.dirname(dir) === dir) throw new UnavailableError(`no elfprefetch package.json above ${from}`);
   }
 }
 

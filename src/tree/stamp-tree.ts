@@ -13,6 +13,7 @@ import { readTreeXattrs } from '../io/xattrs';
 import { indexByPath } from '../profile/store';
 import { FileReport, Outcome, TreeStampOptions, stampOne } from './stamp-one';
 import { Candidate, walkTree } from './walk';
+import { InvalidInputError, ToolError } from '../errors';
 
 export interface TreeOptions extends Omit<TreeStampOptions, 'carryOver'> {
   /** Files without a profile of their build take the pages of the build recorded at their installed path. */
@@ -54,8 +55,8 @@ function workerScript(): string | undefined {
 export async function stampTree(root: string, opts: TreeOptions): Promise<TreeReport> {
   const t0 = process.hrtime.bigint();
   const absRoot = path.resolve(root);
-  if (!fs.existsSync(opts.profiles)) throw new Error(`the profile directory ${opts.profiles} does not exist`);
-  if (!fs.statSync(opts.profiles).isDirectory()) throw new Error(`the profile directory ${opts.profiles} is not a directory (profiles add PDIR FILE.json fills one)`);
+  if (!fs.existsSync(opts.profiles)) throw new InvalidInputError(`the profile directory ${opts.profiles} does not exist`);
+  if (!fs.statSync(opts.profiles).isDirectory()) throw new InvalidInputError(`the profile directory ${opts.profiles} is not a directory (profiles add PDIR FILE.json fills one)`);
   const walked = walkTree(absRoot, { cleanTemps: !opts.dryRun });
   const todo = walked.candidates;
   // One getfattr for the whole tree instead of one per file (file capabilities are kept).
@@ -140,7 +141,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
     if (opts.fallback === 'sidecar' && reports.some((r) => r?.strategy === 'sidecar')) dirs.add(path.resolve(opts.fallbackDir!));
     for (const dir of dirs) {
       const r = spawnSync('sync', ['--file-system', dir]);
-      if (r.error || r.status !== 0) throw new Error(`flushing the file system of ${dir}: ${r.error?.message ?? r.stderr}`);
+      if (r.error || r.status !== 0) throw new ToolError(`flushing the file system of ${dir}: ${r.error?.message ?? r.stderr}`);
     }
   }
   return {

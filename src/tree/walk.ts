@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TEMP_NAME } from '../io/atomic';
 import { ET_DYN, ET_EXEC, sniffElfType } from '../elf/sniff';
+import { InvalidInputError } from '../errors';
 
 /** A file of the tree that may be stamped: an ELF executable or shared object. */
 export interface Candidate {
@@ -46,7 +47,7 @@ function staleTemp(name: string): boolean {
  */
 export function walkTree(root: string, opts: { cleanTemps?: boolean } = {}): WalkResult {
   const rootStat = fs.statSync(root);
-  if (!rootStat.isDirectory()) throw new Error(`${root} is not a directory`);
+  if (!rootStat.isDirectory()) throw new InvalidInputError(`${root} is not a directory`);
   const byInode = new Map<string, Candidate>();
   const result: WalkResult = { candidates: [], others: 0, symlinks: 0, staleTemps: [] };
   const visit = (dir: string) => {
@@ -54,7 +55,7 @@ export function walkTree(root: string, opts: { cleanTemps?: boolean } = {}): Wal
     try {
       names = fs.readdirSync(dir).sort();
     } catch (e) {
-      throw new Error(`cannot read directory ${dir}: ${(e as Error).message}`);
+      throw new InvalidInputError(`cannot read directory ${dir}: ${(e as Error).message}`);
     }
     for (const name of names) {
       const file = path.join(dir, name);
