@@ -13,25 +13,22 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openElf } from '../elf/read';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { verifyElf } from '../ops/verify';
-import { exactUnavailable } from '../record/exact';
 import { BINDEXEC, RECORDER_LIBRARY, hookCommand, nativeFile } from '../shim/native';
 import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
-import { record } from '../record/record';
-import { selectPages } from '../profile/select';
 import { lddLibraries, resolveCommand, sh } from '../io/spawn';
 import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
-import { IoCgroup, IoCounts, Limits, ioThrottleUnavailable } from './device';
+import { IoCgroup, Limits, QueueLimits, deviceRequestBytes, ioThrottleUnavailable, queueLimits, waitUnclaimed } from './device';
 import { attachLoop, buildImage, detachLoop, directIo, loopUnavailable, readAheadKb, unmount } from '../io/loop';
 import { startDaemon } from './daemon';
-import { Stat, stat } from './stat';
-import { parseShimLine } from './shim-lines';
+import type { Stat } from './stat';
+import { plannedBy } from './shim-lines';
+import { summarize } from './summarize';
+import { trainUnlessNoted } from './training';
 import { benchHelper, parseUsage } from './helper';
-import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
+import type { TouchedSet } from './bound';
 import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
 export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'] as const;
@@ -126,7 +123,7 @@ export interface BenchResult {
    * throttle counts (and charges) each part.
    */
   deviceRequestKb?: number;
-  queue?: { maxSectorsKb: number; maxSegments: number; maxSegmentSize: number };
+  queue?: QueueLimits;
   directIo?: boolean;
   controller: string;
   training: { trained: boolean; reason: string; method?: string; recordMs?: number; stampMs?: number; pages?: number; objects?: number };
@@ -194,6 +191,12 @@ export function run(argv: string[], env: NodeJS.ProcessEnv): Promise<Spawned> {
   });
 }
 
+/**
+ * One benchmark, start to end. It stays one function of about 190 lines on purpose: its steps
+ * (discovery, training, the image, the loop device, the cgroup, the measuring loop) share the
+ * state that the one `finally` below must undo whatever happened (mounted, loop device, cgroup,
+ * work folder); `mount`, `umount` and `measure` are its steps, closures over that state.
+ */
 export async function bench(argv: string[], opts: BenchOptions = {}): Promise<BenchResult> {
   if (argv.length === 0) throw new InvalidInputError('name the command to benchmark after --');
   const why = benchUnavailable();
@@ -386,138 +389,3 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   if (interruptedBy) throw new InterruptedError(interruptedBy, 'loop device, mounts and cgroup removed');
   return out ?? result();
 }
-
-/**
- * The training `bench` does when the program carries no valid note: a recording (exact method
- * when it can, else pagemap), the selection `train` makes (--min-share 0.5). Returns the
- * selected profile to stamp a copy with, and the pages the recording saw touched.
- */
-export async function trainUnlessNoted(
-  argv: string[],
-  program: string,
-  opts: { trainRuns?: number; env?: NodeJS.ProcessEnv; log?: (s: string) => void; method?: 'auto' | 'pagemap'; signal?: AbortSignal } = {},
-): Promise<{ training: BenchResult['training']; profileText?: string; touched?: TouchedSet }> {
-  const training: BenchResult['training'] = { trained: false, reason: '' };
-  const status = noteStatus(program);
-  if (status === 'valid') {
-    training.reason = 'the program already carries a valid note';
-    return { training };
-  }
-  const t0 = Date.now();
-  const method = opts.method ?? 'auto';
-  opts.log?.(`training: recording ${argv.join(' ')} (${method === 'pagemap' || exactUnavailable() ? 'pagemap' : 'exact'} method)`);
-  const rec = await record(argv, { method, runs: opts.trainRuns ?? 1, stdio: 'ignore', env: opts.env ?? process.env, signal: opts.signal });
-  const sel = selectPages(rec.profile, { minShare: 0.5 });
-  training.trained = true;
-  training.method = rec.method;
-  training.recordMs = Date.now() - t0;
-  training.objects = sel.profile.objects.filter((o) => o.pages.trim()).length;
-  training.pages = sel.objects.reduce((n, o) => n + o.selected, 0);
-  training.reason = `the program's note is ${status}: trained (${rec.method}, ${rec.runs.length} run) and stamped its copy`;
-  return { training, profileText: JSON.stringify(sel.profile), touched: touchedSet(rec.profile) };
-}
-
-export function noteStatus(file: string): string {
-  try {
-    const elf = openElf(file);
-    try {
-      return verifyElf(elf, { content: false }).status;
-    } finally {
-      elf.source.close();
-    }
-  } catch (e) {
-    return `unreadable (${(e as Error).message})`;
-  }
-}
-
-/**
- * Waits until no file system (in any mount namespace) holds the block device: an O_EXCL open
- * fails with EBUSY while one does. False if that did not happen within `timeoutMs`.
- */
-export async function waitUnclaimed(dev: string, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      fs.closeSync(fs.openSync(dev, fs.constants.O_RDONLY | fs.constants.O_EXCL));
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') return true; // cannot tell: go on
-    }
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The shim's lines (src/bench/shim-lines.ts) summed, and the classes they name. */
-export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number; classes: string[] } {
-  const p = { objects: 0, requests: 0, bytes: 0, classes: [] as string[] };
-  for (const l of lines) {
-    const m = parseShimLine(l);
-    if (!m) continue;
-    p.objects++;
-    p.bytes += m.bytes;
-    p.requests += m.requests;
-    if (!p.classes.includes(m.cls)) p.classes.push(m.cls);
-  }
-  return p;
-}
-
-/** max_sectors_kb, max_segments and max_segment_size of the loop device's queue. */
-export function queueLimits(loop: { dev: string }): BenchResult['queue'] {
-  try {
-    const q = (k: string): number => Number(fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/queue/${k}`, 'utf8').trim());
-    const out = { maxSectorsKb: q('max_sectors_kb'), maxSegments: q('max_segments'), maxSegmentSize: q('max_segment_size') };
-    return Object.values(out).every((x) => Number.isFinite(x) && x > 0) ? out : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Largest request of 4 KiB page-cache pages the queue takes unsplit, at most MAX_REQUEST. */
-export function deviceRequestBytes(q: BenchResult['queue']): number {
-  if (!q) return MAX_REQUEST;
-  const page = 4096;
-  return Math.min(MAX_REQUEST, q.maxSectorsKb * 1024, q.maxSegments * Math.min(page, q.maxSegmentSize));
-}
-
-export function summarize(model: ModelName, samples: Map<Strategy, Sample[]>, touched?: TouchedSet, deviceRequest?: number): ModelResult {
-  const m = MODELS[model];
-  const warm = stat((samples.get('warm') ?? []).map((x) => x.wallMs)).median;
-  const bound = touched && Number.isFinite(warm) ? { ms: boundMs(warm, touched, m.limits), requests: touched.requests, bytes: touched.bytes } : undefined;
-  const devReq = touched?.requestsBy && deviceRequest ? touched.requestsBy[String(deviceRequest)] : undefined;
-  const deviceBound = bound && devReq !== undefined ? { ms: boundMs(warm, { ...touched!, requests: devReq }, m.limits), requests: devReq } : undefined;
-  const counted = (s: Strategy): Sample[] => {
-    const all = samples.get(s) ?? [];
-    const clean = all.filter((x) => !x.suspect);
-    return clean.length ? clean : all;
-  };
-  const base = (s: Strategy): number => stat(counted(s).map((x) => x.wallMs)).median;
-  const demandMaj = stat(counted('demand').map((x) => x.majflt)).median;
-  const strategies = STRATEGIES.filter((s) => samples.get(s)?.length).map((s): StrategyResult => {
-    const all = samples.get(s)!;
-    // runs that may not have been cold do not count, unless no other run is left
-    const xs = counted(s);
-    const wall = stat(xs.map((x) => x.wallMs));
-    return {
-      strategy: s,
-      runs: xs.length,
-      wallMs: wall,
-      ...(xs.every((x) => x.cpuMs !== undefined) ? { cpuMs: stat(xs.map((x) => x.cpuMs!)) } : {}),
-      majflt: stat(xs.map((x) => x.majflt)),
-      minflt: stat(xs.map((x) => x.minflt)),
-      bytes: stat(xs.map((x) => x.bytes)),
-      ios: stat(xs.map((x) => x.ios)),
-      ...(xs.some((x) => x.planned) ? { planned: stat(xs.map((x) => x.planned?.requests ?? NaN)) } : {}),
-      ratio: { demand: wall.median / base('demand'), wholefile: wall.median / base('wholefile'), warm: wall.median / base('warm') },
-      majfltToDemand: demandMaj ? stat(xs.map((x) => x.majflt)).median / demandMaj : NaN,
-      ...(bound ? { toBound: wall.median / bound.ms } : {}),
-      samples: all,
-      ...(all.length > xs.length ? { excluded: all.length - xs.length } : {}),
-      failures: xs.filter((x) => x.signal || x.status === 126 || x.status === 127).length,
-    };
-  });
-  const classes = [...new Set([...samples.values()].flat().flatMap((x) => x.planned?.classes ?? []))];
-  return { model, limits: m.limits, describe: m.describe, ...(m.device ? { shimDevice: m.device } : {}), ...(classes.length ? { shimClasses: classes } : {}), ...(bound ? { lowerBound: bound } : {}), ...(deviceBound ? { deviceBound } : {}), strategies };
-}
-
-export type { IoCounts };

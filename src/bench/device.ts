@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MAX_REQUEST } from './bound';
 import { UnavailableError } from '../errors';
 
 /**
@@ -111,4 +112,47 @@ export class IoCgroup {
       }
     }
   }
+}
+
+/**
+ * Waits until no file system (in any mount namespace) holds the block device: an O_EXCL open
+ * fails with EBUSY while one does. False if that did not happen within `timeoutMs`.
+ */
+export async function waitUnclaimed(dev: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(dev, fs.constants.O_RDONLY | fs.constants.O_EXCL));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') return true; // cannot tell: go on
+    }
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The loop device's queue limits that decide how a read is split into requests. */
+export interface QueueLimits {
+  maxSectorsKb: number;
+  maxSegments: number;
+  maxSegmentSize: number;
+}
+
+/** max_sectors_kb, max_segments and max_segment_size of the loop device's queue. */
+export function queueLimits(loop: { dev: string }): QueueLimits | undefined {
+  try {
+    const q = (k: string): number => Number(fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/queue/${k}`, 'utf8').trim());
+    const out = { maxSectorsKb: q('max_sectors_kb'), maxSegments: q('max_segments'), maxSegmentSize: q('max_segment_size') };
+    return Object.values(out).every((x) => Number.isFinite(x) && x > 0) ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Largest request of 4 KiB page-cache pages the queue takes unsplit, at most MAX_REQUEST. */
+export function deviceRequestBytes(q: QueueLimits | undefined): number {
+  if (!q) return MAX_REQUEST;
+  const page = 4096;
+  return Math.min(MAX_REQUEST, q.maxSectorsKb * 1024, q.maxSegments * Math.min(page, q.maxSegmentSize));
 }

@@ -21,3 +21,17 @@ export function parseShimLine(line: string): ShimLine | undefined {
   if (!m) return undefined;
   return { bytes: Number(m[1]), requests: Number(m[2]), cls: m[3]!.replace(/, fadvise$/, ''), cached: Number(m[4] ?? 0), cachedBytes: Number(m[5] ?? 0) };
 }
+
+/** The shim's lines summed, and the classes they name. */
+export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number; classes: string[] } {
+  const p = { objects: 0, requests: 0, bytes: 0, classes: [] as string[] };
+  for (const l of lines) {
+    const m = parseShimLine(l);
+    if (!m) continue;
+    p.objects++;
+    p.bytes += m.bytes;
+    p.requests += m.requests;
+    if (!p.classes.includes(m.cls)) p.classes.push(m.cls);
+  }
+  return p;
+}
