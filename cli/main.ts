@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from './exit';
-import { Io, processIo } from './run';
+import { Io, processIo } from './guard';
 import { errnoText } from '../src/io/errno';
 import { infoCommand } from './commands/info';
 import { stampCommand } from './commands/stamp';

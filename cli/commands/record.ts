@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard, note } from '../run';
+import { Io, guard, note } from '../guard';
 import { wholeNumber } from '../checks';
 import { examples } from '../examples';
 import { noticingSignals } from '../signals';

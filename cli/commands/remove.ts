@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { examples } from '../examples';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 import { exitBetweenWrites } from '../signals';
 
 interface Args {

@@ -4,7 +4,7 @@ import { examples } from '../examples';
 import { parseSize } from '../../src/profile/size';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 
 interface Args {
   profiles: string[];

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
 import { MOVING } from '../../src/layout/plan';
 import { MAX_PAGE_SIZE, powerOfTwo, share, size, wholeNumber } from '../checks';

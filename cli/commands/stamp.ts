@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { MAX_PAGE_SIZE, powerOfTwo } from '../checks';
 import { examples } from '../examples';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 import { exitBetweenWrites } from '../signals';
 import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
 import { DEFAULT_SET } from '../../src/note/format';

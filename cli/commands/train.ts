@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard, note } from '../run';
+import { Io, guard, note } from '../guard';
 import { share, size } from '../checks';
 import { examples } from '../examples';
 import { noticingSignals, statusAfter } from '../signals';
