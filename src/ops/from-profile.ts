@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { openElf } from '../elf/read';
+import type { ElfFile } from '../elf/types';
 import { buildIdOf, layoutDigest } from '../note/identity';
 import { Run, parseRanges } from '../note/pageset';
 import { SectionSpan, carryPages, sectionSpans } from '../profile/carry';
@@ -36,6 +37,8 @@ export interface FromProfileOptions {
   carryOver?: boolean;
   /** Carry over even a profile that does not look like one of this program (sameProgram). */
   force?: boolean;
+  /** `file` parsed already (stamp-tree): read from this model instead of opening it again. */
+  elf?: ElfFile;
 }
 
 /** How the program's own pages were found in the profile. */
@@ -69,7 +72,7 @@ export function requestFromProfile(file: string, where: string, text: string, op
 
 /** As requestFromProfile, for a profile already parsed. */
 export function requestFromProfileData(file: string, where: string, profile: Profile, opts: FromProfileOptions = {}): StampRequest & { match: ProfileMatch } {
-  const elf = openElf(file);
+  const elf = opts.elf ?? openElf(file);
   let fileId: string;
   let spans: SectionSpan[];
   let fileSize: number;
@@ -84,7 +87,7 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
     fileDigest = layoutDigest(elf.programHeaders).toString(16).padStart(16, '0');
     anchorsNow = opts.carryOver ? functionAnchors(elf) : [];
   } finally {
-    elf.source.close();
+    if (!opts.elf) elf.source.close();
   }
   let mains = profile.objects.filter((o) => (fileId && o.buildId === fileId) || (!fileId && o.main));
   let match: ProfileMatch = { how: fileId ? 'build-id' : 'main' };

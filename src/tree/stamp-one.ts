@@ -17,7 +17,7 @@ import { DEFAULT_PAGE_SHIFT } from '../note/format';
 import { buildIdOf } from '../note/identity';
 import { requestFromProfileData } from '../ops/from-profile';
 import { verifySidecar, writeSidecar } from '../ops/sidecar';
-import { StampRequest, buildNote, planFor, stampFile } from '../ops/stamp';
+import { StampRequest, buildNote, planFor, stampOpened } from '../ops/stamp';
 import { VerifyResult, verifyElf } from '../ops/verify';
 import { PathIndexEntry, lookupProfile } from '../profile/store';
 import { selectPages } from '../profile/select';
@@ -141,7 +141,7 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
     let req: StampRequest;
     try {
       const selected = selectPages(entry.profile, { minShare: opts.minShare, budget: opts.budget }).profile;
-      req = requestFromProfileData(c.path, entry.path, selected, { carryOver: carry });
+      req = requestFromProfileData(c.path, entry.path, selected, { carryOver: carry, elf });
     } catch (e) {
       if (e instanceof ProfileError && e.code === 'nothing_selected') return done({ outcome: 'no-profile', reason: `no page of ${entry.path} was used in enough runs` });
       // The build recorded at this path is not this program any more (carry-over refused).
@@ -164,14 +164,13 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
         return done({ outcome: 'would-stamp', strategy: 'sidecar', reason: `no room in the file: ${e.reasons.join('; ')}` });
       }
     }
-    elf.source.close();
-    elf = undefined;
     if (opts.sidecar !== undefined) {
       const r = writeSidecar(c.path, req, opts.sidecar, { fsync: false });
       return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output });
     }
     try {
-      const r = stampFile(c.path, req, { ...planOpts, xattrs, fsync: false });
+      // The parse that matched the file to its profile is the one the stamp uses.
+      const r = stampOpened(elf, c.path, req, { ...planOpts, xattrs, fsync: false });
       relink(r.output, c.links);
       return done({ outcome: 'stamped', strategy: r.strategy, growth: Number(r.growth) });
     } catch (e) {
