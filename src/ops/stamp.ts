@@ -7,7 +7,7 @@ import type { ElfFile } from '../elf/types';
 import { applyPlan, writeAt } from '../layout/apply';
 import { replaceAtomically } from '../io/atomic';
 import { checkLayout, newViolations } from '../layout/check';
-import type { LayoutPlan, Strategy } from '../layout/plan';
+import type { LayoutPlan, Placement } from '../layout/plan';
 import { PlanOptions, checkPlan, placeNote } from '../layout/planner';
 import { planRemove } from '../layout/remove';
 import { findOurNote } from '../note/locate';
@@ -40,7 +40,7 @@ export interface StampRequest {
 }
 
 export interface StampResult {
-  strategy: Strategy;
+  strategy: Placement;
   /** The note held what this stamp would write already: nothing was written. */
   unchanged?: boolean;
   output: string;
