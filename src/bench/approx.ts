@@ -21,7 +21,7 @@ import { record } from '../record/record';
 import { selectPages } from '../profile/select';
 import { lddLibraries, resolveCommand } from '../io/spawn';
 import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
-import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, run } from './bench';
+import { BenchOptions, BenchResult, STRATEGIES, Sample, BenchStrategy, run } from './bench';
 import { summarize } from './summarize';
 import { touchedSet } from './bound';
 import { benchHelper, parseUsage } from './helper';
@@ -89,7 +89,7 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
     const usageFile = path.join(work, 'usage');
     // Not the daemon: fanotify needs root.
     const strategies = STRATEGIES.filter((s) => !s.startsWith('daemon'));
-    const samples = new Map<Strategy, Sample[]>(strategies.map((s) => [s, []]));
+    const samples = new Map<BenchStrategy, Sample[]>(strategies.map((s) => [s, []]));
     let interruptedBy: NodeJS.Signals | undefined;
     await (async () => {
       let done = 0;

@@ -32,7 +32,7 @@ import type { TouchedSet } from './bound';
 import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
 export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
+export type BenchStrategy = (typeof STRATEGIES)[number];
 
 export const MODELS = {
   none: { limits: {}, device: undefined, describe: 'no limit' },
@@ -46,7 +46,7 @@ export interface BenchOptions {
   models?: ModelName[];
   runs?: number;
   /** Only these strategies (default all; ratios to a strategy left out are not given). */
-  strategies?: Strategy[];
+  strategies?: BenchStrategy[];
   raKb?: number;
   /** Runs of the training recording when the program carries no valid note. */
   trainRuns?: number;
@@ -74,7 +74,7 @@ export interface Sample {
 }
 
 export interface StrategyResult {
-  strategy: Strategy;
+  strategy: BenchStrategy;
   runs: number;
   wallMs: Stat;
   cpuMs?: Stat;
@@ -206,7 +206,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   const runs = opts.runs ?? 3;
   if (!Number.isInteger(runs) || runs < 1) throw new InvalidInputError(`--runs must be a positive whole number, not ${runs}`);
   for (const s of opts.strategies ?? []) if (!(STRATEGIES as readonly string[]).includes(s)) throw new InvalidInputError(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
-  const chosen: Strategy[] = opts.strategies?.length ? STRATEGIES.filter((s) => opts.strategies!.includes(s)) : [...STRATEGIES];
+  const chosen: BenchStrategy[] = opts.strategies?.length ? STRATEGIES.filter((s) => opts.strategies!.includes(s)) : [...STRATEGIES];
   const raKb = opts.raKb ?? 128;
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
@@ -299,7 +299,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
       const total = models.length * runs * chosen.length;
       let done = 0;
       const usageFile = path.join(work, 'usage');
-      const measure = async (strategy: Strategy, shimDevice: string | undefined): Promise<Sample> => {
+      const measure = async (strategy: BenchStrategy, shimDevice: string | undefined): Promise<Sample> => {
         let cmd: string[] = argv;
         let cmdEnv: NodeJS.ProcessEnv = { ...env };
         if (strategy === 'wholefile') cmd = [helper, 'prefetch', ...targets, '--', ...argv];
@@ -343,7 +343,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
       for (const model of models) {
         const m = MODELS[model];
         cg.setLimits(loop.majmin, m.limits);
-        const samples = new Map<Strategy, Sample[]>(chosen.map((s) => [s, []]));
+        const samples = new Map<BenchStrategy, Sample[]>(chosen.map((s) => [s, []]));
         for (let round = 0; round < runs; round++) {
           // round-robin, starting one further each round, so drift hits every strategy alike
           const order = chosen.map((_, i) => chosen[(i + round) % chosen.length]!);

@@ -1,20 +1,20 @@
 /* A model's samples summed up per strategy: medians, ratios, the lower bound. */
-import { MODELS, ModelName, ModelResult, STRATEGIES, Sample, Strategy, StrategyResult } from './bench';
+import { MODELS, ModelName, ModelResult, STRATEGIES, Sample, BenchStrategy, StrategyResult } from './bench';
 import { TouchedSet, boundMs } from './bound';
 import { stat } from './stat';
 
-export function summarize(model: ModelName, samples: Map<Strategy, Sample[]>, touched?: TouchedSet, deviceRequest?: number): ModelResult {
+export function summarize(model: ModelName, samples: Map<BenchStrategy, Sample[]>, touched?: TouchedSet, deviceRequest?: number): ModelResult {
   const m = MODELS[model];
   const warm = stat((samples.get('warm') ?? []).map((x) => x.wallMs)).median;
   const bound = touched && Number.isFinite(warm) ? { ms: boundMs(warm, touched, m.limits), requests: touched.requests, bytes: touched.bytes } : undefined;
   const devReq = touched?.requestsBy && deviceRequest ? touched.requestsBy[String(deviceRequest)] : undefined;
   const deviceBound = bound && devReq !== undefined ? { ms: boundMs(warm, { ...touched!, requests: devReq }, m.limits), requests: devReq } : undefined;
-  const counted = (s: Strategy): Sample[] => {
+  const counted = (s: BenchStrategy): Sample[] => {
     const all = samples.get(s) ?? [];
     const clean = all.filter((x) => !x.suspect);
     return clean.length ? clean : all;
   };
-  const base = (s: Strategy): number => stat(counted(s).map((x) => x.wallMs)).median;
+  const base = (s: BenchStrategy): number => stat(counted(s).map((x) => x.wallMs)).median;
   const demandMaj = stat(counted('demand').map((x) => x.majflt)).median;
   const strategies = STRATEGIES.filter((s) => samples.get(s)?.length).map((s): StrategyResult => {
     const all = samples.get(s)!;
