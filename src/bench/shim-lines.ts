@@ -22,16 +22,34 @@ export function parseShimLine(line: string): ShimLine | undefined {
   return { bytes: Number(m[1]), requests: Number(m[2]), cls: m[3]!.replace(/, fadvise$/, ''), cached: Number(m[4] ?? 0), cachedBytes: Number(m[5] ?? 0) };
 }
 
-/** The shim's lines summed, and the classes they name. */
-export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number; classes: string[] } {
-  const p = { objects: 0, requests: 0, bytes: 0, classes: [] as string[] };
+export interface ShimTotals {
+  objects: number;
+  requests: number;
+  bytes: number;
+  cached: number;
+  cachedBytes: number;
+  /** The device classes named, each once. */
+  classes: string[];
+}
+
+/** The shim's lines summed; other lines are passed over. */
+export function sumShimLines(lines: string[]): ShimTotals {
+  const t: ShimTotals = { objects: 0, requests: 0, bytes: 0, cached: 0, cachedBytes: 0, classes: [] };
   for (const l of lines) {
     const m = parseShimLine(l);
     if (!m) continue;
-    p.objects++;
-    p.bytes += m.bytes;
-    p.requests += m.requests;
-    if (!p.classes.includes(m.cls)) p.classes.push(m.cls);
+    t.objects++;
+    t.bytes += m.bytes;
+    t.requests += m.requests;
+    t.cached += m.cached;
+    t.cachedBytes += m.cachedBytes;
+    if (!t.classes.includes(m.cls)) t.classes.push(m.cls);
   }
-  return p;
+  return t;
+}
+
+/** What the shim issued (cold runs): objects, requests, bytes and the classes it planned for. */
+export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number; classes: string[] } {
+  const { objects, requests, bytes, classes } = sumShimLines(lines);
+  return { objects, requests, bytes, classes };
 }

@@ -28,7 +28,7 @@ import { InterruptedError, interruption, throwIfInterrupted } from '../io/interr
 import type { BenchResult } from './bench';
 import { trainUnlessNoted } from './training';
 import { type Stat, stat } from './stat';
-import { parseShimLine } from './shim-lines';
+import { sumShimLines } from './shim-lines';
 import { benchHelper } from './helper';
 import { InvalidInputError, RecordingError, ToolError } from '../errors';
 
@@ -116,20 +116,11 @@ function capture(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number
   });
 }
 
-/** Sums the shim's "prefetched N runs, M bytes in R requests (...)[, C requests of B bytes cached already]" lines. */
+/** The shim's lines of one warm start, summed (src/bench/shim-lines.ts). */
 export function shimSummary(hook: Hook, stderr: string): ShimSummary {
   const lines = stderr.split('\n').filter((l) => l.startsWith('elfprefetch: '));
-  const sum = { hook, lines, objects: 0, requests: 0, bytes: 0, cached: 0, cachedBytes: 0 };
-  for (const l of lines) {
-    const m = parseShimLine(l);
-    if (!m) continue;
-    sum.objects++;
-    sum.bytes += m.bytes;
-    sum.requests += m.requests;
-    sum.cached += m.cached;
-    sum.cachedBytes += m.cachedBytes;
-  }
-  return sum;
+  const { objects, requests, bytes, cached, cachedBytes } = sumShimLines(lines);
+  return { hook, lines, objects, requests, bytes, cached, cachedBytes };
 }
 
 export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}): Promise<WarmResult> {
