@@ -36,7 +36,7 @@ export function runCommand(io: Io, setCode: (c: number) => void): CommandModule<
       setCode(
         await guard(io, undefined, async () => {
           const { spawn } = await import('node:child_process');
-          const { hookCommand } = await import('../../src/shim/native');
+          const { hookCommand } = await import('../../src/native/locate');
           const { argv, env } = hookCommand(a.hook as 'exec' | 'audit' | 'preload', cmd);
           return await new Promise<number>((resolve) => {
             const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });

@@ -14,7 +14,7 @@ import { openElf } from '../elf/read';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
 import { verifyElf } from '../ops/verify';
-import { RECORDER_LIBRARY, hookCommand, nativeFile } from '../shim/native';
+import { RECORDER_LIBRARY, hookCommand, nativeFile } from '../native/locate';
 import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
 import { record } from '../record/record';

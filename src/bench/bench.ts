@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { BINDEXEC, RECORDER_LIBRARY, hookCommand, nativeFile } from '../shim/native';
+import { BINDEXEC, RECORDER_LIBRARY, hookCommand, nativeFile } from '../native/locate';
 import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
 import { lddLibraries, resolveCommand, sh } from '../io/spawn';

@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { BINDEXEC, hookCommand, nativeFile, type Hook } from '../shim/native';
+import { BINDEXEC, hookCommand, nativeFile, type Hook } from '../native/locate';
 import { recordPagemapRun } from '../record/pagemap';
 import { resolveCommand } from '../io/spawn';
 import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';

@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { requestFromProfile } from './from-profile';
 import { StampResult, stampFile } from './stamp';
 import { Profile, ProfileObject, profileJson } from '../profile/schema';
-import { nativeDir } from '../shim/native';
+import { nativeDir } from '../native/locate';
 import { identify } from '../record/objects';
 import { RecordOptions, RecordResult, record } from '../record/record';
 import { Selection, selectPages } from '../profile/select';

@@ -13,7 +13,7 @@ import type { StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BINDEXEC, nativeFile } from '../shim/native';
+import { BINDEXEC, nativeFile } from '../native/locate';
 import { runToExit, sh } from '../io/spawn';
 import { attachLoop, buildImage, detachLoop, kernelDev, unmount } from '../io/loop';
 import { RunRecord, addPages } from './types';

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { StdioOptions } from 'node:child_process';
 import { normalizeRuns } from '../note/pageset';
-import { RECORDER_LIBRARY, nativeFile } from '../shim/native';
+import { RECORDER_LIBRARY, nativeFile } from '../native/locate';
 import { RawProcess, readRawDir } from './raw';
 import { prependList, runToExit } from '../io/spawn';
 import { RunRecord, addPages } from './types';

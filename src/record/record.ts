@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Profile } from '../profile/schema';
 import { recordExact, exactUnavailable } from './exact';
-import { RECORDER_LIBRARY, nativeDir, nativeFile } from '../shim/native';
+import { RECORDER_LIBRARY, nativeDir, nativeFile } from '../native/locate';
 import { readableElf } from './objects';
 import { recordPagemapRun } from './pagemap';
 import { throwIfInterrupted } from '../io/interrupt';
