@@ -43,6 +43,16 @@ function capacityFor(noteAt: bigint, needed: number, limit: bigint): number {
   return Math.max(needed, Math.min(fill, 0x10000) & ~3);
 }
 
+/** Our note at `noteAt` in the slack after the first PT_LOAD: its capacity and end, or why it does not fit. */
+function noteInSlack(elf: ElfFile, s: NonNullable<ReturnType<typeof slackOf>>, noteAt: bigint, needed: number, page: bigint, reasons: string[]): { capacity: number; noteEnd: bigint } | undefined {
+  const end = noteAt + BigInt(noteEntrySize(needed));
+  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
+  const capacity = capacityFor(noteAt, needed, s.limit);
+  const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
+  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
+  return { capacity, noteEnd };
+}
+
 /**
  * Strategy "slack", first form: the notes of the 4-aligned PT_NOTE move to the end of the
  * first PT_LOAD and ours follows them in the same PT_NOTE. The program header table keeps
@@ -57,11 +67,9 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
   if (!s) return undefined;
   const dest = alignUp(s.fileEnd, 4n);
   const noteAt = dest + (block.end - block.start);
-  const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
-  const capacity = capacityFor(noteAt, needed, s.limit);
-  const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
-  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
+  const room = noteInSlack(elf, s, noteAt, needed, page, reasons);
+  if (!room) return undefined;
+  const { capacity, noteEnd } = room;
   const phdrs = clonePhdrs(elf.programHeaders);
   const sections = cloneSections(elf.sections);
   const writes: WritePiece[] = [{ at: block.start, bytes: new Uint8Array(Number(block.end - block.start)), what: 'old place of the moved notes' }];
@@ -95,11 +103,9 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
   if (!unusedBytes(elf, tableEnd, newTableEnd, block ? [block] : [], 'the room after the program header table', reasons)) return undefined;
   const dest = block ? congruentAfter(s.fileEnd, block.start, block.align) : s.fileEnd;
   const noteAt = alignUp(block ? dest + (block.end - block.start) : s.fileEnd, 4n);
-  const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
-  const capacity = capacityFor(noteAt, needed, s.limit);
-  const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
-  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
+  const room = noteInSlack(elf, s, noteAt, needed, page, reasons);
+  if (!room) return undefined;
+  const { capacity, noteEnd } = room;
   let phdrs = clonePhdrs(elf.programHeaders);
   const sections = cloneSections(elf.sections);
   const writes: WritePiece[] = [];
