@@ -36,9 +36,10 @@ export interface SidecarResult {
  * only read: for binaries that must not change (signed, on read-only media). The descriptor
  * is the one a stamp would write, for the file exactly as it is (no shift, no note of its own).
  */
-export function writeSidecar(file: string, req: StampRequest, dir: string, opts: { fsync?: boolean } = {}): SidecarResult {
+export function writeSidecar(file: string, req: StampRequest, dir: string, opts: { fsync?: boolean; elf?: ElfFile } = {}): SidecarResult {
   if (!path.isAbsolute(dir)) dir = path.resolve(dir);
-  const elf = openElf(file);
+  // `opts.elf`: `file` parsed already by the caller (stamp-tree), which closes it.
+  const elf = opts.elf ?? openElf(file);
   let desc: Uint8Array;
   let buildId: Uint8Array;
   try {
@@ -58,7 +59,7 @@ export function writeSidecar(file: string, req: StampRequest, dir: string, opts:
     const pageCount = Math.ceil(toIndex(elf.source.size, 'file size') / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
     desc = buildNote(req, pageCount, 0n, self);
   } finally {
-    elf.source.close();
+    if (!opts.elf) elf.source.close();
   }
   const output = sidecarPath(dir, buildId);
   // 0644: the shim ignores sidecars that group or others could write.

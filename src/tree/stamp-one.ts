@@ -165,7 +165,7 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
       }
     }
     if (opts.sidecar !== undefined) {
-      const r = writeSidecar(c.path, req, opts.sidecar, { fsync: false });
+      const r = writeSidecar(c.path, req, opts.sidecar, { fsync: false, elf });
       return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output });
     }
     try {
@@ -175,7 +175,7 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
       return done({ outcome: 'stamped', strategy: r.strategy, growth: Number(r.growth) });
     } catch (e) {
       if (!(e instanceof PlacementRefusedError) || opts.fallback !== 'sidecar') throw e;
-      const r = writeSidecar(c.path, req, opts.fallbackDir!, { fsync: false });
+      const r = writeSidecar(c.path, req, opts.fallbackDir!, { fsync: false, elf });
       return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output, reason: `no room in the file: ${e.reasons.join('; ')}` });
     }
   } catch (e) {
