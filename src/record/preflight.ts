@@ -4,6 +4,7 @@
  */
 import { checkOutput } from '../io/output';
 import { readHead } from '../io/regular';
+import { hasElfMagic } from '../elf/sniff';
 import { exactUnavailable } from './exact';
 import type { Method } from './types';
 import { InvalidInputError, UnavailableError } from '../errors';
@@ -19,7 +20,7 @@ export function preflight(p: Preflight): void {
   if (p.output !== undefined) checkOutput(p.output, 'profile');
   if (p.main !== undefined) {
     const head = readHead(p.main, 4);
-    if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) throw new InvalidInputError(`--main ${p.main} is not an ELF file; name the program's own file (not a script or wrapper)`);
+    if (!hasElfMagic(head)) throw new InvalidInputError(`--main ${p.main} is not an ELF file; name the program's own file (not a script or wrapper)`);
   }
   if (p.method === 'exact') {
     const why = exactUnavailable();

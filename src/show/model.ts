@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as C from '../elf/constants';
 import { openElf } from '../elf/read';
+import { hasElfMagic } from '../elf/sniff';
 import type { ElfFile } from '../elf/types';
 import { buildIdOf } from '../note/identity';
 import { Run, pageTotal, parseRanges } from '../note/pageset';
@@ -170,7 +171,7 @@ function fromProfile(file: string, text: string, opts: ShowOptions): ShownObject
 
 /** Reads FILE (an ELF file or a profile JSON) into what show draws. */
 export function showModel(file: string, opts: ShowOptions = {}): ShownObject[] {
-  if (readHead(file, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return fromElf(file, opts);
+  if (hasElfMagic(readHead(file, 4))) return fromElf(file, opts);
   return fromProfile(file, readRegular(file).toString('utf8'), opts);
 }
 
