@@ -10,20 +10,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openElf } from '../elf/read';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { verifyElf } from '../ops/verify';
 import { RECORDER_LIBRARY, hookCommand, nativeFile } from '../native/locate';
 import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
-import { record } from '../record/record';
-import { selectPages } from '../profile/select';
 import { lddLibraries, resolveCommand } from '../io/spawn';
 import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
 import { BenchOptions, BenchResult, STRATEGIES, Sample, BenchStrategy, run } from './bench';
 import { summarize } from './summarize';
-import { touchedSet } from './bound';
+import { trainUnlessNoted } from './training';
 import { benchHelper, parseUsage } from './helper';
 import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
@@ -52,37 +48,17 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-'));
   let cmd = argv;
   try {
-    let status: string;
-    try {
-      const elf = openElf(program);
-      try {
-        status = verifyElf(elf, { content: false }).status;
-      } finally {
-        elf.source.close();
-      }
-    } catch (e) {
-      status = `unreadable (${(e as Error).message})`;
-    }
-    if (status === 'valid') training.reason = 'the program already carries a valid note';
-    else {
-      const t0 = Date.now();
-      const rec = await record(argv, { method: 'pagemap', runs: opts.trainRuns ?? 1, stdio: 'ignore', env, signal: opts.signal });
-      const sel = selectPages(rec.profile, { minShare: 0.5 });
-      training.recordMs = Date.now() - t0;
+    const trained = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, method: 'pagemap', signal: opts.signal });
+    Object.assign(training, trained.training);
+    if (trained.profileText) {
       const copy = path.join(work, path.basename(program));
       fs.copyFileSync(program, copy);
       fs.chmodSync(copy, fs.statSync(program).mode & 0o777);
       const t1 = Date.now();
-      stampFile(copy, requestFromProfile(copy, 'the training selection', JSON.stringify(sel.profile)));
-      Object.assign(training, {
-        trained: true,
-        method: rec.method,
-        stampMs: Date.now() - t1,
-        objects: sel.profile.objects.filter((o) => o.pages.trim()).length,
-        pages: sel.objects.reduce((n, o) => n + o.selected, 0),
-        reason: `the program's note is ${status}: trained (pagemap, 1 run) and stamped a copy, ${copy}, which every strategy runs`,
-      });
-      touched = touchedSet(rec.profile);
+      stampFile(copy, requestFromProfile(copy, 'the training selection', trained.profileText));
+      training.stampMs = Date.now() - t1;
+      training.reason = `the program's note is ${trained.status}: trained (pagemap, 1 run) and stamped a copy, ${copy}, which every strategy runs`;
+      touched = trained.touched;
       cmd = [copy, ...argv.slice(1)];
       targets.push(copy);
     }

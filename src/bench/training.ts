@@ -16,12 +16,12 @@ export async function trainUnlessNoted(
   argv: string[],
   program: string,
   opts: { trainRuns?: number; env?: NodeJS.ProcessEnv; log?: (s: string) => void; method?: 'auto' | 'pagemap'; signal?: AbortSignal } = {},
-): Promise<{ training: BenchResult['training']; profileText?: string; touched?: TouchedSet }> {
+): Promise<{ training: BenchResult['training']; status: string; profileText?: string; touched?: TouchedSet }> {
   const training: BenchResult['training'] = { trained: false, reason: '' };
   const status = noteStatus(program);
   if (status === 'valid') {
     training.reason = 'the program already carries a valid note';
-    return { training };
+    return { training, status };
   }
   const t0 = Date.now();
   const method = opts.method ?? 'auto';
@@ -34,7 +34,7 @@ export async function trainUnlessNoted(
   training.objects = sel.profile.objects.filter((o) => o.pages.trim()).length;
   training.pages = sel.objects.reduce((n, o) => n + o.selected, 0);
   training.reason = `the program's note is ${status}: trained (${rec.method}, ${rec.runs.length} run) and stamped its copy`;
-  return { training, profileText: JSON.stringify(sel.profile), touched: touchedSet(rec.profile) };
+  return { training, status, profileText: JSON.stringify(sel.profile), touched: touchedSet(rec.profile) };
 }
 
 /** verify's status of the program's note, or why the program cannot be read. */
