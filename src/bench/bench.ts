@@ -42,12 +42,8 @@ export const MODELS = {
 } as const satisfies Record<string, { limits: Limits; device: string | undefined; describe: string }>;
 export type ModelName = keyof typeof MODELS;
 
-export interface BenchOptions {
-  models?: ModelName[];
-  runs?: number;
-  /** Only these strategies (default all; ratios to a strategy left out are not given). */
-  strategies?: BenchStrategy[];
-  raKb?: number;
+/** What every benchmark takes: training, environment, output, interruption. */
+export interface BenchRunOptions {
   /** Runs of the training recording when the program carries no valid note. */
   trainRuns?: number;
   env?: NodeJS.ProcessEnv;
@@ -55,6 +51,14 @@ export interface BenchOptions {
   progress?: (s: string) => void;
   /** Aborted (by the CLI, on a signal): stops before the next run, cleans up, throws InterruptedError. */
   signal?: AbortSignal;
+}
+
+export interface BenchOptions extends BenchRunOptions {
+  models?: ModelName[];
+  runs?: number;
+  /** Only these strategies (default all; ratios to a strategy left out are not given). */
+  strategies?: BenchStrategy[];
+  raKb?: number;
 }
 
 export interface Sample {

@@ -25,7 +25,7 @@ import { BINDEXEC, hookCommand, nativeFile, type Hook } from '../native/locate';
 import { recordPagemapRun } from '../record/pagemap';
 import { resolveCommand } from '../io/spawn';
 import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
-import type { BenchResult } from './bench';
+import type { BenchResult, BenchRunOptions } from './bench';
 import { trainUnlessNoted } from './training';
 import { type Stat, stat } from './stat';
 import { sumShimLines } from './shim-lines';
@@ -35,17 +35,11 @@ import { InvalidInputError, RecordingError, ToolError } from '../errors';
 export const WARM_CONFIGS = ['plain', 'exec', 'exec-off', 'audit', 'audit-off', 'preload', 'preload-off'] as const;
 export type WarmConfig = (typeof WARM_CONFIGS)[number];
 
-export interface WarmOptions {
+export interface WarmOptions extends BenchRunOptions {
   /** Interleaved rounds (default 10). */
   rounds?: number;
   /** Starts timed back to back per configuration and round (default 20). */
   loops?: number;
-  trainRuns?: number;
-  env?: NodeJS.ProcessEnv;
-  log?: (s: string) => void;
-  progress?: (s: string) => void;
-  /** Aborted (by the CLI, on a signal): stops before the next run, cleans up, throws InterruptedError. */
-  signal?: AbortSignal;
 }
 
 export interface WarmConfigResult {
