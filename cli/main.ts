@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from './exit';
-import { Io, processIo } from './run';
+import { Io, processIo } from './guard';
 import { errnoText } from '../src/io/errno';
 import { infoCommand } from './commands/info';
 import { stampCommand } from './commands/stamp';
@@ -123,7 +123,7 @@ if (require.main === module) {
   main(process.argv.slice(2)).then((c) => {
     process.exitCode = c;
     // One more turn of the event loop: a signal that arrived while a file was being replaced
-    // (deferred by src/io/atomic.ts) is handled now and ends the process with 128 + N.
+    // (deferred by cli/signals.ts) is handled now and ends the process with 128 + N.
     setImmediate(() => {});
   });
 }

@@ -45,7 +45,7 @@ function describe(e: unknown): { message: string; stack?: string } {
 }
 
 /**
- * The output of `plan` in memory, by the rules of src/io/apply.ts: outputSize bytes of
+ * The output of `plan` in memory, by the rules of src/layout/apply.ts: outputSize bytes of
  * zeros, the copies of the input, the writes on top. Throws a string for an impossible plan.
  */
 export function applyInMemory(input: Uint8Array, plan: LayoutPlan): Uint8Array {

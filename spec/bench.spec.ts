@@ -6,10 +6,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { benchUnavailable, deviceRequestBytes, plannedBy } from '../src/bench/bench';
+import { benchUnavailable } from '../src/bench/bench';
+import { deviceRequestBytes } from '../src/bench/device';
+import { plannedBy } from '../src/bench/shim-lines';
 import { boundMs, touchedSet } from '../src/bench/bound';
 import { shimSummary } from '../src/bench/warm';
-import { ioThrottleUnavailable, loopUnavailable } from '../src/bench/device';
+import { ioThrottleUnavailable } from '../src/bench/device';
+import { loopUnavailable } from '../src/io/loop';
 import { has, needs } from './helpers/capabilities';
 import { loadFixtures, repoRoot } from './helpers/fixtures';
 

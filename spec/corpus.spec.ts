@@ -20,7 +20,7 @@
 // failure); ELFPREFETCH_CORPUS_KEEP=1 keeps the stamped copies (their folder is printed).
 import { firstPageBuildId } from './helpers/contract';
 import t from 'tap';
-import { type ChildProcess, fork } from 'node:child_process';
+import { MAX_CAPTURE, type ProcResult, Semaphore, Spawner, pool } from './helpers/runner';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -154,81 +154,7 @@ const TOLERATED = {
 // Child processes
 // ---------------------------------------------------------------------------------------
 
-interface ProcResult {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  /** Could not be started (ENOENT...). */
-  spawnError?: string;
-}
-
-class Semaphore {
-  private waiting: Array<() => void> = [];
-  private free: number;
-  constructor(n: number) {
-    this.free = n;
-  }
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-}
-
 const procSlots = new Semaphore(JOBS);
-/** The most of a child's stdout or stderr the spawner keeps. */
-const MAX_CAPTURE = 4 << 20;
-
-/**
- * The child processes run from helpers/spawner.js, a small process of its own: forking this
- * big one for each tool run cost more system time than the tools (see the spawner).
- */
-class Spawner {
-  private child?: ChildProcess;
-  private nextId = 1;
-  private pending = new Map<number, (r: ProcResult) => void>();
-
-  run(argv: string[], opts: { stdout?: boolean; cwd?: string; timeoutMs: number }): Promise<ProcResult> {
-    const child = (this.child ??= this.start());
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
-      child.send({ id, argv, opts });
-    });
-  }
-
-  private start(): ChildProcess {
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS; // tap's TypeScript loader: the spawner is plain JavaScript
-    const child = fork(path.join(__dirname, 'helpers', 'spawner.js'), [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.on('message', (m: { id: number; result: ProcResult }) => {
-      this.pending.get(m.id)?.(m.result);
-      this.pending.delete(m.id);
-    });
-    child.on('exit', (code, signal) => {
-      // Every run still waiting fails, naming why.
-      this.child = undefined;
-      const why = `the spawner (helpers/spawner.js) exited (${signal ?? code})`;
-      for (const resolve of this.pending.values()) resolve({ status: null, signal: null, stdout: '', stderr: '', timedOut: false, spawnError: why });
-      this.pending.clear();
-    });
-    return child;
-  }
-
-  close(): void {
-    this.child?.disconnect();
-    this.child = undefined;
-  }
-}
-
 const spawner = new Spawner();
 
 /** Runs argv; stdout is kept only when asked (objdump -x of a big file prints megabytes). */
@@ -239,18 +165,6 @@ function run(argv: string[], opts: { stdout?: boolean; cwd?: string; timeoutMs?:
 async function onPath(cmd: string): Promise<boolean> {
   const r = await run(['sh', '-c', 'command -v "$0"', cmd], { stdout: true });
   return r.status === 0;
-}
-
-/** Runs the jobs, at most `n` at a time, in order of the list. */
-async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  });
-  await Promise.all(lanes);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-// Selection (src/record/select.ts) on hand-made profiles: merging runs, the share threshold,
+// Selection (src/profile/merge.ts, src/profile/select.ts) on hand-made profiles: merging runs, the share threshold,
 // the byte budget and its order, and the errors.
 import t from 'tap';
 import { ProfileSchema, type Profile } from '../src/profile/schema';
-import { mergeProfiles, pageCounts, parseSize, selectPages } from '../src/record/select';
+import { mergeProfiles, pageCounts } from '../src/profile/merge';
+import { selectPages } from '../src/profile/select';
+import { parseSize } from '../src/profile/size';
 
 const obj = (path: string, pages: string, counts?: number[], extra: Partial<Profile['objects'][number]> = {}) => ({
   path,

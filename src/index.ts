@@ -19,7 +19,7 @@ export { checkLayout } from './layout/check';
 export { planStamp } from './layout/planner';
 export { planRemove } from './layout/remove';
 export { findOurNote } from './note/locate';
-export type { LayoutPlan, Strategy } from './layout/plan';
+export type { LayoutPlan, Placement } from './layout/plan';
 export { stampFile, removeNote } from './ops/stamp';
 export type { StampRequest, StampResult } from './ops/stamp';
 export { verifyElf } from './ops/verify';

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard, note } from '../run';
+import { Io, guard, note } from '../guard';
 import { wholeNumber } from '../checks';
 import { examples } from '../examples';
+import { noticingSignals } from '../signals';
 
 interface Args {
   model?: string[];
@@ -72,21 +73,24 @@ export function benchCommand(io: Io, setCode: (c: number) => void): CommandModul
           };
           if (a['warm-overhead']) {
             const { benchWarmOverhead, warmLines } = await import('../../src/bench/warm');
-            const w = await benchWarmOverhead((a['--'] ?? []).map(String), { rounds: a.runs === undefined ? undefined : Number(a.runs), loops: Number(a.loops), log, progress });
+            const w = await noticingSignals((signal) => benchWarmOverhead((a['--'] ?? []).map(String), { rounds: a.runs === undefined ? undefined : Number(a.runs), loops: Number(a.loops), log, progress, signal }));
             if (tty) process.stderr.write('\r\x1b[K');
             if (a.json) io.out(JSON.stringify(w));
             else for (const line of warmLines(w)) io.out(line);
             if (a.report) fs.writeFileSync(a.report, JSON.stringify(w, null, 2) + '\n');
             return EXIT.ok;
           }
-          const r = await (root ? bench : benchApprox)((a['--'] ?? []).map(String), {
-            models: (a.model ?? []) as never,
-            strategies: (a.strategy ?? []) as never,
-            runs: Number(a.runs ?? 3),
-            raKb: Number(a['ra-kb']),
-            log,
-            progress,
-          });
+          const r = await noticingSignals((signal) =>
+            (root ? bench : benchApprox)((a['--'] ?? []).map(String), {
+              models: (a.model ?? []) as never,
+              strategies: (a.strategy ?? []) as never,
+              runs: Number(a.runs ?? 3),
+              raKb: Number(a['ra-kb']),
+              log,
+              progress,
+              signal,
+            }),
+          );
           if (tty) process.stderr.write('\r\x1b[K');
           if (a.json) io.out(JSON.stringify(r));
           else for (const line of benchLines(r)) io.out(line);

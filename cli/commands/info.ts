@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
-import { pagePicture } from '../picture';
+import { Io, guard } from '../guard';
 import { examples } from '../examples';
 import { colorByDefault } from '../../src/show/glyphs';
 
@@ -23,6 +22,7 @@ export function infoCommand(io: Io, setCode: (c: number) => void): CommandModule
         await guard(io, a.file, async () => {
           const { openElf } = await import('../../src/elf/read');
           const { describeElf } = await import('../../src/ops/describe');
+          const { renderPageSet } = await import('../../src/show/terminal');
           const { ISA } = await import('elfinfo');
           const machineName = (m: number): string => (ISA as unknown as Record<number, string>)[m] ?? `EM_${m}`;
           const elf = openElf(a.file);
@@ -49,7 +49,7 @@ export function infoCommand(io: Io, setCode: (c: number) => void): CommandModule
             io.out(`  ${o.path} build-id ${o.buildId || '(none)'} layout ${o.layoutDigest}`);
             for (const s of o.sets) {
               io.out(`    set '${s.name}': ${s.pages} of ${s.pageCount} pages of ${d.prefetch.pageSize} bytes in ${s.runs.length} extent${s.runs.length === 1 ? '' : 's'}`);
-              for (const line of pagePicture(s.runs, s.pageCount, { color: a.color ?? colorByDefault() })) io.out(`    ${line}`);
+              for (const line of renderPageSet(s.runs, s.pageCount, { color: a.color ?? colorByDefault() })) io.out(`    ${line}`);
             }
           }
           return EXIT.ok;

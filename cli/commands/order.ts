@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { examples } from '../examples';
 import { EXIT } from '../exit';
-import { Io, guard, note } from '../run';
+import { Io, guard, note } from '../guard';
+import { InvalidInputError } from '../../src/errors';
 import { ORDER_FORMATS } from '../../src/order/formats';
 
 interface Args {
@@ -60,7 +61,7 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
           const functions = seenInAll(ranks[0]!.functions, others.map((r) => r.functions));
           const data = seenInAll(ranks[0]!.data, others.map((r) => r.data));
           if (functions.length === 0) {
-            throw new Error(
+            throw new InvalidInputError(
               others.length
                 ? `no function of ${file} lies on the recorded pages of every profile given`
                 : `${file}: none of the functions it keeps of ${object.path} lies on its recorded pages`,

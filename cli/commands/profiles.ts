@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 
 interface Args {
   dir: string;

@@ -2,9 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard, note } from '../run';
+import { Io, guard, note } from '../guard';
 import { wholeNumber } from '../checks';
 import { examples } from '../examples';
+import { noticingSignals } from '../signals';
 
 /** The options record and train share (recordOptions). */
 export interface RecordArgs {
@@ -79,14 +80,14 @@ export function recordCommand(io: Io, setCode: (c: number) => void): CommandModu
       setCode(
         await guard(io, undefined, async () => {
           const { record } = await import('../../src/record/record');
-          const { selectPages } = await import('../../src/record/select');
-          const { selectionLines } = await import('../../src/record/report');
-          const { profileJson } = await import('../../src/record/profile');
+          const { selectPages } = await import('../../src/profile/select');
+          const { selectionLines } = await import('../report');
+          const { profileJson } = await import('../../src/profile/schema');
           const cmd = (a['--'] ?? []).map(String);
           const out = a.output ?? `${path.basename(cmd[0]!)}.profile.json`;
           const { preflight } = await import('../../src/record/preflight');
           preflight({ output: out, main: a.main, method: a.method as never });
-          const r = await record(cmd, recordOpts(a, io));
+          const r = await noticingSignals((signal) => record(cmd, { ...recordOpts(a, io), signal }));
           fs.writeFileSync(out, profileJson(r.profile));
           for (const n of r.notes) note(io, `warning: ${n}`);
           const all = selectPages(r.profile, { minShare: 0 });

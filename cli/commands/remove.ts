@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { examples } from '../examples';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
+import { exitBetweenWrites } from '../signals';
 
 interface Args {
   file: string;
@@ -25,6 +26,7 @@ export function removeCommand(io: Io, setCode: (c: number) => void): CommandModu
           const { removeNote } = await import('../../src/ops/stamp');
           const { checkOutput } = await import('../../src/io/output');
           if (a.output !== undefined) checkOutput(a.output);
+          exitBetweenWrites();
           const r = removeNote(a.file, { output: a.output });
           if (a.json) io.out(JSON.stringify({ file: a.file, output: r.output, removed: r.removed }));
           else io.out(r.removed ? `${r.output}: note removed` : `${a.file}: no note to remove`);

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 import { powerOfTwo } from '../checks';
 import { examples } from '../examples';
 

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 import { examples } from '../examples';
+import { forwardingSignals, statusAfter } from '../signals';
 
 interface Args {
   hook: string;
@@ -35,19 +36,14 @@ export function runCommand(io: Io, setCode: (c: number) => void): CommandModule<
       setCode(
         await guard(io, undefined, async () => {
           const { spawn } = await import('node:child_process');
-          const os = await import('node:os');
-          const { hookCommand } = await import('../../src/shim/native');
+          const { hookCommand } = await import('../../src/native/locate');
           const { argv, env } = hookCommand(a.hook as 'exec' | 'audit' | 'preload', cmd);
           return await new Promise<number>((resolve) => {
             const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
             // The child gets the terminal's signals itself; we only wait for it.
-            const forward = (sig: NodeJS.Signals): void => {
-              child.kill(sig);
-            };
-            const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
-            for (const s of sigs) process.on(s, forward);
+            const stopForwarding = forwardingSignals(child);
             const done = (code: number): void => {
-              for (const s of sigs) process.off(s, forward);
+              stopForwarding();
               resolve(code);
             };
             child.on('error', (e: NodeJS.ErrnoException) => {
@@ -55,7 +51,7 @@ export function runCommand(io: Io, setCode: (c: number) => void): CommandModule<
               done(e.code === 'ENOENT' ? 127 : 126);
             });
             child.on('exit', (status, signal) => {
-              if (signal) done(128 + (os.constants.signals[signal] ?? 0));
+              if (signal) done(statusAfter(signal));
               else done(status ?? EXIT.error);
             });
           });

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import { share, size } from '../checks';
 import { examples } from '../examples';
-import { parseSize } from '../../src/record/size';
+import { parseSize } from '../../src/profile/size';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 
 interface Args {
   profiles: string[];
@@ -37,15 +37,16 @@ export function selectCommand(io: Io, setCode: (c: number) => void): CommandModu
       setCode(
         await guard(io, undefined, async () => {
           const { parseProfile } = await import('../../src/profile/schema');
-          const { mergeProfiles, selectPages } = await import('../../src/record/select');
-          const { selectionLines } = await import('../../src/record/report');
-          const { profileJson } = await import('../../src/record/profile');
+          const { mergeProfiles } = await import('../../src/profile/merge');
+          const { selectPages } = await import('../../src/profile/select');
+          const { selectionLines } = await import('../report');
+          const { profileJson } = await import('../../src/profile/schema');
           const { readRegular } = await import('../../src/io/regular');
           const { checkOutput } = await import('../../src/io/output');
           checkOutput(a.output, 'output');
           const profiles = a.profiles.map((p) => parseProfile(readRegular(p, 'profile').toString('utf8'), p));
           if (!a.force) {
-            const { differentPrograms } = await import('../../src/record/select');
+            const { differentPrograms } = await import('../../src/profile/merge');
             const why = differentPrograms(profiles.map((p, i) => ({ name: a.profiles[i]!, profile: p })));
             if (why) throw new Error(`${why}: their pages do not make one selection (--force merges them anyway)`);
           }

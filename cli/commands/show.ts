@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { examples } from '../examples';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 
 interface Args {
   file: string;

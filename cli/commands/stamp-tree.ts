@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
 import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
 import { MOVING } from '../../src/layout/plan';
 import { MAX_PAGE_SIZE, powerOfTwo, share, size, wholeNumber } from '../checks';
 import { examples } from '../examples';
-import { parseSize } from '../../src/record/size';
+import { noticingSignals, statusAfter } from '../signals';
+import { interruption } from '../../src/io/interrupt';
+import { parseSize } from '../../src/profile/size';
 
 interface Args {
   dir: string;
@@ -78,25 +80,8 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
           return true;
         }) as never,
     handler: async (a) => {
-      let signal: number | undefined;
-      let stop: () => void = () => {};
-      const stopped = new Promise<void>((r) => (stop = r));
       // Files in progress are finished, the rest left alone; then the usual 128+N status.
-      const handlers: Array<[NodeJS.Signals, () => void]> = (
-        [
-          ['SIGINT', 2],
-          ['SIGTERM', 15],
-          ['SIGHUP', 1],
-        ] as Array<[NodeJS.Signals, number]>
-      ).map(([sig, num]) => {
-        const h = () => {
-          signal ??= num;
-          stop();
-        };
-        process.on(sig, h);
-        return [sig, h];
-      });
-      try {
+      await noticingSignals(async (signal) => {
         setCode(
           await guard(io, a.dir, async () => {
             const { stampTree } = await import('../../src/tree/stamp-tree');
@@ -112,7 +97,7 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
               minShare: a['min-share'],
               budget: a.budget !== undefined ? parseSize(a.budget) : undefined,
               maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined,
-              stop: stopped,
+              signal,
               progress: showProgress
                 ? (done, total, counts) => {
                     const now = Date.now();
@@ -153,15 +138,14 @@ export function stampTreeCommand(io: Io, setCode: (c: number) => void): CommandM
               if (report.interrupted) io.out(`interrupted: ${report.files.length} of ${report.elfFiles} files done; the others were not touched`);
               if (a.report) io.out(`report: ${a.report}`);
             }
-            if (signal !== undefined) return 128 + signal;
+            const stoppedBy = interruption(signal)?.signal;
+            if (stoppedBy) return statusAfter(stoppedBy);
             if (report.counts.failed) return EXIT.error;
             if (report.counts.refused) return EXIT.refused;
             return EXIT.ok;
           }),
         );
-      } finally {
-        for (const [sig, h] of handlers) process.off(sig, h);
-      }
+      });
     },
   };
 }

@@ -2,8 +2,10 @@ import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
 import { MAX_PAGE_SIZE, powerOfTwo } from '../checks';
 import { examples } from '../examples';
-import { Io, guard } from '../run';
+import { Io, guard } from '../guard';
+import { exitBetweenWrites } from '../signals';
 import { DEFAULT_SIDECAR_DIR } from '../../src/ops/sidecar';
+import { DEFAULT_SET } from '../../src/note/format';
 
 interface Args {
   file: string;
@@ -30,7 +32,7 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
         .positional('file', { type: 'string', demandOption: true })
         .option('profile', { alias: 'p', type: 'string', describe: 'profile JSON written by `elfprefetch record`' })
         .option('pages', { type: 'string', describe: 'page ranges of the file, e.g. 0-15,20,31-40' })
-        .option('set', { type: 'string', default: 'default', describe: 'name of the page set (with --pages)' })
+        .option('set', { type: 'string', default: DEFAULT_SET, describe: 'name of the page set (with --pages)' })
         .option('output', { alias: 'o', type: 'string', describe: 'write here instead of replacing the file' })
         .option('page-size', { type: 'number', default: 4096, describe: 'bytes per page of the bitmap (power of two)' })
         .option('max-page-size', { type: 'number', describe: 'largest page size of the target machine, overriding the default for its architecture' })
@@ -95,6 +97,7 @@ export function stampCommand(io: Io, setCode: (c: number) => void): CommandModul
           const { PlacementRefusedError } = await import('../../src/elf/errors');
           const { MOVING } = await import('../../src/layout/plan');
           let r;
+          exitBetweenWrites();
           try {
             r = stampFile(a.file, req, { output: a.output, maxPageSize: a['max-page-size'] ? BigInt(a['max-page-size']) : undefined, allowMove: a.fallback === 'move' });
           } catch (e) {

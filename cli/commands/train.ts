@@ -1,9 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { EXIT } from '../exit';
-import { Io, guard, note } from '../run';
+import { Io, guard, note } from '../guard';
 import { share, size } from '../checks';
 import { examples } from '../examples';
-import { parseSize } from '../../src/record/size';
+import { noticingSignals, statusAfter } from '../signals';
+import { interruption } from '../../src/io/interrupt';
+import { parseSize } from '../../src/profile/size';
 import { RecordArgs, recordOptions, recordOpts } from './record';
 
 interface Args extends RecordArgs {
@@ -43,19 +45,28 @@ export function trainCommand(io: Io, setCode: (c: number) => void): CommandModul
     handler: async (a) => {
       setCode(
         await guard(io, undefined, async () => {
-          const { train } = await import('../../src/record/train');
-          const { selectionLines, stampLines } = await import('../../src/record/report');
+          const { train } = await import('../../src/ops/train');
+          const { selectionLines, stampLines } = await import('../report');
           const cmd = (a['--'] ?? []).map(String);
           const { preflight } = await import('../../src/record/preflight');
           preflight({ output: a.profile, main: a.main, method: a.method as never });
-          const r = await train(cmd, {
-            ...recordOpts(a, io),
-            minShare: Number(a['min-share']),
-            budget: a.budget !== undefined ? parseSize(String(a.budget)) : undefined,
-            libs: a.libs,
-            system: a.system,
-            profileOut: a.profile,
+          // A signal during the recording ends it (record throws); one during the stamps, which
+          // are synchronous, is noticed after them: the files are complete, the status 128+N.
+          let stoppedBy: NodeJS.Signals | undefined;
+          const r = await noticingSignals(async (signal) => {
+            const r = await train(cmd, {
+              ...recordOpts(a, io),
+              signal,
+              minShare: Number(a['min-share']),
+              budget: a.budget !== undefined ? parseSize(String(a.budget)) : undefined,
+              libs: a.libs,
+              system: a.system,
+              profileOut: a.profile,
+            });
+            stoppedBy = interruption(signal)?.signal;
+            return r;
           });
+          if (stoppedBy) return statusAfter(stoppedBy);
           for (const n of r.record.notes) note(io, `warning: ${n}`);
           if (a.json) {
             io.out(

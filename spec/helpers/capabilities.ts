@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ioThrottleUnavailable, loopUnavailable } from '../../src/bench/device';
+import { ioThrottleUnavailable } from '../../src/bench/device';
+import { loopUnavailable } from '../../src/io/loop';
 import { exactUnavailable } from '../../src/record/exact';
 
 /** Each capability and what it is. */

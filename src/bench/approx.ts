@@ -10,33 +10,23 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openElf } from '../elf/read';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { verifyElf } from '../ops/verify';
-import { hookCommand } from '../shim/native';
-import { RECORDER_LIBRARY, nativeFile } from '../record/native';
-import { identify } from '../record/objects';
+import { RECORDER_LIBRARY, hookCommand, nativeFile } from '../native/locate';
+import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
-import { record } from '../record/record';
-import { selectPages } from '../record/select';
-import { noticingSignals, resolveCommand } from '../record/spawn';
-import { BenchOptions, BenchResult, STRATEGIES, Sample, Strategy, lddFiles, run, summarize } from './bench';
-import { touchedSet } from './bound';
+import { lddLibraries, resolveCommand } from '../io/spawn';
+import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
+import { BenchOptions, BenchResult, STRATEGIES, Sample, BenchStrategy, run } from './bench';
+import { summarize } from './summarize';
+import { trainUnlessNoted } from './training';
 import { benchHelper, parseUsage } from './helper';
-
-const isElf = (f: string): boolean => {
-  try {
-    return identify(f) !== undefined;
-  } catch {
-    return false;
-  }
-};
+import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
 export async function benchApprox(argv: string[], opts: BenchOptions = {}): Promise<BenchResult> {
-  if (argv.length === 0) throw new Error('name the command to benchmark after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to benchmark after --');
   const models = opts.models?.length ? [...new Set(opts.models)] : ['none'];
-  if (models.some((m) => m !== 'none')) throw new Error('device models other than none need root (a cgroup throttle on a loop device); without root bench measures only --model none, approximately');
+  if (models.some((m) => m !== 'none')) throw new UnavailableError('device models other than none need root (a cgroup throttle on a loop device); without root bench measures only --model none, approximately');
   const runs = opts.runs ?? 3;
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
@@ -48,59 +38,40 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
   const helper = benchHelper();
   const recorderLib = nativeFile(RECORDER_LIBRARY);
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
+  throwIfInterrupted(opts.signal);
   const program = discovery.main ?? resolveCommand(argv[0]!, env);
-  if (!program) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
-  const targets = [...new Set([...discovery.files.keys(), program, ...lddFiles(program)].filter((f) => f !== recorderLib && isElf(f)).map((f) => fs.realpathSync(f)))];
+  if (!program) throw new RecordingError(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
+  const targets = [...new Set([...discovery.files.keys(), program, ...lddLibraries(program)].filter((f) => f !== recorderLib && readableElf(f)).map((f) => fs.realpathSync(f)))];
   const files = targets.map((f) => ({ path: f, bytes: fs.statSync(f).size }));
   const training: BenchResult['training'] = { trained: false, reason: '' };
   let touched: BenchResult['touched'];
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-'));
   let cmd = argv;
   try {
-    let status: string;
-    try {
-      const elf = openElf(program);
-      try {
-        status = verifyElf(elf, { content: false }).status;
-      } finally {
-        elf.source.close();
-      }
-    } catch (e) {
-      status = `unreadable (${(e as Error).message})`;
-    }
-    if (status === 'valid') training.reason = 'the program already carries a valid note';
-    else {
-      const t0 = Date.now();
-      const rec = await record(argv, { method: 'pagemap', runs: opts.trainRuns ?? 1, stdio: 'ignore', env });
-      const sel = selectPages(rec.profile, { minShare: 0.5 });
-      training.recordMs = Date.now() - t0;
+    const trained = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, method: 'pagemap', signal: opts.signal });
+    Object.assign(training, trained.training);
+    if (trained.profileText) {
       const copy = path.join(work, path.basename(program));
       fs.copyFileSync(program, copy);
       fs.chmodSync(copy, fs.statSync(program).mode & 0o777);
       const t1 = Date.now();
-      stampFile(copy, requestFromProfile(copy, 'the training selection', JSON.stringify(sel.profile)));
-      Object.assign(training, {
-        trained: true,
-        method: rec.method,
-        stampMs: Date.now() - t1,
-        objects: sel.profile.objects.filter((o) => o.pages.trim()).length,
-        pages: sel.objects.reduce((n, o) => n + o.selected, 0),
-        reason: `the program's note is ${status}: trained (pagemap, 1 run) and stamped a copy, ${copy}, which every strategy runs`,
-      });
-      touched = touchedSet(rec.profile);
+      stampFile(copy, requestFromProfile(copy, 'the training selection', trained.profileText));
+      training.stampMs = Date.now() - t1;
+      training.reason = `the program's note is ${trained.status}: trained (pagemap, 1 run) and stamped a copy, ${copy}, which every strategy runs`;
+      touched = trained.touched;
       cmd = [copy, ...argv.slice(1)];
       targets.push(copy);
     }
     const usageFile = path.join(work, 'usage');
     // Not the daemon: fanotify needs root.
     const strategies = STRATEGIES.filter((s) => !s.startsWith('daemon'));
-    const samples = new Map<Strategy, Sample[]>(strategies.map((s) => [s, []]));
-    let interruptedBy: string | undefined;
-    await noticingSignals(async (interrupted) => {
+    const samples = new Map<BenchStrategy, Sample[]>(strategies.map((s) => [s, []]));
+    let interruptedBy: NodeJS.Signals | undefined;
+    await (async () => {
       let done = 0;
       for (let round = 0; round < runs; round++) {
         for (const s of strategies.map((_, i) => strategies[(i + round) % strategies.length]!)) {
-          if ((interruptedBy = interrupted())) return;
+          if ((interruptedBy = interruption(opts.signal)?.signal)) return;
           progress(`[${++done}/${runs * strategies.length}] none (approximate) round ${round + 1}/${runs}: ${s}`);
           let full = cmd;
           let e: NodeJS.ProcessEnv = env;
@@ -110,13 +81,13 @@ export async function benchApprox(argv: string[], opts: BenchOptions = {}): Prom
           else await run([helper, 'evict', ...targets], env);
           fs.rmSync(usageFile, { force: true });
           const r = await run([helper, 'run', '-', usageFile, '--', ...full], e);
-          if (r.code !== 0) throw new Error(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
+          if (r.code !== 0) throw new ToolError(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
           const u = parseUsage(fs.readFileSync(usageFile, 'utf8'));
           samples.get(s)!.push({ wallMs: u.wallNs / 1e6, majflt: u.majflt, minflt: u.minflt, bytes: u.inblock * 512, ios: NaN, status: u.status, signal: u.signal });
         }
       }
-    });
-    if (interruptedBy) throw new Error(`interrupted by ${interruptedBy}`);
+    })();
+    if (interruptedBy) throw new InterruptedError(interruptedBy);
     return {
       command: argv,
       program,

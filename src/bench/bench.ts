@@ -13,25 +13,26 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openElf } from '../elf/read';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { verifyElf } from '../ops/verify';
-import { hookCommand } from '../shim/native';
-import { exactUnavailable } from '../record/exact';
-import { BINDEXEC, RECORDER_LIBRARY, nativeFile } from '../record/native';
-import { identify } from '../record/objects';
+import { BINDEXEC, RECORDER_LIBRARY, hookCommand, nativeFile } from '../native/locate';
+import { readableElf } from '../record/objects';
 import { recordPagemapRun } from '../record/pagemap';
-import { record } from '../record/record';
-import { selectPages } from '../record/select';
-import { noticingSignals, resolveCommand } from '../record/spawn';
-import { IoCgroup, IoCounts, Limits, attachLoop, buildImage, detachLoop, directIo, ioThrottleUnavailable, loopUnavailable, readAheadKb, sh, unmount } from './device';
+import { lddLibraries, resolveCommand, sh } from '../io/spawn';
+import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
+import { IoCgroup, Limits, QueueLimits, deviceRequestBytes, ioThrottleUnavailable, queueLimits, waitUnclaimed } from './device';
+import { attachLoop, buildImage, detachLoop, directIo, loopUnavailable, readAheadKb, unmount } from '../io/loop';
 import { startDaemon } from './daemon';
+import type { Stat } from './stat';
+import { plannedBy } from './shim-lines';
+import { summarize } from './summarize';
+import { trainUnlessNoted } from './training';
 import { benchHelper, parseUsage } from './helper';
-import { MAX_REQUEST, TouchedSet, boundMs, touchedSet } from './bound';
+import type { TouchedSet } from './bound';
+import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
 export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
+export type BenchStrategy = (typeof STRATEGIES)[number];
 
 export const MODELS = {
   none: { limits: {}, device: undefined, describe: 'no limit' },
@@ -41,17 +42,23 @@ export const MODELS = {
 } as const satisfies Record<string, { limits: Limits; device: string | undefined; describe: string }>;
 export type ModelName = keyof typeof MODELS;
 
-export interface BenchOptions {
-  models?: ModelName[];
-  runs?: number;
-  /** Only these strategies (default all; ratios to a strategy left out are not given). */
-  strategies?: Strategy[];
-  raKb?: number;
+/** What every benchmark takes: training, environment, output, interruption. */
+export interface BenchRunOptions {
   /** Runs of the training recording when the program carries no valid note. */
   trainRuns?: number;
   env?: NodeJS.ProcessEnv;
   log?: (s: string) => void;
   progress?: (s: string) => void;
+  /** Aborted (by the CLI, on a signal): stops before the next run, cleans up, throws InterruptedError. */
+  signal?: AbortSignal;
+}
+
+export interface BenchOptions extends BenchRunOptions {
+  models?: ModelName[];
+  runs?: number;
+  /** Only these strategies (default all; ratios to a strategy left out are not given). */
+  strategies?: BenchStrategy[];
+  raKb?: number;
 }
 
 export interface Sample {
@@ -70,14 +77,8 @@ export interface Sample {
   suspect?: string;
 }
 
-export interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
-
 export interface StrategyResult {
-  strategy: Strategy;
+  strategy: BenchStrategy;
   runs: number;
   wallMs: Stat;
   cpuMs?: Stat;
@@ -126,7 +127,7 @@ export interface BenchResult {
    * throttle counts (and charges) each part.
    */
   deviceRequestKb?: number;
-  queue?: { maxSectorsKb: number; maxSegments: number; maxSegmentSize: number };
+  queue?: QueueLimits;
   directIo?: boolean;
   controller: string;
   training: { trained: boolean; reason: string; method?: string; recordMs?: number; stampMs?: number; pages?: number; objects?: number };
@@ -164,13 +165,6 @@ export function benchUnavailable(): string | undefined {
   return undefined;
 }
 
-const stat = (xs: number[]): Stat => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return { median: NaN, min: NaN, max: NaN };
-  const m = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { median: m, min: s[0]!, max: s[s.length - 1]! };
-};
-
 interface Spawned {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -201,16 +195,22 @@ export function run(argv: string[], env: NodeJS.ProcessEnv): Promise<Spawned> {
   });
 }
 
+/**
+ * One benchmark, start to end. It stays one function of about 190 lines on purpose: its steps
+ * (discovery, training, the image, the loop device, the cgroup, the measuring loop) share the
+ * state that the one `finally` below must undo whatever happened (mounted, loop device, cgroup,
+ * work folder); `mount`, `umount` and `measure` are its steps, closures over that state.
+ */
 export async function bench(argv: string[], opts: BenchOptions = {}): Promise<BenchResult> {
-  if (argv.length === 0) throw new Error('name the command to benchmark after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to benchmark after --');
   const why = benchUnavailable();
-  if (why) throw new Error(why);
+  if (why) throw new UnavailableError(why);
   const models = opts.models?.length ? [...new Set(opts.models)] : (['none', 'hdd'] as ModelName[]);
-  for (const m of models) if (!(m in MODELS)) throw new Error(`unknown device model ${m}: one of ${Object.keys(MODELS).join(', ')}`);
+  for (const m of models) if (!(m in MODELS)) throw new InvalidInputError(`unknown device model ${m}: one of ${Object.keys(MODELS).join(', ')}`);
   const runs = opts.runs ?? 3;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${runs}`);
-  for (const s of opts.strategies ?? []) if (!(STRATEGIES as readonly string[]).includes(s)) throw new Error(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
-  const chosen: Strategy[] = opts.strategies?.length ? STRATEGIES.filter((s) => opts.strategies!.includes(s)) : [...STRATEGIES];
+  if (!Number.isInteger(runs) || runs < 1) throw new InvalidInputError(`--runs must be a positive whole number, not ${runs}`);
+  for (const s of opts.strategies ?? []) if (!(STRATEGIES as readonly string[]).includes(s)) throw new InvalidInputError(`unknown strategy ${s}: one of ${STRATEGIES.join(', ')}`);
+  const chosen: BenchStrategy[] = opts.strategies?.length ? STRATEGIES.filter((s) => opts.strategies!.includes(s)) : [...STRATEGIES];
   const raKb = opts.raKb ?? 128;
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
@@ -224,17 +224,18 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   // 1. which files the command maps
   log('finding the files the command maps (a recorder run)');
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
+  throwIfInterrupted(opts.signal);
   const program = discovery.main ?? resolveCommand(argv[0]!, env);
-  if (!program) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
+  if (!program) throw new RecordingError(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
   // ldd adds what a process that never runs its destructors (Go's exit_group) did not report
-  const loaded = [...discovery.files.keys(), program, ...lddFiles(program)].filter((f) => f !== recorderLib && isElf(f));
+  const loaded = [...discovery.files.keys(), program, ...lddLibraries(program)].filter((f) => f !== recorderLib && readableElf(f));
   const targets = [...new Set(loaded.map((f) => fs.realpathSync(f)))];
   const mainIndex = targets.indexOf(fs.realpathSync(program));
   const files = targets.map((f) => ({ path: f, bytes: fs.statSync(f).size }));
   log(`${targets.length} files, ${(files.reduce((n, f) => n + f.bytes, 0) / 1048576).toFixed(1)} MiB; program ${program}`);
 
   // 2. a note for the program's copy, unless the program carries a valid one
-  const { training, profileText, touched } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log });
+  const { training, profileText, touched } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log, signal: opts.signal });
   if (training.trained) training.reason += ' on the loop device';
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-bench-'));
@@ -244,7 +245,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   let mounted = false;
   let queue: BenchResult['queue'];
   const results: ModelResult[] = [];
-  let interruptedBy: string | undefined;
+  let interruptedBy: NodeJS.Signals | undefined;
   const result = (): BenchResult => ({
     command: argv,
     program,
@@ -263,7 +264,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
   });
   let out: BenchResult | undefined;
   try {
-    await noticingSignals(async (interrupted) => {
+    await (async () => {
       // 3. the cold copies
       const image = buildImage(work, targets, (copyOf) => {
         if (!profileText) return;
@@ -302,7 +303,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
       const total = models.length * runs * chosen.length;
       let done = 0;
       const usageFile = path.join(work, 'usage');
-      const measure = async (strategy: Strategy, shimDevice: string | undefined): Promise<Sample> => {
+      const measure = async (strategy: BenchStrategy, shimDevice: string | undefined): Promise<Sample> => {
         let cmd: string[] = argv;
         let cmdEnv: NodeJS.ProcessEnv = { ...env };
         if (strategy === 'wholefile') cmd = [helper, 'prefetch', ...targets, '--', ...argv];
@@ -333,7 +334,7 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
         // its lines are the shim's: what it planned and issued
         if (daemon) r.shimLines = await daemon.stop();
         const after = cg!.counts(loop.majmin);
-        if (r.code !== 0) throw new Error(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
+        if (r.code !== 0) throw new ToolError(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
         const u = parseUsage(fs.readFileSync(usageFile, 'utf8'));
         if ((u.status !== 0 && u.status !== discovery.code) || u.signal) {
           const msg = `${strategy}: the command ended with ${u.signal ? `signal ${u.signal}` : `status ${u.status}`}${r.stderr.trim() ? `: ${r.stderr.trim().slice(-300)}` : ''}`;
@@ -346,15 +347,12 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
       for (const model of models) {
         const m = MODELS[model];
         cg.setLimits(loop.majmin, m.limits);
-        const samples = new Map<Strategy, Sample[]>(chosen.map((s) => [s, []]));
+        const samples = new Map<BenchStrategy, Sample[]>(chosen.map((s) => [s, []]));
         for (let round = 0; round < runs; round++) {
           // round-robin, starting one further each round, so drift hits every strategy alike
           const order = chosen.map((_, i) => chosen[(i + round) % chosen.length]!);
           for (const s of order) {
-            if (interrupted()) {
-              interruptedBy = interrupted();
-              return;
-            }
+            if ((interruptedBy = interruption(opts.signal)?.signal)) return;
             progress(`[${++done}/${total}] ${model} round ${round + 1}/${runs}: ${s}`);
             const free = await mount();
             try {
@@ -382,178 +380,16 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
         out.queue = queue;
         out.deviceRequestKb = deviceRequestBytes(queue) / 1024;
       }
-    });
+    })();
   } catch (e) {
-    if (!interruptedBy || !/^interrupted by/.test((e as Error).message)) throw e;
+    // A run the signal cut short fails in its own words: the interruption is the news.
+    if (!(interruptedBy = interruption(opts.signal)?.signal)) throw e;
   } finally {
     if (mounted) unmount(mnt);
     if (loopDev) detachLoop(loopDev);
     (cg as IoCgroup | undefined)?.remove();
     fs.rmSync(work, { recursive: true, force: true });
   }
-  if (interruptedBy) throw new Error(`interrupted by ${interruptedBy} (loop device, mounts and cgroup removed)`);
+  if (interruptedBy) throw new InterruptedError(interruptedBy, 'loop device, mounts and cgroup removed');
   return out ?? result();
 }
-
-/**
- * The training `bench` does when the program carries no valid note: a recording (exact method
- * when it can, else pagemap), the selection `train` makes (--min-share 0.5). Returns the
- * selected profile to stamp a copy with, and the pages the recording saw touched.
- */
-export async function trainUnlessNoted(
-  argv: string[],
-  program: string,
-  opts: { trainRuns?: number; env?: NodeJS.ProcessEnv; log?: (s: string) => void; method?: 'auto' | 'pagemap' } = {},
-): Promise<{ training: BenchResult['training']; profileText?: string; touched?: TouchedSet }> {
-  const training: BenchResult['training'] = { trained: false, reason: '' };
-  const status = noteStatus(program);
-  if (status === 'valid') {
-    training.reason = 'the program already carries a valid note';
-    return { training };
-  }
-  const t0 = Date.now();
-  const method = opts.method ?? 'auto';
-  opts.log?.(`training: recording ${argv.join(' ')} (${method === 'pagemap' || exactUnavailable() ? 'pagemap' : 'exact'} method)`);
-  const rec = await record(argv, { method, runs: opts.trainRuns ?? 1, stdio: 'ignore', env: opts.env ?? process.env });
-  const sel = selectPages(rec.profile, { minShare: 0.5 });
-  training.trained = true;
-  training.method = rec.method;
-  training.recordMs = Date.now() - t0;
-  training.objects = sel.profile.objects.filter((o) => o.pages.trim()).length;
-  training.pages = sel.objects.reduce((n, o) => n + o.selected, 0);
-  training.reason = `the program's note is ${status}: trained (${rec.method}, ${rec.runs.length} run) and stamped its copy`;
-  return { training, profileText: JSON.stringify(sel.profile), touched: touchedSet(rec.profile) };
-}
-
-/** The interpreter and shared libraries ld.so would load for `program` (ldd), if any. */
-export function lddFiles(program: string): string[] {
-  let text: string;
-  try {
-    text = sh('ldd', [program]);
-  } catch {
-    return []; // static, or not a dynamic ELF program
-  }
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
-    if (m && fs.existsSync(m[1]!)) out.push(m[1]!);
-  }
-  return out;
-}
-
-function isElf(f: string): boolean {
-  try {
-    return identify(f) !== undefined;
-  } catch {
-    return false;
-  }
-}
-
-export function noteStatus(file: string): string {
-  try {
-    const elf = openElf(file);
-    try {
-      return verifyElf(elf, { content: false }).status;
-    } finally {
-      elf.source.close();
-    }
-  } catch (e) {
-    return `unreadable (${(e as Error).message})`;
-  }
-}
-
-/**
- * Waits until no file system (in any mount namespace) holds the block device: an O_EXCL open
- * fails with EBUSY while one does. False if that did not happen within `timeoutMs`.
- */
-export async function waitUnclaimed(dev: string, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      fs.closeSync(fs.openSync(dev, fs.constants.O_RDONLY | fs.constants.O_EXCL));
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') return true; // cannot tell: go on
-    }
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/**
- * The shim's "prefetched N runs, M bytes in R requests (CLASS[: WHY])" lines, summed (M and R
- * are what it issued; requests whose pages were cached are not in them), and the classes named.
- */
-export function plannedBy(lines: string[]): { objects: number; requests: number; bytes: number; classes: string[] } {
-  const p = { objects: 0, requests: 0, bytes: 0, classes: [] as string[] };
-  for (const l of lines) {
-    const m = /prefetched \d+ runs, (\d+) bytes in (\d+) requests \(([^)]*)\)/.exec(l);
-    if (!m) continue;
-    p.objects++;
-    p.bytes += Number(m[1]);
-    p.requests += Number(m[2]);
-    const cls = m[3]!.replace(/, fadvise$/, '');
-    if (!p.classes.includes(cls)) p.classes.push(cls);
-  }
-  return p;
-}
-
-/** max_sectors_kb, max_segments and max_segment_size of the loop device's queue. */
-export function queueLimits(loop: { dev: string }): BenchResult['queue'] {
-  try {
-    const q = (k: string): number => Number(fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/queue/${k}`, 'utf8').trim());
-    const out = { maxSectorsKb: q('max_sectors_kb'), maxSegments: q('max_segments'), maxSegmentSize: q('max_segment_size') };
-    return Object.values(out).every((x) => Number.isFinite(x) && x > 0) ? out : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Largest request of 4 KiB page-cache pages the queue takes unsplit, at most MAX_REQUEST. */
-export function deviceRequestBytes(q: BenchResult['queue']): number {
-  if (!q) return MAX_REQUEST;
-  const page = 4096;
-  return Math.min(MAX_REQUEST, q.maxSectorsKb * 1024, q.maxSegments * Math.min(page, q.maxSegmentSize));
-}
-
-export function summarize(model: ModelName, samples: Map<Strategy, Sample[]>, touched?: TouchedSet, deviceRequest?: number): ModelResult {
-  const m = MODELS[model];
-  const warm = stat((samples.get('warm') ?? []).map((x) => x.wallMs)).median;
-  const bound = touched && Number.isFinite(warm) ? { ms: boundMs(warm, touched, m.limits), requests: touched.requests, bytes: touched.bytes } : undefined;
-  const devReq = touched?.requestsBy && deviceRequest ? touched.requestsBy[String(deviceRequest)] : undefined;
-  const deviceBound = bound && devReq !== undefined ? { ms: boundMs(warm, { ...touched!, requests: devReq }, m.limits), requests: devReq } : undefined;
-  const counted = (s: Strategy): Sample[] => {
-    const all = samples.get(s) ?? [];
-    const clean = all.filter((x) => !x.suspect);
-    return clean.length ? clean : all;
-  };
-  const base = (s: Strategy): number => stat(counted(s).map((x) => x.wallMs)).median;
-  const demandMaj = stat(counted('demand').map((x) => x.majflt)).median;
-  const strategies = STRATEGIES.filter((s) => samples.get(s)?.length).map((s): StrategyResult => {
-    const all = samples.get(s)!;
-    // runs that may not have been cold do not count, unless no other run is left
-    const xs = counted(s);
-    const wall = stat(xs.map((x) => x.wallMs));
-    return {
-      strategy: s,
-      runs: xs.length,
-      wallMs: wall,
-      ...(xs.every((x) => x.cpuMs !== undefined) ? { cpuMs: stat(xs.map((x) => x.cpuMs!)) } : {}),
-      majflt: stat(xs.map((x) => x.majflt)),
-      minflt: stat(xs.map((x) => x.minflt)),
-      bytes: stat(xs.map((x) => x.bytes)),
-      ios: stat(xs.map((x) => x.ios)),
-      ...(xs.some((x) => x.planned) ? { planned: stat(xs.map((x) => x.planned?.requests ?? NaN).filter(Number.isFinite)) } : {}),
-      ratio: { demand: wall.median / base('demand'), wholefile: wall.median / base('wholefile'), warm: wall.median / base('warm') },
-      majfltToDemand: demandMaj ? stat(xs.map((x) => x.majflt)).median / demandMaj : NaN,
-      ...(bound ? { toBound: wall.median / bound.ms } : {}),
-      samples: all,
-      ...(all.length > xs.length ? { excluded: all.length - xs.length } : {}),
-      failures: xs.filter((x) => x.signal || x.status === 126 || x.status === 127).length,
-    };
-  });
-  const classes = [...new Set([...samples.values()].flat().flatMap((x) => x.planned?.classes ?? []))];
-  return { model, limits: m.limits, describe: m.describe, ...(m.device ? { shimDevice: m.device } : {}), ...(classes.length ? { shimClasses: classes } : {}), ...(bound ? { lowerBound: bound } : {}), ...(deviceBound ? { deviceBound } : {}), strategies };
-}
-
-export type { IoCounts };

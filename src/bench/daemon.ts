@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { nativeFile } from '../record/native';
+import { nativeFile } from '../native/locate';
 
 export const DAEMON = 'elfprefetchd';
 

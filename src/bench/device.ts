@@ -1,37 +1,14 @@
 /*
  * The benchmark's cold device and its throttle: an ext4 image holding copies of the program's
- * files, attached read-only with direct I/O (so the backing file's own page cache never helps),
- * mounted before and unmounted after every cold run (the last close of the block device drops
- * its page cache and the file system's), and a cgroup (v2 io.max or v1 blkio.throttle.*) that
+ * files on a read-only loop device (src/io/loop.ts), mounted before and unmounted after every
+ * cold run (the last close of the block device drops its page cache and the file system's),
+ * and a cgroup (v2 io.max or v1 blkio.throttle.*) that
  * throttles reads of that loop device and counts them.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-export function sh(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`);
-  }
-}
-
-/**
- * Why no loop device can be attached here, or undefined: the loop driver's control device
- * (`devDir`/loop-control) must exist and losetup must find a free device.
- */
-export function loopUnavailable(devDir = '/dev'): string | undefined {
-  const control = path.join(devDir, 'loop-control');
-  if (!fs.existsSync(control)) return `no loop devices: ${control} is missing (no loop driver in this kernel, or a container without /dev/loop*; try modprobe loop)`;
-  try {
-    sh('losetup', ['--find']);
-  } catch (e) {
-    return `no free loop device (losetup --find): ${(e as Error).message}`;
-  }
-  return undefined;
-}
+import { MAX_REQUEST } from './bound';
+import { UnavailableError } from '../errors';
 
 /**
  * Why no cgroup can throttle and count a device's reads here, or undefined: cgroup v2 with the
@@ -46,84 +23,6 @@ export function ioThrottleUnavailable(root = '/sys/fs/cgroup'): string | undefin
   if (fs.existsSync(path.join(root, 'blkio', 'blkio.throttle.read_iops_device'))) return undefined;
   if (fs.existsSync(path.join(root, 'blkio'))) return `cgroup v1 blkio at ${path.join(root, 'blkio')} has no throttle files (kernel without CONFIG_BLK_DEV_THROTTLING)`;
   return `no cgroup io controller: neither cgroup v2 with io (${controllers}) nor v1 blkio (${path.join(root, 'blkio')}) is mounted`;
-}
-
-export interface Loop {
-  dev: string;
-  /** MAJ:MIN */
-  majmin: string;
-}
-
-export function attachLoop(image: string, readOnly: boolean, raKb?: number): Loop {
-  const dev = sh('losetup', ['--find', '--show', '--direct-io=on', ...(readOnly ? ['--read-only'] : []), image]);
-  const name = path.basename(dev);
-  if (raKb !== undefined) fs.writeFileSync(`/sys/block/${name}/queue/read_ahead_kb`, String(raKb));
-  return { dev, majmin: fs.readFileSync(`/sys/block/${name}/dev`, 'utf8').trim() };
-}
-
-export function readAheadKb(loop: Loop): number {
-  return Number(fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/queue/read_ahead_kb`, 'utf8').trim());
-}
-
-/** Whether the loop device really does direct I/O (losetup falls back to buffered I/O silently). */
-export function directIo(loop: Loop): boolean | undefined {
-  try {
-    return fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/loop/dio`, 'utf8').trim() === '1';
-  } catch {
-    return undefined;
-  }
-}
-
-export function detachLoop(dev: string): void {
-  try {
-    sh('losetup', ['-d', dev]);
-  } catch {
-    // best effort: it goes when its last user lets go
-  }
-}
-
-export function unmount(mnt: string): void {
-  try {
-    sh('umount', [mnt]);
-  } catch {
-    try {
-      sh('umount', ['-l', mnt]);
-    } catch {
-      // nothing more to do
-    }
-  }
-}
-
-/**
- * An ext4 image with a copy of each target (named by its index) made in `work`; `edit` runs
- * while it is mounted read-write (stamping the program's copy). Returns the image's path.
- */
-export function buildImage(work: string, targets: string[], edit?: (copyOf: (i: number) => string) => void): string {
-  const image = path.join(work, 'image.ext4');
-  const mnt = path.join(work, 'mnt');
-  fs.mkdirSync(mnt, { recursive: true });
-  const bytes = targets.reduce((n, f) => n + Math.ceil(fs.statSync(f).size / 4096) * 4096, 0);
-  fs.writeFileSync(image, '');
-  // room for a second copy of the biggest file: stamping writes a new file and renames it
-  const biggest = Math.max(0, ...targets.map((f) => fs.statSync(f).size));
-  fs.truncateSync(image, Math.ceil((bytes * 1.1 + biggest + (64 << 20)) / (1 << 20)) * (1 << 20));
-  const rw = attachLoop(image, false);
-  let mounted = false;
-  try {
-    sh('mkfs.ext4', ['-q', '-F', '-b', '4096', '-O', '^has_journal', '-E', 'lazy_itable_init=0,lazy_journal_init=0', rw.dev]);
-    sh('mount', [rw.dev, mnt]);
-    mounted = true;
-    targets.forEach((f, i) => {
-      const to = path.join(mnt, String(i));
-      fs.copyFileSync(f, to);
-      fs.chmodSync(to, fs.statSync(f).mode & 0o7777);
-    });
-    edit?.((i) => path.join(mnt, String(i)));
-  } finally {
-    if (mounted) unmount(mnt);
-    detachLoop(rw.dev);
-  }
-  return image;
 }
 
 export interface IoCounts {
@@ -145,14 +44,14 @@ export class IoCgroup {
 
   constructor(name: string) {
     const why = ioThrottleUnavailable();
-    if (why) throw new Error(why);
+    if (why) throw new UnavailableError(why);
     if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) {
       this.version = 2;
       const root = '/sys/fs/cgroup';
       try {
         if (!fs.readFileSync(path.join(root, 'cgroup.subtree_control'), 'utf8').split(/\s+/).includes('io')) fs.writeFileSync(path.join(root, 'cgroup.subtree_control'), '+io');
       } catch (e) {
-        throw new Error(`cannot enable the io controller in ${root}: ${(e as Error).message}`);
+        throw new UnavailableError(`cannot enable the io controller in ${root}: ${(e as Error).message}`);
       }
       this.dir = path.join(root, name);
     } else {
@@ -213,4 +112,47 @@ export class IoCgroup {
       }
     }
   }
+}
+
+/**
+ * Waits until no file system (in any mount namespace) holds the block device: an O_EXCL open
+ * fails with EBUSY while one does. False if that did not happen within `timeoutMs`.
+ */
+export async function waitUnclaimed(dev: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(dev, fs.constants.O_RDONLY | fs.constants.O_EXCL));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') return true; // cannot tell: go on
+    }
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The loop device's queue limits that decide how a read is split into requests. */
+export interface QueueLimits {
+  maxSectorsKb: number;
+  maxSegments: number;
+  maxSegmentSize: number;
+}
+
+/** max_sectors_kb, max_segments and max_segment_size of the loop device's queue. */
+export function queueLimits(loop: { dev: string }): QueueLimits | undefined {
+  try {
+    const q = (k: string): number => Number(fs.readFileSync(`/sys/block/${path.basename(loop.dev)}/queue/${k}`, 'utf8').trim());
+    const out = { maxSectorsKb: q('max_sectors_kb'), maxSegments: q('max_segments'), maxSegmentSize: q('max_segment_size') };
+    return Object.values(out).every((x) => Number.isFinite(x) && x > 0) ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Largest request of 4 KiB page-cache pages the queue takes unsplit, at most MAX_REQUEST. */
+export function deviceRequestBytes(q: QueueLimits | undefined): number {
+  if (!q) return MAX_REQUEST;
+  const page = 4096;
+  return Math.min(MAX_REQUEST, q.maxSectorsKb * 1024, q.maxSegments * Math.min(page, q.maxSegmentSize));
 }

@@ -1,5 +1,6 @@
 /* The benchmark's human table and SVG chart. */
-import type { BenchResult, ModelResult, Stat } from './bench';
+import type { BenchResult, ModelResult } from './bench';
+import type { Stat } from './stat';
 
 const num = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const ms = (s: Stat): string => `${num(s.median, s.median < 100 ? 1 : 0)} [${num(s.min, s.min < 100 ? 1 : 0)}-${num(s.max, s.max < 100 ? 1 : 0)}]`;

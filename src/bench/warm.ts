@@ -21,25 +21,25 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { requestFromProfile } from '../ops/from-profile';
 import { stampFile } from '../ops/stamp';
-import { BINDEXEC, nativeFile } from '../record/native';
+import { BINDEXEC, hookCommand, nativeFile, type Hook } from '../native/locate';
 import { recordPagemapRun } from '../record/pagemap';
-import { noticingSignals, resolveCommand } from '../record/spawn';
-import { hookCommand, type Hook } from '../shim/native';
-import { type BenchResult, type Stat, trainUnlessNoted } from './bench';
+import { resolveCommand } from '../io/spawn';
+import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
+import type { BenchResult, BenchRunOptions } from './bench';
+import { trainUnlessNoted } from './training';
+import { type Stat, stat } from './stat';
+import { sumShimLines } from './shim-lines';
 import { benchHelper } from './helper';
+import { InvalidInputError, RecordingError, ToolError } from '../errors';
 
 export const WARM_CONFIGS = ['plain', 'exec', 'exec-off', 'audit', 'audit-off', 'preload', 'preload-off'] as const;
 export type WarmConfig = (typeof WARM_CONFIGS)[number];
 
-export interface WarmOptions {
+export interface WarmOptions extends BenchRunOptions {
   /** Interleaved rounds (default 10). */
   rounds?: number;
   /** Starts timed back to back per configuration and round (default 20). */
   loops?: number;
-  trainRuns?: number;
-  env?: NodeJS.ProcessEnv;
-  log?: (s: string) => void;
-  progress?: (s: string) => void;
 }
 
 export interface WarmConfigResult {
@@ -98,13 +98,6 @@ export interface WarmResult {
   kernel: string;
 }
 
-const stat = (xs: number[]): Stat => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return { median: NaN, min: NaN, max: NaN };
-  const m = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { median: m, min: s[0]!, max: s[s.length - 1]! };
-};
-
 function capture(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -117,31 +110,19 @@ function capture(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number
   });
 }
 
-/** Sums the shim's "prefetched N runs, M bytes in R requests (...)[, C requests of B bytes cached already]" lines. */
+/** The shim's lines of one warm start, summed (src/bench/shim-lines.ts). */
 export function shimSummary(hook: Hook, stderr: string): ShimSummary {
   const lines = stderr.split('\n').filter((l) => l.startsWith('elfprefetch: '));
-  const sum = { hook, lines, objects: 0, requests: 0, bytes: 0, cached: 0, cachedBytes: 0 };
-  for (const l of lines) {
-    const m = /prefetched (\d+) runs, (\d+) bytes in (\d+) requests/.exec(l);
-    if (!m) continue;
-    sum.objects++;
-    sum.bytes += Number(m[2]);
-    sum.requests += Number(m[3]);
-    const c = /, (\d+) requests of (\d+) bytes cached already/.exec(l);
-    if (c) {
-      sum.cached += Number(c[1]);
-      sum.cachedBytes += Number(c[2]);
-    }
-  }
-  return sum;
+  const { objects, requests, bytes, cached, cachedBytes } = sumShimLines(lines);
+  return { hook, lines, objects, requests, bytes, cached, cachedBytes };
 }
 
 export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}): Promise<WarmResult> {
-  if (argv.length === 0) throw new Error('name the command to benchmark after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to benchmark after --');
   const rounds = opts.rounds ?? 10;
   const loops = opts.loops ?? 20;
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--runs must be a positive whole number, not ${rounds}`);
-  if (!Number.isInteger(loops) || loops < 1) throw new Error(`--loops must be a positive whole number, not ${loops}`);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new InvalidInputError(`--runs must be a positive whole number, not ${rounds}`);
+  if (!Number.isInteger(loops) || loops < 1) throw new InvalidInputError(`--loops must be a positive whole number, not ${loops}`);
   const env = opts.env ?? process.env;
   const log = opts.log ?? (() => {});
   const progress = opts.progress ?? (() => {});
@@ -151,17 +132,18 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
 
   log('finding the program (a recorder run)');
   const discovery = await recordPagemapRun(argv, { stdio: 'ignore', env });
+  throwIfInterrupted(opts.signal);
   const found = discovery.main ?? resolveCommand(argv[0]!, env);
-  if (!found) throw new Error(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
+  if (!found) throw new RecordingError(`cannot tell which program ${argv[0]} runs: ${discovery.notes.join('; ')}`);
   const program = fs.realpathSync(found);
-  const { training, profileText } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log, method: root ? 'auto' : 'pagemap' });
+  const { training, profileText } = await trainUnlessNoted(argv, program, { trainRuns: opts.trainRuns, env, log, method: root ? 'auto' : 'pagemap', signal: opts.signal });
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-warm-'));
   const loadBefore = os.loadavg();
   const results: WarmConfigResult[] = [];
   const shim: ShimSummary[] = [];
   let how: WarmResult['how'] = 'itself';
-  let interruptedBy: string | undefined;
+  let interruptedBy: NodeJS.Signals | undefined;
   try {
     let cmd = argv;
     let wrap: string[] = [];
@@ -183,13 +165,12 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
         .filter((l) => l.trim())
         .map((l) => l.trim().split(/\s+/).map(Number));
       if (r.code !== 0 || starts.length !== n || starts.some((f) => f.length < 3 || f.some((x) => !Number.isFinite(x)))) {
-        throw new Error(`${c}: the benchmark helper failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
+        throw new ToolError(`${c}: the benchmark helper failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
       }
       return starts.map((f) => ({ wallUs: f[0]! / 1000, cpuUs: f[1]!, status: f[2]! }));
     };
 
-    await noticingSignals(async (interrupted) => {
-      // stamped inside: stamping outside would leave its own exit-on-signal handler in place
+    await (async () => {
       if (profileText) {
         // the copy keeps the name the command was called by (llvm-readelf-14 is llvm-readobj by another name)
         const copy = path.join(work, root ? path.basename(program) : path.basename(argv[0]!));
@@ -228,7 +209,7 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
       let done = 0;
       for (let round = 0; round < rounds; round++) {
         for (const c of WARM_CONFIGS.map((_, i) => WARM_CONFIGS[(i + round) % WARM_CONFIGS.length]!)) {
-          if ((interruptedBy = interrupted())) return;
+          if ((interruptedBy = interruption(opts.signal)?.signal)) return;
           progress(`[${++done}/${rounds * WARM_CONFIGS.length}] warm round ${round + 1}/${rounds}: ${c} x ${loops}`);
           const starts = await loop(c, loops);
           wall.get(c)!.push(stat(starts.map((x) => x.wallUs)).median);
@@ -264,11 +245,11 @@ export async function benchWarmOverhead(argv: string[], opts: WarmOptions = {}):
           otherStatus: other.get(c)!,
         });
       }
-    });
+    })();
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  if (interruptedBy) throw new Error(`interrupted by ${interruptedBy}`);
+  if (interruptedBy) throw new InterruptedError(interruptedBy);
   return {
     kind: 'warm-overhead',
     command: argv,

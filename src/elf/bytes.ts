@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { openRegular } from '../io/regular';
-import { ElfFormatError, ElfPath } from './errors';
+import { ElfFormatError, ElfPath, toIndex } from './errors';
 
 /** Random access to a file's bytes by position, so big files are never loaded whole. */
 export interface ByteSource {
@@ -34,7 +34,7 @@ export class BufferSource implements ByteSource {
   }
   read(offset: bigint, length: number, path: ElfPath = []): Uint8Array {
     checkRange(this.size, offset, length, path);
-    const start = Number(offset);
+    const start = toIndex(offset, 'offset');
     return this.bytes.subarray(start, start + length);
   }
   readInto(offset: bigint, target: Uint8Array, path: ElfPath = []): Uint8Array {
@@ -61,7 +61,7 @@ export class FileSource implements ByteSource {
     checkRange(this.size, offset, length, path);
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.fd, target, done, length - done, Number(offset) + done);
+      const n = fs.readSync(this.fd, target, done, length - done, toIndex(offset, 'offset') + done);
       if (n === 0) throw new ElfFormatError('truncated', 'file shrank while being read', offset + BigInt(done), path);
       done += n;
     }

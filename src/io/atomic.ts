@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { newFileError } from './output';
 import { readXattrs, writeXattrs } from './xattrs';
+import { ConflictError, InvalidInputError } from '../errors';
 
 /**
  * A temporary name in `file`'s directory: `.elfprefetch-PID-HEX.tmp`. The PID lets stamp-tree
@@ -39,24 +40,6 @@ export function writeFileAtomically(file: string, bytes: string | Uint8Array, op
   }
 }
 
-const SIGNALS: Array<[NodeJS.Signals, number]> = [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]];
-let signalsDeferred = false;
-
-/**
- * Without a listener, a signal kills Node at once, possibly between writing the temporary file
- * and renaming it (which leaves the temporary file behind). With one, the signal is handled
- * only when the event loop runs again, that is between two replacements, since a replacement
- * is synchronous: so the process ends with the usual status after the file is complete.
- * Commands that handle signals themselves (bench, record) keep their own handlers.
- */
-function deferSignals(): void {
-  if (signalsDeferred) return;
-  signalsDeferred = true;
-  for (const [sig, num] of SIGNALS) {
-    if (process.listenerCount(sig) === 0) process.once(sig, () => process.exit(128 + num));
-  }
-}
-
 export interface ReplaceOptions {
   /** Write here instead of replacing the input (the input is only read). */
   output?: string;
@@ -79,16 +62,16 @@ export interface ReplaceOptions {
  * Writes a new version of `input` atomically: a temporary file in the destination's directory
  * is filled by `produce`, flushed, given the original's mode, owner and extended attributes,
  * and renamed over the destination. Symlinks are followed. On any error the temporary file is
- * removed and the destination is as it was.
+ * removed and the destination is as it was. The steps are synchronous, so a caller that handles
+ * signals on the event loop (cli/signals.ts) never sees a half-written replacement.
  */
 export function replaceAtomically(input: string, produce: (tmpPath: string) => void, opts: ReplaceOptions = {}): string {
   const source = fs.realpathSync(input);
   let dest = source;
   if (opts.output !== undefined) {
     dest = fs.existsSync(opts.output) ? fs.realpathSync(opts.output) : path.resolve(opts.output);
-    if (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) throw new Error(`output ${opts.output} is a directory; name the file to write`);
+    if (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) throw new InvalidInputError(`output ${opts.output} is a directory; name the file to write`);
   }
-  deferSignals();
   const st = fs.statSync(source);
   const xattrs = opts.xattrs === undefined ? readXattrs(source) : (opts.xattrs ?? undefined);
     // A name of our own: getfattr/setfattr escape and unescape unusual characters in names.
@@ -117,7 +100,7 @@ export function replaceAtomically(input: string, produce: (tmpPath: string) => v
       const now = fs.statSync(dest, { bigint: true });
       const was = opts.opened ?? { dev: BigInt(st.dev), ino: BigInt(st.ino), size: BigInt(st.size), mtimeNs: now.mtimeNs };
       if (now.ino !== was.ino || now.dev !== was.dev || now.size !== was.size || now.mtimeNs !== was.mtimeNs) {
-        throw new Error(`${input} was replaced or changed while it was being rewritten; it was left as it is now`);
+        throw new ConflictError(`${input} was replaced or changed while it was being rewritten; it was left as it is now`);
       }
     }
     fs.renameSync(tmp, dest);

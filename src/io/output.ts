@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errnoText } from './errno';
+import { InvalidInputError } from '../errors';
 
 /**
  * Checks up front that a new file can be written at `file` (an -o option): not a directory, its
@@ -14,19 +15,19 @@ export function checkOutput(file: string, what = 'output'): void {
   } catch {
     /* a new file */
   }
-  if (st?.isDirectory()) throw new Error(`${what} ${file} is a directory; name the file to write`);
+  if (st?.isDirectory()) throw new InvalidInputError(`${what} ${file} is a directory; name the file to write`);
   const dir = path.dirname(path.resolve(file));
   let d: fs.Stats;
   try {
     d = fs.statSync(dir);
   } catch (e) {
-    throw new Error(`${what} ${file}: its directory ${dir} cannot be used: ${errnoText(e as NodeJS.ErrnoException)}`);
+    throw new InvalidInputError(`${what} ${file}: its directory ${dir} cannot be used: ${errnoText(e as NodeJS.ErrnoException)}`);
   }
-  if (!d.isDirectory()) throw new Error(`${what} ${file}: ${dir} is not a directory`);
+  if (!d.isDirectory()) throw new InvalidInputError(`${what} ${file}: ${dir} is not a directory`);
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
-    throw new Error(`${what} ${file}: cannot write in ${dir}: ${errnoText(e as NodeJS.ErrnoException)}`);
+    throw new InvalidInputError(`${what} ${file}: cannot write in ${dir}: ${errnoText(e as NodeJS.ErrnoException)}`);
   }
 }
 

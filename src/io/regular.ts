@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { errnoText } from './errno';
+import { InvalidInputError } from '../errors';
 
 /** What a non-regular file is, for a message. */
 function kindOf(st: fs.Stats | fs.BigIntStats): string {
@@ -53,7 +54,7 @@ export function readRegular(path: string, what?: string): Buffer {
     if (what === undefined) throw e;
     const err = e as NodeJS.ErrnoException;
     const why = e instanceof NotRegularError ? e.message.slice(path.length + 2) : errnoText(err);
-    throw new Error(`${what} ${path}: ${why}`);
+    throw new InvalidInputError(`${what} ${path}: ${why}`);
   }
 }
 

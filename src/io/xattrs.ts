@@ -1,18 +1,19 @@
 import { spawnSync } from 'node:child_process';
+import { ToolError, UnavailableError } from '../errors';
 
 /** Extended attributes (file capabilities among them), as `getfattr --dump` prints them. */
 export function readXattrs(file: string): string | undefined {
   const r = spawnSync('getfattr', ['--dump', '--match=-', '--encoding=base64', '--absolute-names', file], { encoding: 'utf8' });
   if (r.error) {
     if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error('getfattr is not installed (Debian package "attr"): without it the file capabilities and other extended attributes of the file could not be kept');
+      throw new UnavailableError('getfattr is not installed (Debian package "attr"): without it the file capabilities and other extended attributes of the file could not be kept');
     }
     throw r.error;
   }
   if (r.status !== 0) {
     // A filesystem without xattr support has none to keep.
     if (/Operation not supported/.test(r.stderr)) return undefined;
-    throw new Error(`reading extended attributes of ${file}: ${r.stderr.trim()}`);
+    throw new ToolError(`reading extended attributes of ${file}: ${r.stderr.trim()}`);
   }
   return r.stdout.trim() ? r.stdout : undefined;
 }
@@ -20,7 +21,7 @@ export function readXattrs(file: string): string | undefined {
 export function writeXattrs(file: string, dump: string): void {
   const body = dump.replace(/^# file: .*$/m, `# file: ${file}`);
   const r = spawnSync('setfattr', ['--restore=-'], { input: body, encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`restoring extended attributes on ${file}: ${r.error?.message ?? r.stderr.trim()}`);
+  if (r.error || r.status !== 0) throw new ToolError(`restoring extended attributes on ${file}: ${r.error?.message ?? r.stderr.trim()}`);
 }
 
 

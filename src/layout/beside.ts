@@ -7,6 +7,7 @@ import { cloneHeader } from './phdrs';
 import type { LayoutPlan, WritePiece } from './plan';
 import { alignDown, alignUp, maxOf, minOf, occupied, tailStart } from './regions';
 import { insertSection, nameTable, writeSectionTail } from './sections';
+import { toIndex } from '../elf/errors';
 
 /**
  * The default placement, which keeps the contract of docs/DESIGN.md: the note is a
@@ -63,7 +64,7 @@ export function planBeside(elf: ElfFile, needed: number, reasons: string[]): Lay
   // linkers lay them out), or after the note when something else follows them.
   const strtab = h.shstrndx ? elf.sections[h.shstrndx] : undefined;
   const tablesAt = maxOf(tail + shift, end);
-  const rewriteNames = names && strtab && (names.bytes.length !== Number(strtab.size) || strtab.offset >= tail);
+  const rewriteNames = names && strtab && (names.bytes.length !== toIndex(strtab.size, 'size') || strtab.offset >= tail);
   const outputSize = writeSectionTail(header, sections, tablesAt, rewriteNames ? names.bytes : undefined, writes);
   writes.push({ at: 0n, bytes: encodeHeader(header), what: 'ELF header' });
   const copies = [{ from: 0n, to: 0n, length: moveFrom }];

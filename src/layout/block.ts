@@ -2,7 +2,9 @@ import { ByteView } from '../elf/bytes';
 import * as C from '../elf/constants';
 import type { ElfFile, ProgramHeader, SectionHeader } from '../elf/types';
 import type { WritePiece } from './plan';
+import { InternalError } from '../errors';
 import { Range, loadsOf, maxOf, minOf, occupied } from './regions';
+import { toIndex } from '../elf/errors';
 
 /**
  * A run of sections that only program headers point at (.interp and allocated notes): they
@@ -19,6 +21,13 @@ export interface MovableBlock extends Range {
 
 /** Dynamic tags whose value is an address. */
 const DT_POINTERS = new Set([3, 4, 5, 6, 7, 12, 13, 17, 21, 23, 25, 26, 32, 36, 0x6ffffef5, 0x6ffffff0, 0x6ffffffc, 0x6ffffffe]);
+
+/** The largest PT_DYNAMIC whose tags are read to check that none points into the block. */
+const MAX_DYNAMIC = 1n << 20n;
+/** The largest symbol table whose symbols are read and relocated. */
+const MAX_SYMBOLS = 256n << 20n;
+
+const isSymbolTable = (s: SectionHeader): boolean => s.type === C.SHT_SYMTAB || s.type === C.SHT_DYNSYM;
 
 function isMovable(s: SectionHeader): boolean {
   if ((s.flags & C.SHF_ALLOC) === 0n || (s.flags & (C.SHF_WRITE | C.SHF_EXECINSTR)) !== 0n) return false;
@@ -39,9 +48,13 @@ function validate(elf: ElfFile, start: bigint, end: bigint, reasons: string[]): 
   }
   const vaddr = first.vaddr + (start - first.offset);
   const dyn = elf.programHeaders.find((p) => p.type === C.PT_DYNAMIC);
-  if (dyn && dyn.filesz > 0n && dyn.filesz < 1n << 20n) {
+  // Larger tables are refused, not left unchecked or unrelocated.
+  if (dyn && dyn.filesz >= MAX_DYNAMIC) return reasons.push(`PT_DYNAMIC of ${dyn.filesz} bytes is larger than the ${MAX_DYNAMIC >> 20n} MiB whose tags are checked`), undefined;
+  const big = elf.sections.find((s) => isSymbolTable(s) && s.size > MAX_SYMBOLS);
+  if (big) return reasons.push(`symbol table ${big.name || big.index} of ${big.size} bytes is larger than the ${MAX_SYMBOLS >> 20n} MiB whose symbols are relocated`), undefined;
+  if (dyn && dyn.filesz > 0n) {
     const w = elf.header.is64 ? 8 : 4;
-    const v = new ByteView(elf.source.read(dyn.offset, Number(dyn.filesz)), elf.header.littleEndian, dyn.offset);
+    const v = new ByteView(elf.source.read(dyn.offset, toIndex(dyn.filesz, 'segment size')), elf.header.littleEndian, dyn.offset);
     for (let at = 0; at + 2 * w <= v.length; at += 2 * w) {
       const tag = Number(v.word(at, elf.header.is64));
       if (tag === 0) break;
@@ -117,8 +130,9 @@ export function relocateBlock(elf: ElfFile, block: MovableBlock, to: bigint, toV
   const is64 = elf.header.is64;
   const entsize = is64 ? 24 : 16;
   for (const t of elf.sections) {
-    if ((t.type !== 2 && t.type !== 11) || t.size === 0n || t.size > 256n << 20n) continue;
-    const bytes = Uint8Array.from(elf.source.read(t.offset, Number(t.size)));
+    if (!isSymbolTable(t) || t.size === 0n) continue;
+    if (t.size > MAX_SYMBOLS) throw new InternalError(`symbol table ${t.name} of ${t.size} bytes reached relocation; validate refuses it`);
+    const bytes = Uint8Array.from(elf.source.read(t.offset, toIndex(t.size, 'size')));
     const v = new ByteView(bytes, elf.header.littleEndian, t.offset);
     const dv = new DataView(bytes.buffer);
     let changed = false;

@@ -2,7 +2,7 @@ import * as C from '../elf/constants';
 import type { ElfFile } from '../elf/types';
 
 /**
- * The layout rules a rewritten file must keep (docs/DESIGN.md, "Invariants"). Returns one
+ * The layout rules a rewritten file must keep (docs/DESIGN.md, "Writing"). Returns one
  * line per broken rule; a writer compares the output's list with the input's, and any rule
  * broken only in the output aborts the write.
  */
@@ -49,9 +49,9 @@ export function checkLayout(elf: ElfFile): string[] {
   return out;
 }
 
-/** The rules broken by `after` that `before` kept. */
-export function newViolations(before: ElfFile, after: ElfFile): string[] {
+/** The rules broken by `after` that `before` kept (`before` as a file, or its checkLayout lines, computed once). */
+export function newViolations(before: ElfFile | string[], after: ElfFile): string[] {
   const mask = (s: string): string => s.replace(/0x[0-9a-f]+|\d+/g, '#');
-  const old = new Set(checkLayout(before).map(mask));
+  const old = new Set((Array.isArray(before) ? before : checkLayout(before)).map(mask));
   return checkLayout(after).filter((s) => !old.has(mask(s)));
 }

@@ -5,7 +5,7 @@ import { NOTE_NAME, NT_ELFPREFETCH, SECTION_NAME } from '../note/format';
 import { noteEntrySize } from '../note/locate';
 import { blockAfterTable, blockOfNoteSegment, relocateBlock } from './block';
 import { cloneHeader, clonePhdrs, cloneSections, insertPhdr, notePhdr, resizePhdrSegment, setPhdrSize, tableFits } from './phdrs';
-import type { CopyPiece, LayoutPlan, Strategy, WritePiece } from './plan';
+import type { CopyPiece, LayoutPlan, Placement, WritePiece } from './plan';
 import { PlanOptions } from './options';
 import { nameTable } from './sections';
 import { alignDown, alignUp, congruentAfter, loadsOf, maxOf, minOf, slackOf, tailStart, unusedBytes } from './regions';
@@ -16,9 +16,9 @@ import { alignDown, alignUp, congruentAfter, loadsOf, maxOf, minOf, slackOf, tai
  * before the stamp, core dumps and the kernel's build-id reader lose track of moved notes.
  */
 
-/** What a strategy decided; `assemble` turns it into a plan. */
-interface Placement {
-  strategy: Strategy;
+/** What a moving strategy decided; `assemble` turns it into a plan. */
+interface Move {
+  strategy: Placement;
   /** Bytes inserted before the input's first byte (exec shift). */
   shift: bigint;
   header: FileHeader;
@@ -43,12 +43,22 @@ function capacityFor(noteAt: bigint, needed: number, limit: bigint): number {
   return Math.max(needed, Math.min(fill, 0x10000) & ~3);
 }
 
+/** Our note at `noteAt` in the slack after the first PT_LOAD: its capacity and end, or why it does not fit. */
+function noteInSlack(elf: ElfFile, s: NonNullable<ReturnType<typeof slackOf>>, noteAt: bigint, needed: number, page: bigint, reasons: string[]): { capacity: number; noteEnd: bigint } | undefined {
+  const end = noteAt + BigInt(noteEntrySize(needed));
+  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
+  const capacity = capacityFor(noteAt, needed, s.limit);
+  const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
+  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
+  return { capacity, noteEnd };
+}
+
 /**
  * Strategy "slack", first form: the notes of the 4-aligned PT_NOTE move to the end of the
  * first PT_LOAD and ours follows them in the same PT_NOTE. The program header table keeps
  * its place and size, so strip and objcopy, which put it right after the ELF header, agree.
  */
-function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: string[]): Placement | undefined {
+function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: string[]): Move | undefined {
   const seg = elf.programHeaders.find((p) => p.type === C.PT_NOTE && p.align <= 4n && p.filesz > 0n);
   if (!seg) return reasons.push('no 4-aligned PT_NOTE to share'), undefined;
   const block = blockOfNoteSegment(elf, seg, reasons);
@@ -57,11 +67,9 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
   if (!s) return undefined;
   const dest = alignUp(s.fileEnd, 4n);
   const noteAt = dest + (block.end - block.start);
-  const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
-  const capacity = capacityFor(noteAt, needed, s.limit);
-  const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
-  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
+  const room = noteInSlack(elf, s, noteAt, needed, page, reasons);
+  if (!room) return undefined;
+  const { capacity, noteEnd } = room;
   const phdrs = clonePhdrs(elf.programHeaders);
   const sections = cloneSections(elf.sections);
   const writes: WritePiece[] = [{ at: block.start, bytes: new Uint8Array(Number(block.end - block.start)), what: 'old place of the moved notes' }];
@@ -80,7 +88,7 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
  * Strategy "slack", second form: the table grows in place by one PT_NOTE, after the sections
  * behind it (.interp, notes) move to the end of the first PT_LOAD; our note follows them.
  */
-function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: string[]): Placement | undefined {
+function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: string[]): Move | undefined {
   const h = elf.header;
   const entsize = C.sizes(h.is64).phdr;
   if (!tableFits(elf, h.phnum + 1, reasons)) return undefined;
@@ -95,11 +103,9 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
   if (!unusedBytes(elf, tableEnd, newTableEnd, block ? [block] : [], 'the room after the program header table', reasons)) return undefined;
   const dest = block ? congruentAfter(s.fileEnd, block.start, block.align) : s.fileEnd;
   const noteAt = alignUp(block ? dest + (block.end - block.start) : s.fileEnd, 4n);
-  const end = noteAt + BigInt(noteEntrySize(needed));
-  if (end > s.limit) return reasons.push(s.limit <= s.fileEnd ? `no slack after the first PT_LOAD: the next segment begins in its last ${page}-byte page` : `slack after the first PT_LOAD is ${s.limit - s.fileEnd} bytes; ${end - s.fileEnd} needed`), undefined;
-  const capacity = capacityFor(noteAt, needed, s.limit);
-  const noteEnd = noteAt + BigInt(noteEntrySize(capacity));
-  if (!unusedBytes(elf, s.fileEnd, noteEnd, [], 'the slack after the first PT_LOAD', reasons)) return undefined;
+  const room = noteInSlack(elf, s, noteAt, needed, page, reasons);
+  if (!room) return undefined;
+  const { capacity, noteEnd } = room;
   let phdrs = clonePhdrs(elf.programHeaders);
   const sections = cloneSections(elf.sections);
   const writes: WritePiece[] = [];
@@ -118,7 +124,7 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
 }
 
 /** Strategy "exec-shift", ET_EXEC only: whole pages in front, the first segment gets a lower address. */
-function tryExecShift(elf: ElfFile, needed: number, page: bigint, opts: PlanOptions, reasons: string[]): Placement | undefined {
+function tryExecShift(elf: ElfFile, needed: number, page: bigint, opts: PlanOptions, reasons: string[]): Move | undefined {
   const h = elf.header;
   if (h.type !== C.ET_EXEC) return reasons.push('not ET_EXEC, so no segment may move to a lower address'), undefined;
   const loads = loadsOf(elf.programHeaders);
@@ -176,7 +182,7 @@ function tryExecShift(elf: ElfFile, needed: number, page: bigint, opts: PlanOpti
  * that sat behind the program header table and our note; the table grows in place by the
  * PT_LOAD and the PT_NOTE, so it never leaves the first segment (old kernels, strip).
  */
-function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: string[]): Placement | undefined {
+function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: string[]): Move | undefined {
   const h = elf.header;
   const entsize = C.sizes(h.is64).phdr;
   if (!tableFits(elf, h.phnum + 2, reasons)) return undefined;
@@ -225,7 +231,7 @@ function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: str
 }
 
 /** Writes the name table and section headers anew at the tail, our section appended (never renumbering). */
-function finishTail(elf: ElfFile, p: Placement, noteSize: number, writes: WritePiece[]): bigint {
+function finishTail(elf: ElfFile, p: Move, noteSize: number, writes: WritePiece[]): bigint {
   const h = p.header;
   if (elf.header.shoff === 0n || elf.header.shnum === 0) return p.tailAt; // no sections to keep in step
   const sz = C.sizes(h.is64);
@@ -252,7 +258,7 @@ function finishTail(elf: ElfFile, p: Placement, noteSize: number, writes: WriteP
   return at + BigInt(p.sections.length * sz.shdr);
 }
 
-function assemble(elf: ElfFile, p: Placement): LayoutPlan {
+function assemble(elf: ElfFile, p: Move): LayoutPlan {
   const noteSize = noteEntrySize(p.capacity);
   const writes: WritePiece[] = [...p.writes];
   const tail = tailStart(elf);

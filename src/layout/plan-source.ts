@@ -4,7 +4,7 @@ import type { LayoutPlan } from './plan';
 
 /**
  * The output of a plan, read without writing it: the input's bytes where the plan copies
- * them, the planned writes on top, zeros elsewhere (exactly what src/io/apply.ts produces).
+ * them, the planned writes on top, zeros elsewhere (exactly what src/layout/apply.ts produces).
  * Lets the planner parse and check what it would write before anything touches a disk.
  */
 export class PlanSource implements ByteSource {

@@ -1,7 +1,7 @@
 import type { FileHeader, ProgramHeader, SectionHeader } from '../elf/types';
 
 /** Where the note went, in the order of preference of docs/DESIGN.md. */
-export type Strategy =
+export type Placement =
   | 'in-place' // our note was there already, with room: only its descriptor changes
   | 'reserved' // a reservation linked in by `elfprefetch reserve`, filled in place
   | 'gap' // default: a non-allocated note in the file gap after the first PT_LOAD; nothing moves
@@ -12,7 +12,7 @@ export type Strategy =
   | 'remove';
 
 /** The opt-in strategies that move existing sections (`--fallback move`). */
-export const MOVING: ReadonlySet<string> = new Set<Strategy>(['slack', 'exec-shift', 'tail-segment']);
+export const MOVING: ReadonlySet<string> = new Set<Placement>(['slack', 'exec-shift', 'tail-segment']);
 
 export interface CopyPiece {
   from: bigint;
@@ -31,7 +31,7 @@ export interface WritePiece {
  * zeros elsewhere, `outputSize` bytes long. The writer applies it and nothing else.
  */
 export interface LayoutPlan {
-  strategy: Strategy;
+  strategy: Placement;
   outputSize: bigint;
   copies: CopyPiece[];
   writes: WritePiece[];

@@ -4,7 +4,7 @@ import { readElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
 import { SECTION_NAME } from '../note/format';
 import { OurNote, findOurNote } from '../note/locate';
-import { newViolations } from './check';
+import { checkLayout, newViolations } from './check';
 import { contractViolations } from './contract';
 import { planMoving } from './move';
 import type { PlanOptions } from './options';
@@ -26,6 +26,14 @@ const ADVICE = 'Link with the reservation from `elfprefetch reserve` (docs/BUILD
  * Throws PlacementRefusedError naming why nothing applies.
  */
 export function planStamp(elf: ElfFile, needed: number, opts: PlanOptions = {}): LayoutPlan {
+  return checkPlan(elf, placeNote(elf, needed, opts));
+}
+
+/**
+ * The placement planStamp chooses, not yet read back: for a caller that tries several sizes
+ * (ops/stamp.ts planFor) and checks only the plan it keeps, with checkPlan.
+ */
+export function placeNote(elf: ElfFile, needed: number, opts: PlanOptions = {}): LayoutPlan {
   const h = elf.header;
   if (h.type !== C.ET_EXEC && h.type !== C.ET_DYN) {
     throw new PlacementRefusedError([`a ${C.etName(h.type)} file is not loaded by itself`], 'Stamp executables and shared libraries.');
@@ -38,9 +46,9 @@ export function planStamp(elf: ElfFile, needed: number, opts: PlanOptions = {}):
   if (ours) return planRefill(elf, ours, needed);
   const reasons: string[] = [];
   const kept = planBeside(elf, needed, reasons);
-  if (kept) return checkedPlan(elf, kept);
+  if (kept) return kept;
   const moved = opts.allowMove ? planMoving(elf, needed, pageSizeFor(elf, opts.maxPageSize), opts, reasons) : undefined;
-  if (moved) return checkedPlan(elf, moved);
+  if (moved) return moved;
   throw new PlacementRefusedError([...new Set(reasons)], opts.allowMove ? 'Link with the reservation from `elfprefetch reserve`, or use a sidecar (`--fallback sidecar`).' : ADVICE);
 }
 
@@ -71,8 +79,14 @@ function refuseClaimsPastEnd(elf: ElfFile): void {
 /** Largest growth a stamp may cause: a few pages, or one large p_align (2 MiB) of exec shift. */
 const MAX_GROWTH = 64n << 20n;
 
-/** A plan that would write outside its own output or grow the file without bound is refused. */
-function checkedPlan(elf: ElfFile, plan: LayoutPlan): LayoutPlan {
+/**
+ * A plan that would write outside its own output or grow the file without bound is refused,
+ * and the output is read back once, as any reader will, against the layout rules (`before`:
+ * the input's checkLayout lines when the caller has them) and the contract. A note filled in
+ * place moves nothing: there is nothing to read back.
+ */
+export function checkPlan(elf: ElfFile, plan: LayoutPlan, before: string[] = checkLayout(elf)): LayoutPlan {
+  if (plan.strategy === 'in-place') return plan;
   const bad: string[] = [];
   if (plan.outputSize - elf.source.size > MAX_GROWTH) bad.push(`the file would grow by ${plan.outputSize - elf.source.size} bytes`);
   for (const w of plan.writes) if (w.at < 0n || w.at + BigInt(w.bytes.length) > plan.outputSize) bad.push(`the ${w.what} would be written outside the file`);
@@ -96,7 +110,7 @@ function checkedPlan(elf: ElfFile, plan: LayoutPlan): LayoutPlan {
     if (!(e instanceof ElfFormatError)) throw e;
     throw new PlacementRefusedError([`the rewritten file would not parse (${e.message})`], 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
   }
-  const broken = newViolations(elf, out);
+  const broken = newViolations(before, out);
   if (broken.length) throw new PlacementRefusedError([`the rewritten file would break layout rules: ${broken.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
   const breach = plan.keepsLayout ? contractViolations(elf, out, plan) : [];
   if (breach.length) throw new PlacementRefusedError([`the rewritten file would break the contract of docs/DESIGN.md: ${breach.join('; ')}`], ADVICE);

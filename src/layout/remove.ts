@@ -7,6 +7,7 @@ import { cloneHeader, clonePhdrs, setPhdrSize } from './phdrs';
 import type { LayoutPlan, WritePiece } from './plan';
 import { maxOf, tailStart } from './regions';
 import { dropSection, writeSectionTail } from './sections';
+import { toIndex } from '../elf/errors';
 
 /**
  * Plans taking our note out. A note a stamp added loses its section (the table renumbered
@@ -81,7 +82,7 @@ export function planRemove(elf: ElfFile, emptyDescriptor: Uint8Array): LayoutPla
     if (tail < elf.source.size) {
       // The tables were written at the tail by the stamp: write them back the same way.
       const strtab = h.shstrndx ? elf.sections[h.shstrndx] : undefined;
-      const rewrite = strtab && strtab.offset >= tail ? names ?? elf.source.read(strtab.offset, Number(strtab.size)) : undefined;
+      const rewrite = strtab && strtab.offset >= tail ? names ?? elf.source.read(strtab.offset, toIndex(strtab.size, 'size')) : undefined;
       outputSize = writeSectionTail(header, sections, tail - shift, rewrite, writes);
       copies = copies.map((c) => ({ ...c, length: c.from + c.length > tail ? tail - c.from : c.length }));
     } else {
@@ -119,7 +120,7 @@ function namesWithout(elf: ElfFile, ours: OurNote): Uint8Array | undefined {
   const name = Buffer.from(SECTION_NAME + '\0', 'latin1');
   const at = ours.section.nameOffset;
   if (BigInt(at + name.length) !== strtab.size) return undefined;
-  const bytes = elf.source.read(strtab.offset, Number(strtab.size));
+  const bytes = elf.source.read(strtab.offset, toIndex(strtab.size, 'size'));
   if (!Buffer.from(bytes.subarray(at)).equals(name)) return undefined;
   const shared = (s: SectionHeader): boolean => s !== ours.section && s.nameOffset >= at && s.nameOffset < at + name.length;
   if (elf.sections.some(shared)) return undefined;

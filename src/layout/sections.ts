@@ -1,7 +1,7 @@
 import { ByteView, ByteWriter } from '../elf/bytes';
 import * as C from '../elf/constants';
 import { encodeSectionHeaders } from '../elf/encode';
-import { PlacementRefusedError } from '../elf/errors';
+import { PlacementRefusedError, toIndex } from '../elf/errors';
 import type { ElfFile, FileHeader, SectionHeader } from '../elf/types';
 import type { WritePiece } from './plan';
 import { alignUp } from './regions';
@@ -75,7 +75,7 @@ function tableBytes(elf: ElfFile, s: SectionHeader): Uint8Array | undefined {
   if (s.size > BigInt(MAX_SYMBOL_TABLE)) {
     throw new PlacementRefusedError([`symbol table ${s.name || s.index} is ${s.size} bytes, over the ${MAX_SYMBOL_TABLE} a stamp rewrites`], 'Use a sidecar (`--fallback sidecar`).');
   }
-  return Uint8Array.from(elf.source.read(s.offset, Number(s.size), ['sectionHeaders', s.index]));
+  return Uint8Array.from(elf.source.read(s.offset, toIndex(s.size, 'size'), ['sectionHeaders', s.index]));
 }
 
 /** st_shndx of every symbol, renumbered; undefined when nothing changes. */
@@ -120,7 +120,7 @@ function renumberWords(elf: ElfFile, s: SectionHeader, bump: (i: number) => numb
 /** Appends `name` to a copy of the section name table unless it is already there. */
 export function nameTable(elf: ElfFile, name: string): { bytes: Uint8Array; offset: number } {
   const s = elf.sections[elf.header.shstrndx]!;
-  const old = elf.source.read(s.offset, Number(s.size));
+  const old = elf.source.read(s.offset, toIndex(s.size, 'size'));
   const needle = Buffer.from(name + '\0', 'latin1');
   const found = Buffer.from(old).indexOf(needle);
   if (found >= 0) return { bytes: Uint8Array.from(old), offset: found };

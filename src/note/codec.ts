@@ -2,6 +2,7 @@ import { ByteView, ByteWriter } from '../elf/bytes';
 import { crc32 } from './crc32';
 import * as F from './format';
 import { Run, bitmapToRuns, normalizeRuns, pageTotal, runsToBitmap } from './pageset';
+import { InvalidInputError } from '../errors';
 
 /** One object the note describes: index 0 is the file itself, 1.. the libraries it loads. */
 export interface NoteObject {
@@ -66,19 +67,19 @@ function pageSetData(set: PageSet): { encoding: number; data: Uint8Array } {
 }
 
 function checkModel(note: PrefetchNote): void {
-  if (note.pageShift < F.MIN_PAGE_SHIFT || note.pageShift > F.MAX_PAGE_SHIFT) throw new Error(`page shift ${note.pageShift} outside ${F.MIN_PAGE_SHIFT}..${F.MAX_PAGE_SHIFT}`);
-  if (note.objects.length > F.MAX_OBJECTS) throw new Error(`too many objects (${note.objects.length} > ${F.MAX_OBJECTS})`);
+  if (note.pageShift < F.MIN_PAGE_SHIFT || note.pageShift > F.MAX_PAGE_SHIFT) throw new InvalidInputError(`page shift ${note.pageShift} outside ${F.MIN_PAGE_SHIFT}..${F.MAX_PAGE_SHIFT}`);
+  if (note.objects.length > F.MAX_OBJECTS) throw new InvalidInputError(`too many objects (${note.objects.length} > ${F.MAX_OBJECTS})`);
   for (const o of note.objects) {
-    if (o.buildId.length > F.MAX_BUILD_ID) throw new Error(`build-id of ${o.buildId.length} bytes is longer than ${F.MAX_BUILD_ID}`);
-    if (Buffer.byteLength(o.path) > F.MAX_PATH) throw new Error(`path longer than ${F.MAX_PATH} bytes: ${o.path.slice(0, 60)}...`);
-    if (o.contentSha256.length !== 32) throw new Error('content digest must be 32 bytes');
+    if (o.buildId.length > F.MAX_BUILD_ID) throw new InvalidInputError(`build-id of ${o.buildId.length} bytes is longer than ${F.MAX_BUILD_ID}`);
+    if (Buffer.byteLength(o.path) > F.MAX_PATH) throw new InvalidInputError(`path longer than ${F.MAX_PATH} bytes: ${o.path.slice(0, 60)}...`);
+    if (o.contentSha256.length !== 32) throw new InvalidInputError('content digest must be 32 bytes');
     for (const s of o.pageSets) {
       const n = Buffer.byteLength(s.name);
-      if (n < 1 || n > F.MAX_SET_NAME) throw new Error(`page set name '${s.name}' must be 1..${F.MAX_SET_NAME} bytes`);
-      if (s.pageCount > F.MAX_PAGE_COUNT) throw new Error(`page count ${s.pageCount} above ${F.MAX_PAGE_COUNT}`);
+      if (n < 1 || n > F.MAX_SET_NAME) throw new InvalidInputError(`page set name '${s.name}' must be 1..${F.MAX_SET_NAME} bytes`);
+      if (s.pageCount > F.MAX_PAGE_COUNT) throw new InvalidInputError(`page count ${s.pageCount} above ${F.MAX_PAGE_COUNT}`);
       const runs = normalizeRuns(s.runs);
       const last = runs[runs.length - 1];
-      if (last && last.first + last.count > s.pageCount) throw new Error(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the object's ${s.pageCount} pages`);
+      if (last && last.first + last.count > s.pageCount) throw new InvalidInputError(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the object's ${s.pageCount} pages`);
     }
   }
 }
@@ -120,8 +121,8 @@ export function encodeNote(note: PrefetchNote): Uint8Array {
     }
   });
   const used = F.HEADER_SIZE + records.reduce((n, r) => n + r.length, 0);
-  if (used > F.MAX_DESC_SIZE) throw new Error(`note of ${used} bytes is larger than the format's ${F.MAX_DESC_SIZE}`);
-  if (records.length > F.MAX_RECORDS) throw new Error(`note has ${records.length} records, more than ${F.MAX_RECORDS}`);
+  if (used > F.MAX_DESC_SIZE) throw new InvalidInputError(`note of ${used} bytes is larger than the format's ${F.MAX_DESC_SIZE}`);
+  if (records.length > F.MAX_RECORDS) throw new InvalidInputError(`note has ${records.length} records, more than ${F.MAX_RECORDS}`);
   const w = new ByteWriter(used, true);
   w.u16(F.H_VERSION, F.FORMAT_VERSION);
   w.u16(F.H_HEADER_SIZE, F.HEADER_SIZE);

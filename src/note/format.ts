@@ -1,6 +1,6 @@
 /**
  * Constants of the elfprefetch note, version 1. docs/FORMAT.md is the normative text;
- * shim/elfprefetch_note.h repeats these and a test keeps the two equal.
+ * shim/epf_note.h repeats these and spec/shim-note.spec.ts keeps the two equal.
  */
 export const NOTE_NAME = 'elfprefetch';
 /** Owner name as stored: the string and its NUL, 12 bytes, already 4-aligned. */

@@ -1,4 +1,5 @@
 /** Sets of pages of a file, held as sorted, disjoint, non-adjacent runs. */
+import { InvalidInputError } from '../errors';
 export interface Run {
   first: number;
   count: number;
@@ -37,15 +38,15 @@ export function parseRanges(text: string): Run[] {
     const part = raw.trim();
     if (!part) continue;
     const m = /^(0x[0-9a-f]+|\d+)(?:\s*-\s*(0x[0-9a-f]+|\d+))?$/i.exec(part);
-    if (!m) throw new Error(`page range '${part}' is not N or N-M`);
+    if (!m) throw new InvalidInputError(`page range '${part}' is not N or N-M`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
     const big = [m[1]!, m[2]].find((n, i) => n !== undefined && !Number.isSafeInteger(i === 0 ? lo : hi));
-    if (big !== undefined) throw new Error(`page number ${big} in '${part}' is too large`);
-    if (hi < lo) throw new Error(`page range '${part}' is out of order (${lo} > ${hi})`);
+    if (big !== undefined) throw new InvalidInputError(`page number ${big} in '${part}' is too large`);
+    if (hi < lo) throw new InvalidInputError(`page range '${part}' is out of order (${lo} > ${hi})`);
     runs.push({ first: lo, count: hi - lo + 1 });
   }
-  if (runs.length === 0) throw new Error('no pages given');
+  if (runs.length === 0) throw new InvalidInputError('no pages given');
   return normalizeRuns(runs);
 }
 

@@ -3,6 +3,7 @@ import type { ElfFile } from '../elf/types';
 import { buildIdOf } from '../note/identity';
 import { pageTotal } from '../note/pageset';
 import { verifyElf } from './verify';
+import { toIndex } from '../elf/errors';
 
 const hex = (v: bigint | number): string => '0x' + v.toString(16);
 
@@ -16,7 +17,7 @@ export function describeElf(elf: ElfFile, machineName: (m: number) => string) {
     type: C.etName(h.type),
     machine: machineName(h.machine),
     machineNumber: h.machine,
-    size: Number(elf.source.size),
+    size: toIndex(elf.source.size, 'file size'),
     entry: hex(h.entry),
     buildId: Buffer.from(buildIdOf(elf)).toString('hex'),
     segments: elf.programHeaders.map((p) => ({

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { openElf } from '../elf/read';
+import type { ElfFile } from '../elf/types';
 import { buildIdOf, layoutDigest } from '../note/identity';
 import { Run, parseRanges } from '../note/pageset';
 import { SectionSpan, carryPages, sectionSpans } from '../profile/carry';
@@ -7,6 +8,8 @@ import { sameProgram } from '../profile/same-program';
 import { Anchor, functionAnchors } from '../profile/symbols';
 import { Profile, ProfileObject, parseProfile } from '../profile/schema';
 import type { LibraryEntry, SelfPageSet, StampRequest } from './stamp';
+import { ProfileError } from '../errors';
+import { toIndex } from '../elf/errors';
 
 /** elfinfo's name of an e_machine (loaded only for this message). */
 function machineName(m: number): string {
@@ -34,6 +37,8 @@ export interface FromProfileOptions {
   carryOver?: boolean;
   /** Carry over even a profile that does not look like one of this program (sameProgram). */
   force?: boolean;
+  /** `file` parsed already (stamp-tree): read from this model instead of opening it again. */
+  elf?: ElfFile;
 }
 
 /** How the program's own pages were found in the profile. */
@@ -67,7 +72,7 @@ export function requestFromProfile(file: string, where: string, text: string, op
 
 /** As requestFromProfile, for a profile already parsed. */
 export function requestFromProfileData(file: string, where: string, profile: Profile, opts: FromProfileOptions = {}): StampRequest & { match: ProfileMatch } {
-  const elf = openElf(file);
+  const elf = opts.elf ?? openElf(file);
   let fileId: string;
   let spans: SectionSpan[];
   let fileSize: number;
@@ -78,11 +83,11 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
     machine = elf.header.machine;
     fileId = hex(buildIdOf(elf));
     spans = sectionSpans(elf);
-    fileSize = Number(elf.source.size);
+    fileSize = toIndex(elf.source.size, 'file size');
     fileDigest = layoutDigest(elf.programHeaders).toString(16).padStart(16, '0');
     anchorsNow = opts.carryOver ? functionAnchors(elf) : [];
   } finally {
-    elf.source.close();
+    if (!opts.elf) elf.source.close();
   }
   let mains = profile.objects.filter((o) => (fileId && o.buildId === fileId) || (!fileId && o.main));
   let match: ProfileMatch = { how: fileId ? 'build-id' : 'main' };
@@ -94,18 +99,20 @@ export function requestFromProfileData(file: string, where: string, profile: Pro
     const programs = profile.objects.filter((o) => o.main);
     if (!opts.carryOver || programs.length === 0) {
       const hint = programs.length && !opts.carryOver ? '; if it is a profile of an earlier build of this program, add --carry-over' : '';
-      throw new Error(`${where} has no pages for this file (build-id ${fileId || 'none'}); it describes ${ids}${hint}`);
+      throw new ProfileError('no_pages', `${where} has no pages for this file (build-id ${fileId || 'none'}); it describes ${ids}${hint}`);
     }
     const foreign = programs.find((o) => o.machine !== undefined && o.machine !== machine);
     if (foreign) {
-      throw new Error(`${where} was recorded on a ${machineName(foreign.machine!)} build (${foreign.path}); this file is for ${machineName(machine)}: pages do not carry over between machines (record it on the target, or stamp it with --pages)`);
+      throw new ProfileError('mismatch', `${where} was recorded on a ${machineName(foreign.machine!)} build (${foreign.path}); this file is for ${machineName(machine)}: pages do not carry over between machines (record it on the target, or stamp it with --pages)`);
     }
     const noSections = programs.find((o) => !o.sections?.length);
-    if (noSections) throw new Error(`${where} cannot be carried over to another build: it lists no sections for ${noSections.path} (record it again with this version of elfprefetch)`);
+    if (noSections) throw new ProfileError('mismatch', `${where} cannot be carried over to another build: it lists no sections for ${noSections.path} (record it again with this version of elfprefetch)`);
     if (!opts.force) {
       for (const o of programs) {
         const v = sameProgram(o, { path: file, sections: spans, functions: anchorsNow });
-        if (!v.same) throw new Error(`${where} does not look like a profile of this program (${v.evidence}); its pages would be guesses here. Record this program, or add --force to carry them over anyway`);
+        if (v.same) continue;
+        const short = `${where} does not look like a profile of this program (${v.evidence}); its pages would be guesses here`;
+        throw new ProfileError('other_program', `${short}. Record this program, or add --force to carry them over anyway`, short);
       }
     }
     carried = new Map();

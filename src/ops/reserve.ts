@@ -3,6 +3,7 @@ import { errnoText } from '../io/errno';
 import * as fs from 'node:fs';
 import { emptyNote } from '../note/codec';
 import { NOTE_NAME, NOTE_NAMESZ, NT_ELFPREFETCH, SECTION_NAME } from '../note/format';
+import { ToolError, UnavailableError } from '../errors';
 
 /**
  * Assembler text for any GNU assembler target: a 4-aligned allocated SHT_NOTE section holding
@@ -41,8 +42,8 @@ export function writeReservation(out: string, capacity: number, pageShift: numbe
   const r = spawnSync(cc, ['-c', '-x', 'assembler', '-', '-o', out], { input: text, encoding: 'utf8' });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`the C compiler ${cc} was not found; name the target's compiler with --cc (e.g. --cc aarch64-linux-gnu-gcc), or leave out -o x.o to get the assembler text`);
-    throw new Error(`could not run the C compiler ${cc}: ${errnoText(r.error as NodeJS.ErrnoException)}`);
+    if (code === 'ENOENT') throw new UnavailableError(`the C compiler ${cc} was not found; name the target's compiler with --cc (e.g. --cc aarch64-linux-gnu-gcc), or leave out -o x.o to get the assembler text`);
+    throw new ToolError(`could not run the C compiler ${cc}: ${errnoText(r.error as NodeJS.ErrnoException)}`);
   }
-  if (r.status !== 0) throw new Error(`${cc} could not assemble the reservation: ${r.stderr.trim()}`);
+  if (r.status !== 0) throw new ToolError(`${cc} could not assemble the reservation: ${r.stderr.trim()}`);
 }

@@ -9,6 +9,8 @@ import type { ElfFile } from '../elf/types';
 import { NoteDecodeError, PrefetchNote, decodeNote } from '../note/codec';
 import { StampRequest, buildNote, checkPages, wasEmptyReservation } from './stamp';
 import { VerifyResult, checkIdentity } from './verify';
+import { InvalidInputError } from '../errors';
+import { toIndex } from '../elf/errors';
 
 /** The largest sidecar the shim reads (docs/FORMAT.md section 8). */
 export const MAX_SIDECAR = 1 << 20;
@@ -18,7 +20,7 @@ export const DEFAULT_SIDECAR_DIR = '/var/lib/elfprefetch/sidecar';
 
 /** `DIR/hh/rest.note` for build-id bytes hh rest... (docs/FORMAT.md section 8). */
 export function sidecarPath(dir: string, buildId: Uint8Array): string {
-  if (buildId.length < 2 || buildId.length > 64) throw new Error(`a sidecar needs a build-id of 2 to 64 bytes, not ${buildId.length}`);
+  if (buildId.length < 2 || buildId.length > 64) throw new InvalidInputError(`a sidecar needs a build-id of 2 to 64 bytes, not ${buildId.length}`);
   const hex = Buffer.from(buildId).toString('hex');
   return path.join(dir, hex.slice(0, 2), `${hex.slice(2)}.note`);
 }
@@ -34,18 +36,19 @@ export interface SidecarResult {
  * only read: for binaries that must not change (signed, on read-only media). The descriptor
  * is the one a stamp would write, for the file exactly as it is (no shift, no note of its own).
  */
-export function writeSidecar(file: string, req: StampRequest, dir: string, opts: { fsync?: boolean } = {}): SidecarResult {
+export function writeSidecar(file: string, req: StampRequest, dir: string, opts: { fsync?: boolean; elf?: ElfFile } = {}): SidecarResult {
   if (!path.isAbsolute(dir)) dir = path.resolve(dir);
-  const elf = openElf(file);
+  // `opts.elf`: `file` parsed already by the caller (stamp-tree), which closes it.
+  const elf = opts.elf ?? openElf(file);
   let desc: Uint8Array;
   let buildId: Uint8Array;
   try {
     checkPages(req, elf.source.size);
     buildId = buildIdOf(elf);
-    if (buildId.length < 2) throw new Error(`${file} has no GNU build-id: a sidecar is found by build-id, so it cannot have one (link with --build-id)`);
+    if (buildId.length < 2) throw new InvalidInputError(`${file} has no GNU build-id: a sidecar is found by build-id, so it cannot have one (link with --build-id)`);
     const own = findOurNote(elf);
     if (own && !wasEmptyReservation(elf)) {
-      throw new Error(`${file} has an elfprefetch note of its own, which the shim uses instead of a sidecar; remove it first (elfprefetch remove)`);
+      throw new InvalidInputError(`${file} has an elfprefetch note of its own, which the shim uses instead of a sidecar; remove it first (elfprefetch remove)`);
     }
     const self = {
       path: '',
@@ -53,10 +56,10 @@ export function writeSidecar(file: string, req: StampRequest, dir: string, opts:
       layoutDigest: layoutDigest(elf.programHeaders),
       contentSha256: contentSha256(elf.source, elf.header.ehsize, elf.programHeaders, []),
     };
-    const pageCount = Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+    const pageCount = Math.ceil(toIndex(elf.source.size, 'file size') / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
     desc = buildNote(req, pageCount, 0n, self);
   } finally {
-    elf.source.close();
+    if (!opts.elf) elf.source.close();
   }
   const output = sidecarPath(dir, buildId);
   // 0644: the shim ignores sidecars that group or others could write.

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
+import { ElfFormatError, PlacementRefusedError, toIndex } from '../elf/errors';
 import { FileSource } from '../elf/bytes';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
-import { applyPlan, writeAt } from '../io/apply';
+import { applyPlan, writeAt } from '../layout/apply';
 import { replaceAtomically } from '../io/atomic';
-import { newViolations } from '../layout/check';
-import type { LayoutPlan, Strategy } from '../layout/plan';
-import { PlanOptions, planStamp } from '../layout/planner';
+import { checkLayout, newViolations } from '../layout/check';
+import type { LayoutPlan, Placement } from '../layout/plan';
+import { PlanOptions, checkPlan, placeNote } from '../layout/planner';
 import { planRemove } from '../layout/remove';
 import { findOurNote } from '../note/locate';
 import { NoteObject, PageSet, decodeNote, emptyNote, encodeNote } from '../note/codec';
@@ -16,6 +16,7 @@ import { DEFAULT_PAGE_SHIFT, FORMAT_VERSION } from '../note/format';
 import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
 import { Run, normalizeRuns } from '../note/pageset';
 import { verifyElf } from './verify';
+import { InternalError, InvalidInputError } from '../errors';
 
 /** A page set of the file being stamped, by page of the input file. */
 export interface SelfPageSet {
@@ -39,7 +40,7 @@ export interface StampRequest {
 }
 
 export interface StampResult {
-  strategy: Strategy;
+  strategy: Placement;
   /** The note held what this stamp would write already: nothing was written. */
   unchanged?: boolean;
   output: string;
@@ -89,7 +90,7 @@ export function checkPages(req: StampRequest, fileSize: bigint): void {
   for (const s of req.sets) {
     const last = normalizeRuns(s.runs).pop();
     if (last && last.first + last.count > pages) {
-      throw new Error(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the file's ${pages} pages of ${pageSize} bytes`);
+      throw new InvalidInputError(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the file's ${pages} pages of ${pageSize} bytes`);
     }
   }
 }
@@ -105,19 +106,20 @@ export function wasEmptyReservation(elf: ElfFile): boolean {
 }
 
 /** Plans a stamp whose capacity fits the note for the output's size (which the plan decides). */
-export function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions): LayoutPlan {
+export function planFor(elf: ElfFile, req: StampRequest, opts: PlanOptions, before?: string[]): LayoutPlan {
   const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
   let size = elf.source.size;
   for (let i = 0; i < 4; i++) {
-    const pageCount = Math.ceil(Number(size) / pageSize);
+    const pageCount = Math.ceil(toIndex(size, 'size') / pageSize);
     const needed = buildNote(req, pageCount, 0n, placeholderSelf).length + 8 * 2;
-    const plan = planStamp(elf, needed, opts);
-    const outPages = Math.ceil(Number(plan.outputSize) / pageSize);
+    const plan = placeNote(elf, needed, opts);
+    const outPages = Math.ceil(toIndex(plan.outputSize, 'output size') / pageSize);
     const shift = plan.shift;
-    if (buildNote(req, outPages, shift, placeholderSelf).length <= plan.descCapacity) return plan;
+    // Only the plan kept is read back (checkPlan), once.
+    if (buildNote(req, outPages, shift, placeholderSelf).length <= plan.descCapacity) return checkPlan(elf, plan, before);
     size = plan.outputSize;
   }
-  throw new Error('the note does not converge to a size that fits its place');
+  throw new InternalError('the note does not converge to a size that fits its place');
 }
 
 /**
@@ -136,80 +138,95 @@ export interface StampOptions extends PlanOptions {
 export function stampFile(input: string, req: StampRequest, opts: StampOptions = {}): StampResult {
   const elf = openElf(input);
   try {
-    checkPages(req, elf.source.size);
-    // A note a tool moved to where loaders do not look goes back to its place.
-    const ours = findOurNote(elf);
-    if (ours?.addedByStamp && ours.note.container.kind === 'section') return restampFresh(input, req, opts);
-    let plan: LayoutPlan;
-    try {
-      plan = planFor(elf, req, opts);
-    } catch (e) {
-      // A note we added earlier that is now too small: take it out and place a bigger one.
-      if (!(e instanceof PlacementRefusedError) || !ours?.addedByStamp) throw e;
-      return restampFresh(input, req, opts);
-    }
-    // Filled in place, the output's identity is the input's: computed once (a SHA-256 of the image).
-    const inPlaceSelf = plan.strategy === 'in-place' ? identityOf(elf, plan.descOffset, plan.descCapacity) : undefined;
-    if (inPlaceSelf && opts.output === undefined) {
-      const desc = buildNote(req, pageCountOf(elf, req), 0n, inPlaceSelf);
-      if (holds(elf, plan, desc)) {
-        // The note holds exactly what this stamp would write: the file is left as it is.
-        const pages = decodeNote(elf.source.read(plan.descOffset, plan.descCapacity)).objects[0]!.pageSets.reduce((n, x) => n + x.runs.reduce((m, r) => m + r.count, 0), 0);
-        return { strategy: 'in-place', output: input, growth: 0n, descUsed: desc.length, descCapacity: plan.descCapacity, pages, unchanged: true };
-      }
-    }
-    let result: StampResult | undefined;
-    const output = replaceAtomically(
-      input,
-      (tmp) => {
-        applyPlan(elf.source as FileSource, plan, tmp);
-        let out: ElfFile;
-        try {
-          out = openElf(tmp);
-        } catch (e) {
-          // The input parsed; an output that does not is our refusal, not the input's fault.
-          if (e instanceof ElfFormatError) throw new PlacementRefusedError([`the rewritten file would not parse (${e.message})`], 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
-          throw e;
-        }
-        try {
-          const broken = newViolations(elf, out);
-          if (broken.length) throw new PlacementRefusedError([`the rewritten file would break layout rules: ${broken.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
-          const ours = findOurNote(out);
-          if (!ours) throw new Error('internal error: the rewritten file has no note');
-          const self = inPlaceSelf ?? identityOf(out, ours.note.descOffset, ours.note.descSize);
-          const desc = buildNote(req, pageCountOf(out, req), plan.shift, self);
-          const padded = new Uint8Array(ours.note.descSize);
-          padded.set(desc);
-          writeAt(tmp, ours.note.descOffset, padded);
-          const pages = desc.length;
-          result = { strategy: plan.strategy, output: '', growth: plan.growth, descUsed: desc.length, descCapacity: ours.note.descSize, pages };
-        } finally {
-          out.source.close();
-        }
-        const check = openElf(tmp);
-        try {
-          // The content digest was computed from these very bytes a moment ago.
-          const v = verifyElf(check, { content: false });
-          if (v.status !== 'valid') throw new Error(`internal error: the stamped file does not verify: ${v.reason}`);
-          // Once more with the descriptor in: its bytes must not have changed what readers see.
-          const late = newViolations(elf, check);
-          if (late.length) throw new PlacementRefusedError([`the filled note would break layout rules: ${late.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
-          result!.pages = v.note!.objects[0]!.pageSets.reduce((n, s) => n + s.runs.reduce((m, r) => m + r.count, 0), 0);
-        } finally {
-          check.source.close();
-        }
-      },
-      { output: opts.output, opened: (elf.source as FileSource).stat, xattrs: opts.xattrs, fsync: opts.fsync },
-    );
-    if (plan.strategy === 'in-place' && wasEmptyReservation(elf)) result!.strategy = 'reserved';
-    result!.output = output;
-    return result!;
+    return stampOpened(elf, input, req, opts);
   } finally {
     elf.source.close();
   }
 }
 
-const pageCountOf = (elf: ElfFile, req: StampRequest): number => Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+/**
+ * stampFile for a file the caller opened and parsed already (stamp-tree matched it to its
+ * profile with this very parse): `elf` must be `input` opened with openElf. Parses: the input
+ * once (the caller's), the planned output once (the planner reads it back), the written file
+ * once; the input's layout rules are computed once.
+ */
+export function stampOpened(elf: ElfFile, input: string, req: StampRequest, opts: StampOptions = {}): StampResult {
+  checkPages(req, elf.source.size);
+  // A note a tool moved to where loaders do not look goes back to its place.
+  const ours = findOurNote(elf);
+  if (ours?.addedByStamp && ours.note.container.kind === 'section') return restampFresh(input, req, opts);
+  const before = checkLayout(elf);
+  let plan: LayoutPlan;
+  try {
+    plan = planFor(elf, req, opts, before);
+  } catch (e) {
+    // A note we added earlier that is now too small: take it out and place a bigger one.
+    if (!(e instanceof PlacementRefusedError) || !ours?.addedByStamp) throw e;
+    return restampFresh(input, req, opts);
+  }
+  // Filled in place, the output's identity is the input's: computed once (a SHA-256 of the image).
+  const inPlaceSelf = plan.strategy === 'in-place' ? identityOf(elf, plan.descOffset, plan.descCapacity) : undefined;
+  if (inPlaceSelf && opts.output === undefined) {
+    const desc = buildNote(req, pageCountOf(elf.source.size, req), 0n, inPlaceSelf);
+    if (holds(elf, plan, desc)) {
+      // The note holds exactly what this stamp would write: the file is left as it is.
+      const pages = decodeNote(elf.source.read(plan.descOffset, plan.descCapacity)).objects[0]!.pageSets.reduce((n, x) => n + x.runs.reduce((m, r) => m + r.count, 0), 0);
+      return { strategy: 'in-place', output: input, growth: 0n, descUsed: desc.length, descCapacity: plan.descCapacity, pages, unchanged: true };
+    }
+  }
+  let result: StampResult | undefined;
+  const output = replaceAtomically(
+    input,
+    (tmp) => {
+      applyPlan(elf.source as FileSource, plan, tmp);
+      // The identity of the bytes just written, the descriptor read as zeros: the build-id note
+      // is copied as it is, the program headers are the plan's. No parse is needed for it.
+      let self = inPlaceSelf;
+      if (!self) {
+        const written = FileSource.open(tmp);
+        try {
+          const zeroed = [{ start: plan.descOffset, end: plan.descOffset + BigInt(plan.descCapacity) }];
+          self = { path: '', buildId: buildIdOf(elf), layoutDigest: layoutDigest(plan.programHeaders), contentSha256: contentSha256(written, plan.header.ehsize, plan.programHeaders, zeroed) };
+        } finally {
+          written.close();
+        }
+      }
+      const desc = buildNote(req, pageCountOf(plan.outputSize, req), plan.shift, self);
+      const padded = new Uint8Array(plan.descCapacity);
+      padded.set(desc);
+      writeAt(tmp, plan.descOffset, padded);
+      // The written file, read once as any reader will, with its descriptor in.
+      let check: ElfFile;
+      try {
+        check = openElf(tmp);
+      } catch (e) {
+        // The input parsed; an output that does not is our refusal, not the input's fault.
+        if (e instanceof ElfFormatError) throw new PlacementRefusedError([`the rewritten file would not parse (${e.message})`], 'The file\'s headers are inconsistent; check it with readelf or eu-elflint.');
+        throw e;
+      }
+      try {
+        const broken = newViolations(before, check);
+        if (broken.length) throw new PlacementRefusedError([`the rewritten file would break layout rules: ${broken.join('; ')}`], 'The file is left as it is; check it with readelf or eu-elflint.');
+        const found = findOurNote(check);
+        if (!found) throw new InternalError('internal error: the rewritten file has no note');
+        if (found.note.descOffset !== plan.descOffset || found.note.descSize !== plan.descCapacity) throw new InternalError(`internal error: the note is at ${found.note.descOffset} (${found.note.descSize} bytes), not where it was planned (${plan.descOffset}, ${plan.descCapacity} bytes)`);
+        // The content digest was computed from these very bytes a moment ago.
+        const v = verifyElf(check, { content: false });
+        if (v.status !== 'valid') throw new InternalError(`internal error: the stamped file does not verify: ${v.reason}`);
+        const pages = v.note!.objects[0]!.pageSets.reduce((n, x) => n + x.runs.reduce((m, r) => m + r.count, 0), 0);
+        result = { strategy: plan.strategy, output: '', growth: plan.growth, descUsed: desc.length, descCapacity: plan.descCapacity, pages };
+      } finally {
+        check.source.close();
+      }
+    },
+    { output: opts.output, opened: (elf.source as FileSource).stat, xattrs: opts.xattrs, fsync: opts.fsync },
+  );
+  if (plan.strategy === 'in-place' && wasEmptyReservation(elf)) result!.strategy = 'reserved';
+  result!.output = output;
+  return result!;
+}
+
+const pageCountOf = (size: bigint, req: StampRequest): number => Math.ceil(toIndex(size, 'file size') / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
 
 /** The identity of the file whose note descriptor is `size` bytes at `at` (read as zeros). */
 function identityOf(elf: ElfFile, at: bigint, size: number): Omit<NoteObject, 'pageSets'> {
@@ -258,7 +275,7 @@ export function removeNote(input: string, opts: { output?: string } = {}): Remov
         const out = openElf(tmp);
         try {
           const broken = newViolations(elf, out);
-          if (broken.length) throw new Error(`internal error: removing the note would break layout rules: ${broken.join('; ')}`);
+          if (broken.length) throw new InternalError(`internal error: removing the note would break layout rules: ${broken.join('; ')}`);
         } finally {
           out.source.close();
         }

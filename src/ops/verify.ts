@@ -4,6 +4,7 @@ import { buildIdOf, contentSha256, layoutDigest } from '../note/identity';
 import { SHF_ALLOC } from '../elf/constants';
 import { SECTION_NAME } from '../note/format';
 import { OurNote, findOurNote } from '../note/locate';
+import { toIndex } from '../elf/errors';
 
 export type VerifyStatus = 'valid' | 'absent' | 'stale' | 'corrupt';
 
@@ -81,7 +82,7 @@ export function checkIdentity(elf: ElfFile, note: PrefetchNote, zeroed: Array<{ 
   if (opts.content === false) return { status: 'valid', reason: 'the note is intact and matches this build\'s build-id and layout', note };
   const sha = contentSha256(elf.source, elf.header.ehsize, elf.programHeaders, zeroed);
   if (hex(sha) !== hex(self.contentSha256)) return { status: 'stale', reason: 'the loadable content changed since the file was stamped', note };
-  const pageCount = Math.ceil(Number(elf.source.size) / (1 << note.pageShift));
+  const pageCount = Math.ceil(toIndex(elf.source.size, 'file size') / (1 << note.pageShift));
   for (const s of self.pageSets) {
     const last = s.runs[s.runs.length - 1];
     if (last && last.first + last.count > Math.max(pageCount, s.pageCount)) return { status: 'stale', reason: `page set '${s.name}' reaches past the end of the file`, note };

@@ -1,6 +1,7 @@
 /** The device class the shim would pick for a file, and why (shim/epf_devclass.c epf_device_for). */
 import * as fs from 'node:fs';
 import { DEVICES, DeviceClass, DeviceParams } from './coalesce';
+import { InvalidInputError } from '../errors';
 
 export interface DeviceChoice {
   device: DeviceParams;
@@ -75,7 +76,7 @@ function blockClass(major: number, minor: number, depth: number): DeviceChoice {
 export function chooseDevice(file: string, override?: string): DeviceChoice {
   if (override) {
     const d = DEVICES[override as DeviceClass];
-    if (!d) throw new Error(`unknown device class '${override}' (hdd, ssd, nvme or net)`);
+    if (!d) throw new InvalidInputError(`unknown device class '${override}' (hdd, ssd, nvme or net)`);
     return { device: d };
   }
   let dev: number;

@@ -2,6 +2,7 @@ import { SHF_ALLOC, SHT_NOBITS } from '../elf/constants';
 import type { ElfFile } from '../elf/types';
 import { Run, normalizeRuns } from '../note/pageset';
 import type { Anchor } from './symbols';
+import { toIndex } from '../elf/errors';
 
 /** A section with bytes in the file, as a profile keeps it for carrying pages to a later build. */
 export interface SectionSpan {
@@ -17,7 +18,7 @@ export interface SectionSpan {
 export function sectionSpans(elf: ElfFile): SectionSpan[] {
   return elf.sections
     .filter((s) => (s.flags & SHF_ALLOC) !== 0n && s.type !== SHT_NOBITS && s.size > 0n)
-    .map((s) => ({ name: s.name, offset: Number(s.offset), size: Number(s.size) }))
+    .map((s) => ({ name: s.name, offset: toIndex(s.offset, 'offset'), size: toIndex(s.size, 'size') }))
     .sort((a, b) => a.offset - b.offset);
 }
 

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DEFAULT_SET, MAX_SET_NAME } from '../note/format';
+import { ProfileError } from '../errors';
 
 const hex = (what: string) => z.string().regex(/^([0-9a-f]{2})*$/, `${what} must be lower-case hex`);
 
@@ -47,7 +49,7 @@ export const ProfileObjectSchema = z.object({
     .max(1 << 20)
     .optional(),
   /** Name of the page set these pages go into. */
-  set: z.string().min(1).max(64).default('default'),
+  set: z.string().min(1).max(MAX_SET_NAME).default(DEFAULT_SET),
 });
 
 export const ProfileSchema = z.object({
@@ -78,12 +80,21 @@ export function parseProfile(text: string, where = 'profile'): Profile {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${where}: not JSON: ${(e as Error).message}`);
+    throw new ProfileError('malformed', `${where}: not JSON: ${(e as Error).message}`);
   }
   const r = ProfileSchema.safeParse(data);
   if (!r.success) {
     const first = r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new Error(`${where}: ${first.join('; ')}`);
+    throw new ProfileError('malformed', `${where}: ${first.join('; ')}`);
   }
   return r.data;
+}
+
+/** Profile JSON as written to disk: indented, with number arrays (counts) on one line. */
+export function profileJson(p: Profile): string {
+  return (
+    JSON.stringify(p, null, 2)
+      .replace(/\[\s*(\d+(?:,\s*\d+)*)\s*\]/g, (_m, nums: string) => `[${nums.split(/,\s*/).join(',')}]`)
+      .replace(/\{\s*"name": ("(?:[^"\\]|\\.)*"),\s*"offset": (\d+),\s*"size": (\d+)\s*\}/g, '{ "name": $1, "offset": $2, "size": $3 }') + '\n'
+  );
 }

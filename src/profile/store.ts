@@ -13,15 +13,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomically } from '../io/atomic';
-import { mergeProfiles } from '../record/select';
-import { profileJson } from '../record/profile';
+import { mergeProfiles } from './merge';
+import { profileJson } from './schema';
 import { Profile, ProfileObject, ProfileSchema, parseProfile } from './schema';
+import { ConflictError, InvalidInputError } from '../errors';
 
 /** Shortest build-id the directory files: shorter ones cannot tell builds apart. */
 const MIN_ID_BYTES = 2;
 
 export function entryPath(pdir: string, buildId: string): string {
-  if (!/^([0-9a-f]{2}){2,64}$/.test(buildId)) throw new Error(`'${buildId}' is not a build-id of 2 to 64 bytes in lower-case hex`);
+  if (!/^([0-9a-f]{2}){2,64}$/.test(buildId)) throw new InvalidInputError(`'${buildId}' is not a build-id of 2 to 64 bytes in lower-case hex`);
   return path.join(pdir, buildId.slice(0, 2), `${buildId.slice(2)}.json`);
 }
 
@@ -77,7 +78,7 @@ function withEntryLock<T>(file: string, body: () => T): T {
       } catch {
         /* gone already */
       }
-      if (Date.now() - start > LOCK_WAIT_MS) throw new Error(`${lock} is held by another process for more than ${LOCK_WAIT_MS / 1000} s (remove it if no elfprefetch is running)`);
+      if (Date.now() - start > LOCK_WAIT_MS) throw new ConflictError(`${lock} is held by another process for more than ${LOCK_WAIT_MS / 1000} s (remove it if no elfprefetch is running)`);
       Atomics.wait(pause, 0, 0, 5 + Math.random() * 20);
     }
   }

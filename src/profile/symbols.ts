@@ -7,6 +7,7 @@
 import { ByteView } from '../elf/bytes';
 import { SHN_UNDEF } from '../elf/constants';
 import type { ElfFile } from '../elf/types';
+import { toIndex } from '../elf/errors';
 
 const SHT_SYMTAB = 2;
 const SHT_DYNSYM = 11;
@@ -39,11 +40,11 @@ function symbolAnchors(elf: ElfFile, symbolType: number): Anchor[] {
   const strtab = elf.sections[table.link]!;
   const { is64, littleEndian } = elf.header;
   const entsize = is64 ? 24 : 16;
-  const count = Math.floor(Number(table.size) / entsize);
+  const count = Math.floor(toIndex(table.size, 'size') / entsize);
   if (count === 0 || count > MAX_SYMBOLS || strtab.size > BigInt(64 << 20)) return [];
   try {
     const v = new ByteView(elf.source.read(table.offset, count * entsize, ['symtab']), littleEndian, table.offset);
-    const names = elf.source.read(strtab.offset, Number(strtab.size), ['strtab']);
+    const names = elf.source.read(strtab.offset, toIndex(strtab.size, 'size'), ['strtab']);
     const out: Anchor[] = [];
     for (let i = 1; i < count; i++) {
       const at = i * entsize;
@@ -59,7 +60,7 @@ function symbolAnchors(elf: ElfFile, symbolType: number): Anchor[] {
       let end = nameAt;
       while (end < names.length && names[end] !== 0) end++;
       if (nameAt >= names.length) continue;
-      out.push({ name: Buffer.from(names.subarray(nameAt, end)).toString('utf8'), offset: Number(sec.offset + (value - sec.addr)), size: Number(size) });
+      out.push({ name: Buffer.from(names.subarray(nameAt, end)).toString('utf8'), offset: Number(sec.offset + (value - sec.addr)), size: toIndex(size, 'size') });
     }
     return out.sort((a, b) => a.offset - b.offset || a.name.localeCompare(b.name));
   } catch {

@@ -13,17 +13,19 @@ import type { StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BINDEXEC, nativeFile } from './native';
-import { runToExit } from './spawn';
+import { BINDEXEC, nativeFile } from '../native/locate';
+import { runToExit, sh } from '../io/spawn';
+import { attachLoop, buildImage, detachLoop, kernelDev, unmount } from '../io/loop';
 import { RunRecord, addPages } from './types';
+import { ConflictError, UnavailableError } from '../errors';
 
 export interface ExactOptions {
   windowMs?: number;
   stdio?: StdioOptions;
   env?: NodeJS.ProcessEnv;
   log?: (s: string) => void;
-  /** Stops before the next run when it returns a signal. */
-  interrupted?: () => NodeJS.Signals | undefined;
+  /** Stops before the next run once aborted. */
+  signal?: AbortSignal;
 }
 
 const TRACEFS_CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
@@ -60,43 +62,17 @@ function tracefs(): string {
   try {
     execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS_CANDIDATES[0]!], { stdio: 'ignore' });
   } catch {
-    throw new Error('the exact method needs tracefs, which is not mounted and could not be (mount -t tracefs nodev /sys/kernel/tracing)');
+    throw new UnavailableError('the exact method needs tracefs, which is not mounted and could not be (mount -t tracefs nodev /sys/kernel/tracing)');
   }
   return check(TRACEFS_CANDIDATES[0]!);
 }
 
 function check(t: string): string {
-  if (!fs.existsSync(path.join(t, EVENT))) throw new Error(`this kernel has no tracepoint filemap:mm_filemap_add_to_page_cache (${t}/${EVENT})`);
+  if (!fs.existsSync(path.join(t, EVENT))) throw new UnavailableError(`this kernel has no tracepoint filemap:mm_filemap_add_to_page_cache (${t}/${EVENT})`);
   return t;
 }
 
 const write = (file: string, text: string): void => fs.writeFileSync(file, text);
-
-function sh(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`);
-  }
-}
-
-/** A loop device on `image` with read-ahead off; returns its path and kernel dev_t. */
-function attachLoop(image: string, readOnly: boolean): { dev: string; kdev: number } {
-  const dev = sh('losetup', ['--find', '--show', '--direct-io=on', ...(readOnly ? ['--read-only'] : []), image]);
-  const name = path.basename(dev);
-  write(`/sys/block/${name}/queue/read_ahead_kb`, '0');
-  const [maj, min] = fs.readFileSync(`/sys/block/${name}/dev`, 'utf8').trim().split(':').map(Number);
-  return { dev, kdev: maj! * 2 ** 20 + min! }; // the kernel's dev_t: major << 20 | minor
-}
-
-function detachLoop(dev: string): void {
-  try {
-    sh('losetup', ['-d', dev]);
-  } catch {
-    // best effort: a process that outlived the run may still hold it; it goes when released
-  }
-}
 
 interface TraceEvent {
   pid: number;
@@ -256,7 +232,7 @@ async function withExactLock<T>(log: (s: string) => void, body: () => Promise<T>
       }
       if (!said) log(`exact: waiting for another exact recording (pid ${holder}) to finish`);
       said = true;
-      if (Date.now() - start > LOCK_WAIT_MS) throw new Error(`another exact recording (pid ${holder}, ${EXACT_LOCK}) has run for more than ${LOCK_WAIT_MS / 60_000} minutes`);
+      if (Date.now() - start > LOCK_WAIT_MS) throw new ConflictError(`another exact recording (pid ${holder}, ${EXACT_LOCK}) has run for more than ${LOCK_WAIT_MS / 60_000} minutes`);
       await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
     }
   }
@@ -269,7 +245,7 @@ async function withExactLock<T>(log: (s: string) => void, body: () => Promise<T>
 
 export async function recordExact(argv: string[], files: string[], runs: number, opts: ExactOptions = {}): Promise<RunRecord[]> {
   const why = exactUnavailable();
-  if (why) throw new Error(why);
+  if (why) throw new UnavailableError(why);
   return withExactLock(opts.log ?? (() => {}), () => recordExactLocked(argv, files, runs, opts));
 }
 
@@ -279,45 +255,26 @@ async function recordExactLocked(argv: string[], files: string[], runs: number, 
   const pageSize = 4096;
   const targets = [...new Set(files.map((f) => fs.realpathSync(f)))];
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-exact-'));
-  const image = path.join(work, 'image.ext4');
   const mnt = path.join(work, 'mnt');
-  fs.mkdirSync(mnt);
   const bytes = targets.reduce((n, f) => n + Math.ceil(fs.statSync(f).size / 4096) * 4096, 0);
-  fs.writeFileSync(image, '');
-  fs.truncateSync(image, Math.ceil((bytes * 1.1 + (64 << 20)) / (1 << 20)) * (1 << 20));
   let tracer: Tracer | undefined;
   let mounted = false;
   const results: RunRecord[] = [];
   try {
     // 1. the copies, on a file system of their own
-    const rw = attachLoop(image, false);
-    try {
-      sh('mkfs.ext4', ['-q', '-F', '-b', '4096', '-O', '^has_journal', '-E', 'lazy_itable_init=0,lazy_journal_init=0', rw.dev]);
-      sh('mount', [rw.dev, mnt]);
-      mounted = true;
-      targets.forEach((f, i) => {
-        fs.copyFileSync(f, path.join(mnt, String(i)));
-        fs.chmodSync(path.join(mnt, String(i)), fs.statSync(f).mode & 0o7777);
-      });
-      sh('umount', [mnt]);
-      mounted = false;
-    } finally {
-      if (mounted) sh('umount', [mnt]);
-      mounted = false;
-      detachLoop(rw.dev);
-    }
+    const image = buildImage(work, targets);
     log(`exact: ${targets.length} files (${(bytes / 1048576).toFixed(1)} MiB) copied to a loop device with read-ahead off`);
     tracer = new Tracer(tracefs());
     // 2. each run on a fresh read-only loop device of the image: a cold cache
-    for (let run = 0; run < runs && !opts.interrupted?.(); run++) {
-      const loop = attachLoop(image, true);
+    for (let run = 0; run < runs && !opts.signal?.aborted; run++) {
+      const loop = attachLoop(image, true, 0);
       try {
         sh('mount', ['-o', 'ro,noload', loop.dev, mnt]);
         mounted = true;
         const inodes = new Map<number, string>();
         targets.forEach((f, i) => inodes.set(fs.statSync(path.join(mnt, String(i))).ino, f));
         const binds = targets.flatMap((f, i) => [path.join(mnt, String(i)), f]);
-        tracer.start(loop.kdev);
+        tracer.start(kernelDev(loop));
         const exit = await runToExit([launcher, ...binds, '--', ...argv], opts.env ?? process.env, opts.stdio);
         const parsed = parseTrace(tracer.stop());
         const notes: string[] = [];
@@ -327,26 +284,14 @@ async function recordExactLocked(argv: string[], files: string[], runs: number, 
         if (got.commandStart === undefined) notes.push('the trace shows no exec of the command');
         results.push({ files: got.files, processes: got.processes, code: exit.code, signal: exit.signal, notes });
       } finally {
-        if (mounted) {
-          try {
-            sh('umount', [mnt]);
-          } catch {
-            sh('umount', ['-l', mnt]);
-          }
-          mounted = false;
-        }
+        if (mounted) unmount(mnt);
+        mounted = false;
         detachLoop(loop.dev);
       }
     }
   } finally {
     tracer?.close();
-    if (mounted) {
-      try {
-        sh('umount', ['-l', mnt]);
-      } catch {
-        // nothing more to do
-      }
-    }
+    if (mounted) unmount(mnt);
     fs.rmSync(work, { recursive: true, force: true });
   }
   return results;

@@ -1,7 +1,8 @@
-import * as fs from 'node:fs';
 import { openElf } from '../elf/read';
+import { sniffElfType } from '../elf/sniff';
 import { buildIdOf, layoutDigest } from '../note/identity';
 import { SectionSpan, sectionSpans } from '../profile/carry';
+import { toIndex } from '../elf/errors';
 
 /** What a profile says about an ELF file besides its pages (docs/FORMAT.md section 2). */
 export interface ObjectIdentity {
@@ -13,34 +14,19 @@ export interface ObjectIdentity {
   sections: SectionSpan[];
 }
 
-const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-
-function isElf(file: string): boolean {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const b = Buffer.alloc(4);
-    return fs.readSync(fd, b, 0, 4, 0) === 4 && b.equals(ELF_MAGIC);
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
 /**
  * The identity of an ELF file as it is now, read with our own reader; undefined for files
  * that are not ELF (data files a program maps, like locale-archive) or that we cannot read.
  */
 export function identify(file: string): ObjectIdentity | undefined {
-  if (!isElf(file)) return undefined;
+  if (sniffElfType(file) === undefined) return undefined;
   const elf = openElf(file);
   try {
     return {
       path: file,
       buildId: Buffer.from(buildIdOf(elf)).toString('hex'),
       layoutDigest: layoutDigest(elf.programHeaders).toString(16).padStart(16, '0'),
-      size: Number(elf.source.size),
+      size: toIndex(elf.source.size, 'file size'),
       machine: elf.header.machine,
       sections: sectionSpans(elf),
     };
@@ -49,9 +35,11 @@ export function identify(file: string): ObjectIdentity | undefined {
   }
 }
 
-/** "major:minor" (decimal, as the recorder writes it) of a glibc dev_t, as fs.statSync(f, { bigint: true }).dev holds it. */
-export function devString(dev: bigint): string {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn & 0xffffffffn);
-  return `${major}:${minor}`;
+/** Whether `file` is an ELF file our reader reads whole (identify succeeds): one the recorder may trace. */
+export function readableElf(file: string): boolean {
+  try {
+    return identify(file) !== undefined;
+  } catch {
+    return false;
+  }
 }

@@ -3,9 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { StdioOptions } from 'node:child_process';
 import { normalizeRuns } from '../note/pageset';
-import { RECORDER_LIBRARY, nativeFile } from './native';
+import { RECORDER_LIBRARY, nativeFile } from '../native/locate';
 import { RawProcess, readRawDir } from './raw';
-import { prependList, runToExit } from './spawn';
+import { prependList, runToExit } from '../io/spawn';
 import { RunRecord, addPages } from './types';
 
 export interface PagemapOptions {
@@ -74,5 +74,3 @@ export async function recordPagemapRun(argv: string[], opts: PagemapOptions = {}
   }
 }
 
-/** Pages in all files of a run, for messages. */
-export const runPageCount = (r: RunRecord): number => [...r.files.values()].reduce((n, s) => n + s.size, 0);

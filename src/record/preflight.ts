@@ -4,8 +4,10 @@
  */
 import { checkOutput } from '../io/output';
 import { readHead } from '../io/regular';
+import { hasElfMagic } from '../elf/sniff';
 import { exactUnavailable } from './exact';
 import type { Method } from './types';
+import { InvalidInputError, UnavailableError } from '../errors';
 
 export interface Preflight {
   /** Where the profile will be written (record -o, train --profile). */
@@ -18,10 +20,10 @@ export function preflight(p: Preflight): void {
   if (p.output !== undefined) checkOutput(p.output, 'profile');
   if (p.main !== undefined) {
     const head = readHead(p.main, 4);
-    if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) throw new Error(`--main ${p.main} is not an ELF file; name the program's own file (not a script or wrapper)`);
+    if (!hasElfMagic(head)) throw new InvalidInputError(`--main ${p.main} is not an ELF file; name the program's own file (not a script or wrapper)`);
   }
   if (p.method === 'exact') {
     const why = exactUnavailable();
-    if (why) throw new Error(`--method exact cannot run here: ${why}`);
+    if (why) throw new UnavailableError(`--method exact cannot run here: ${why}`);
   }
 }

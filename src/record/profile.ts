@@ -3,8 +3,10 @@ import { openElf } from '../elf/read';
 import { formatRanges, parseRanges, runsFromPages } from '../note/pageset';
 import { Anchor, anchorsOfPages, dataAnchors, functionAnchors } from '../profile/symbols';
 import { Profile, ProfileObject, ProfileSchema } from '../profile/schema';
+import { DEFAULT_SET } from '../note/format';
 import { ObjectIdentity, identify } from './objects';
 import type { Method, RunRecord } from './types';
+import { RecordingError } from '../errors';
 
 export interface BuildOptions {
   pageSize?: number;
@@ -62,7 +64,7 @@ function mode<T>(values: T[]): T | undefined {
  * program (main) is the command's own executable unless `main` names another file.
  */
 export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildResult {
-  if (runs.length === 0) throw new Error('no runs to build a profile from');
+  if (runs.length === 0) throw new RecordingError('no runs to build a profile from');
   const pageSize = opts.pageSize ?? 4096;
   const exclude = new Set((opts.exclude ?? []).map(real));
   const counts = new Map<string, Map<number, number>>();
@@ -103,7 +105,7 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
       pages: formatRanges(runsFromPages(pages)),
       counts: pages.map((p) => c.get(p)!),
       ...(id.sections.length ? { sections: id.sections } : {}),
-      set: 'default',
+      set: DEFAULT_SET,
     });
   }
   // The program's functions on its pages, to carry them to a later build (src/profile/carry.ts),
@@ -115,10 +117,10 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
     if (data.length) o.data = data;
   }
   if (mainPath && !objects.some((o) => o.main)) {
-    throw new Error(`the program ${mainPath} is not among the recorded objects${opts.main ? '' : ' (a static program? name the file with --main)'}`);
+    throw new RecordingError(`the program ${mainPath} is not among the recorded objects${opts.main ? '' : ' (a static program? name the file with --main)'}`);
   }
   objects.sort((a, b) => Number(b.main) - Number(a.main));
-  if (objects.length === 0) throw new Error('the runs touched no ELF object');
+  if (objects.length === 0) throw new RecordingError('the runs touched no ELF object');
   const profile = ProfileSchema.parse({
     format: 'elfprefetch-profile',
     version: 1,
@@ -131,13 +133,4 @@ export function buildProfile(runs: RunRecord[], opts: BuildOptions = {}): BuildR
     objects,
   });
   return { profile, skipped };
-}
-
-/** Profile JSON as written to disk: indented, with number arrays (counts) on one line. */
-export function profileJson(p: Profile): string {
-  return (
-    JSON.stringify(p, null, 2)
-      .replace(/\[\s*(\d+(?:,\s*\d+)*)\s*\]/g, (_m, nums: string) => `[${nums.split(/,\s*/).join(',')}]`)
-      .replace(/\{\s*"name": ("(?:[^"\\]|\\.)*"),\s*"offset": (\d+),\s*"size": (\d+)\s*\}/g, '{ "name": $1, "offset": $2, "size": $3 }') + '\n'
-  );
 }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Run, parseRanges } from '../note/pageset';
+import { RecordingError } from '../errors';
 
 /** One mapping of a file in a recorded process, with the pages present in it (file pages). */
 export interface RawMapping {
@@ -42,7 +43,7 @@ const runsOf = (text: string): Run[] => (text.trim() ? parseRanges(text) : []);
 /** Parses one raw result file; throws naming the file and line on anything unexpected. */
 export function parseRaw(text: string, file = 'raw result'): RawProcess {
   const lines = text.split('\n');
-  if (lines[0] !== 'elfprefetch-record 1') throw new Error(`${file}: not a recorder result (first line '${lines[0]}')`);
+  if (lines[0] !== 'elfprefetch-record 1') throw new RecordingError(`${file}: not a recorder result (first line '${lines[0]}')`);
   const p: RawProcess = {
     file,
     pid: 0,
@@ -84,24 +85,24 @@ export function parseRaw(text: string, file = 'raw result'): RawProcess {
         case 'map': {
           // map START-END PERMS OFFSET MAJ:MIN INO PATH (the path may hold spaces)
           const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) (\d+:\d+) (\d+) (.+)$/.exec(rest);
-          if (!m) throw new Error('malformed map line');
+          if (!m) throw new RecordingError('malformed map line');
           cur = { start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), perms: m[3]!, offset: BigInt('0x' + m[4]), dev: m[5]!, ino: Number(m[6]), path: m[7]!, pre: [], post: [] };
           p.maps.push(cur);
           break;
         }
         case 'pre':
         case 'post':
-          if (!cur) throw new Error(`'${key}' before any map line`);
+          if (!cur) throw new RecordingError(`'${key}' before any map line`);
           cur[key] = runsOf(rest);
           break;
         case 'end': p.complete = true; break;
         default: break; // later versions may add lines
       }
     } catch (e) {
-      throw new Error(`${file}:${i + 1}: ${(e as Error).message}`);
+      throw new RecordingError(`${file}:${i + 1}: ${(e as Error).message}`);
     }
   }
-  if (!p.pid) throw new Error(`${file}: no pid`);
+  if (!p.pid) throw new RecordingError(`${file}: no pid`);
   return p;
 }
 

@@ -1,15 +1,16 @@
 import type { StdioOptions } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Profile } from '../profile/schema';
 import { recordExact, exactUnavailable } from './exact';
-import { RECORDER_LIBRARY, nativeDir, nativeFile } from './native';
-import { identify } from './objects';
+import { RECORDER_LIBRARY, nativeDir, nativeFile } from '../native/locate';
+import { readableElf } from './objects';
 import { recordPagemapRun } from './pagemap';
-import { noticingSignals, resolveCommand } from './spawn';
+import { throwIfInterrupted } from '../io/interrupt';
+import { lddLibraries, resolveCommand } from '../io/spawn';
 import { buildProfile } from './profile';
 import type { Method, RunRecord } from './types';
+import { InvalidInputError, RecordingError } from '../errors';
 
 export interface RecordOptions {
   method?: Method | 'auto';
@@ -30,6 +31,8 @@ export interface RecordOptions {
    */
   discovery?: boolean;
   log?: (s: string) => void;
+  /** Aborted (by the CLI, on a signal): no new run starts; record throws its InterruptedError. */
+  signal?: AbortSignal;
 }
 
 export interface RecordResult {
@@ -49,9 +52,9 @@ export function resolveMethod(method: Method | 'auto' = 'auto'): { method: Metho
 
 /** Records `runs` runs of argv and builds their profile (per-page counts over the runs). */
 export async function record(argv: string[], opts: RecordOptions = {}): Promise<RecordResult> {
-  if (argv.length === 0) throw new Error('name the command to record after --');
+  if (argv.length === 0) throw new InvalidInputError('name the command to record after --');
   const runs = opts.runs ?? 1;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive whole number, not ${runs}`);
+  if (!Number.isInteger(runs) || runs < 1) throw new InvalidInputError(`--runs must be a positive whole number, not ${runs}`);
   const log = opts.log ?? (() => {});
   const { method, why } = resolveMethod(opts.method);
   if (opts.method === 'auto' || opts.method === undefined) log(`method: ${method}${why ? ` (exact: ${why.replace(/^the exact method /, '')})` : ''}`);
@@ -69,38 +72,41 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
   const records: RunRecord[] = [];
   const pagemapRun = (i: number): Promise<RunRecord> =>
     recordPagemapRun(argv, { windowMs: opts.windowMs, flags: opts.flags, stdio: opts.stdio, env: opts.env, rawDir: opts.rawDir ? `${opts.rawDir}/run-${i}` : undefined });
-  await noticingSignals(async (interrupted) => {
+  const signal = opts.signal;
+  const interrupted = (): boolean => signal?.aborted === true;
+  await (async () => {
     if (method === 'pagemap') {
       for (let i = 1; i <= runs && !interrupted(); i++) records.push(await pagemapRun(i));
       return;
     }
     if (!discover) {
       const main = opts.main ?? resolveCommand(argv[0]!, opts.env);
-      if (!main || !safeIdentify(main)) throw new Error(`--no-discovery: cannot tell which program ${argv[0]} is; name it with --main`);
-      const files = [main, ...librariesOf(main).filter((f) => f !== main && safeIdentify(f))];
+      if (!main || !readableElf(main)) throw new InvalidInputError(`--no-discovery: cannot tell which program ${argv[0]} is; name it with --main`);
+      const files = [main, ...lddLibraries(main).filter((f) => f !== main && readableElf(f))];
       log(`exact: tracing ${main}${files.length > 1 ? ` and the ${files.length - 1} libraries ldd lists` : ' only'}`);
-      for (const r of await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, interrupted })) records.push({ ...r, main });
+      for (const r of await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, signal })) records.push({ ...r, main });
       return;
     }
     // A pagemap run first, to learn which files the command's processes map.
     const discovery = await pagemapRun(0);
     if (interrupted()) return;
-    const files = [...discovery.files.keys()].filter((f) => f !== lib && safeIdentify(f));
+    const files = [...discovery.files.keys()].filter((f) => f !== lib && readableElf(f));
     let main = discovery.main;
     if (!main) {
       // A static program loads no recorder: the exact method still sees its own file.
       main = resolveCommand(argv[0]!, opts.env);
-      if (!main || !safeIdentify(main)) throw new Error(`cannot tell which program the command runs: ${discovery.notes.join('; ')}`);
+      if (!main || !readableElf(main)) throw new RecordingError(`cannot tell which program the command runs: ${discovery.notes.join('; ')}`);
       files.push(main);
       // Go programs end with exit_group: the recorder's exit handler never runs, although
       // ld.so mapped libraries. ldd names them (it runs ld.so, not the program).
-      const libs = librariesOf(main).filter((f) => !files.includes(f) && safeIdentify(f));
+      const libs = lddLibraries(main).filter((f) => !files.includes(f) && readableElf(f));
       files.push(...libs);
       log(`exact: the recorder saw no process (a static program, or one that ends without exit handlers, like Go); tracing ${main}${libs.length ? ` and the ${libs.length} libraries ldd lists` : ' only'}`);
     } else log(`exact: a pagemap run found ${files.length} ELF files`);
-    const exact = await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, interrupted });
+    const exact = await recordExact(argv, files, runs, { windowMs: opts.windowMs, stdio: opts.stdio, env: opts.env, log, signal });
     for (const r of exact) records.push({ ...r, main });
-  });
+  })();
+  throwIfInterrupted(signal);
   records.forEach((r, i) => {
     const tag = runs > 1 ? `run ${i + 1}: ` : '';
     if (r.signal) notes.push(`${tag}the command was killed by ${r.signal}`);
@@ -111,40 +117,15 @@ export async function record(argv: string[], opts: RecordOptions = {}): Promise<
   // the program not found): such a run recorded a failure, not the program's start-up.
   const started = records.filter((r) => r.signal || (r.code !== 126 && r.code !== 127));
   if (started.length === 0) {
-    throw new Error(`no run started the program (${[...new Set(notes)].join('; ')}): a missing library or program? Nothing was recorded`);
+    throw new RecordingError(`no run started the program (${[...new Set(notes)].join('; ')}): a missing library or program? Nothing was recorded`);
   }
   if (started.length < records.length) notes.push(`${records.length - started.length} of ${records.length} runs did not start the program (status 126/127) and were left out`);
   records.splice(0, records.length, ...started);
   if (records.every((r) => r.files.size === 0)) {
-    throw new Error(`nothing recorded: ${[...new Set(notes)].join('; ') || 'no pages'}`);
+    throw new RecordingError(`nothing recorded: ${[...new Set(notes)].join('; ') || 'no pages'}`);
   }
   // Our own native files (the recorder, the shim when it is preloaded) are not the program's.
   const ours = fs.readdirSync(nativeDir()).map((f) => path.join(nativeDir(), f));
   const built = buildProfile(records, { command: argv, method, windowMs: opts.windowMs, main: opts.main, exclude: [lib, ...ours] });
   return { profile: built.profile, method, runs: records, skipped: built.skipped, notes: [...new Set(notes)] };
-}
-
-/** The shared objects ld.so would load for `file` (absolute paths from `ldd`); none for a static file. */
-function librariesOf(file: string): string[] {
-  const r = spawnSync('ldd', [file], { encoding: 'utf8', timeout: 10_000 });
-  if (r.error || r.status !== 0) return [];
-  const out = new Set<string>();
-  for (const line of r.stdout.split('\n')) {
-    const m = /(?:=>\s+)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
-    if (!m) continue;
-    try {
-      out.add(fs.realpathSync(m[1]!));
-    } catch {
-      /* listed but not there: nothing to trace */
-    }
-  }
-  return [...out];
-}
-
-function safeIdentify(f: string): boolean {
-  try {
-    return identify(f) !== undefined;
-  } catch {
-    return false;
-  }
 }

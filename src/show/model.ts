@@ -5,14 +5,18 @@
 import * as fs from 'node:fs';
 import * as C from '../elf/constants';
 import { openElf } from '../elf/read';
+import { hasElfMagic } from '../elf/sniff';
 import type { ElfFile } from '../elf/types';
 import { buildIdOf } from '../note/identity';
 import { Run, pageTotal, parseRanges } from '../note/pageset';
+import { DEFAULT_SET } from '../note/format';
 import { verifyElf } from '../ops/verify';
 import { parseProfile } from '../profile/schema';
 import { DeviceParams, ReadRequest, planReads } from '../plan/coalesce';
 import { DeviceChoice, chooseDevice } from '../plan/device';
 import { readHead, readRegular } from '../io/regular';
+import { InvalidInputError } from '../errors';
+import { toIndex } from '../elf/errors';
 
 export type SegmentKind = 'r' | 'x' | 'w';
 
@@ -65,12 +69,12 @@ function layoutOf(elf: ElfFile): { segments: ShownSegment[]; sections: ShownSect
     .map((p) => ({
       kind: kindOf(p.flags),
       label: `LOAD ${p.flags & C.PF_R ? 'R' : ''}${p.flags & C.PF_W ? 'W' : ''}${p.flags & C.PF_X ? 'X' : ''}`,
-      offset: Number(p.offset),
-      size: Number(p.filesz),
+      offset: toIndex(p.offset, 'offset'),
+      size: toIndex(p.filesz, 'segment size'),
     }));
   const sections = elf.sections
     .filter((s) => s.type !== C.SHT_NOBITS && s.type !== C.SHT_NULL && s.size > 0n)
-    .map((s) => ({ name: s.name || `[${s.index}]`, offset: Number(s.offset), size: Number(s.size) }))
+    .map((s) => ({ name: s.name || `[${s.index}]`, offset: toIndex(s.offset, 'offset'), size: toIndex(s.size, 'size') }))
     .sort((a, b) => a.offset - b.offset);
   return { segments, sections };
 }
@@ -107,7 +111,7 @@ function libraryLayout(path: string, buildId: string): { layout: { segments: Sho
   try {
     const id = hex(buildIdOf(elf));
     if (id !== buildId) return { layout: none, note: `the file here is another build (build-id ${id || 'none'})` };
-    return { layout: layoutOf(elf), size: Number(elf.source.size), note: 'the file here is this build' };
+    return { layout: layoutOf(elf), size: toIndex(elf.source.size, 'file size'), note: 'the file here is this build' };
   } finally {
     elf.source.close();
   }
@@ -117,9 +121,9 @@ function libraryLayout(path: string, buildId: string): { layout: { segments: Sho
 function fromElf(file: string, opts: ShowOptions): ShownObject[] {
   const elf = openElf(file);
   try {
-    const size = Number(elf.source.size);
+    const size = toIndex(elf.source.size, 'file size');
     const v = verifyElf(elf);
-    const setName = opts.set ?? 'default';
+    const setName = opts.set ?? DEFAULT_SET;
     const device = chooseDevice(file, opts.device);
     const pageSize = v.note ? 1 << v.note.pageShift : 4096;
     const self = v.note?.objects[0];
@@ -127,7 +131,7 @@ function fromElf(file: string, opts: ShowOptions): ShownObject[] {
     const usable = v.status === 'valid';
     if (opts.set !== undefined && !set) {
       const names = self?.pageSets.map((s) => `'${s.name}'`).join(', ');
-      throw new Error(`no page set named '${opts.set}' (${names ? `the note has ${names}` : `note: ${v.status}: ${v.reason}`})`);
+      throw new InvalidInputError(`no page set named '${opts.set}' (${names ? `the note has ${names}` : `note: ${v.status}: ${v.reason}`})`);
     }
     const notes = [`note: ${v.status}: ${v.reason}`];
     if (v.note && !set) notes.push(`no page set named '${setName}' (sets: ${self?.pageSets.map((s) => s.name).join(', ') || 'none'})`);
@@ -152,7 +156,7 @@ function fromElf(file: string, opts: ShowOptions): ShownObject[] {
 function fromProfile(file: string, text: string, opts: ShowOptions): ShownObject[] {
   const p = parseProfile(text, file);
   if (opts.set !== undefined && !p.objects.some((o) => o.set === opts.set)) {
-    throw new Error(`no page set named '${opts.set}' (the profile has ${[...new Set(p.objects.map((o) => `'${o.set}'`))].join(', ') || 'no objects'})`);
+    throw new InvalidInputError(`no page set named '${opts.set}' (the profile has ${[...new Set(p.objects.map((o) => `'${o.set}'`))].join(', ') || 'no objects'})`);
   }
   return p.objects
     .filter((o) => !opts.set || o.set === opts.set)
@@ -167,7 +171,7 @@ function fromProfile(file: string, text: string, opts: ShowOptions): ShownObject
 
 /** Reads FILE (an ELF file or a profile JSON) into what show draws. */
 export function showModel(file: string, opts: ShowOptions = {}): ShownObject[] {
-  if (readHead(file, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return fromElf(file, opts);
+  if (hasElfMagic(readHead(file, 4))) return fromElf(file, opts);
   return fromProfile(file, readRegular(file).toString('utf8'), opts);
 }
 
@@ -193,7 +197,7 @@ function countIn(first: number, end: number, ranges: Array<[number, number]>): n
 }
 
 /** Groups pages into at most maxCells cells. */
-export function cells(o: ShownObject, maxCells: number, fixedPer?: number): { per: number; cells: Cell[] } {
+export function cells(o: Pick<ShownObject, 'pageCount' | 'pageSize' | 'selected' | 'plan' | 'segments' | 'sections'>, maxCells: number, fixedPer?: number): { per: number; cells: Cell[] } {
   // fixedPer: one scale for every file of a picture.
   const per = fixedPer ?? Math.max(1, Math.ceil(o.pageCount / maxCells));
   const sel: Array<[number, number]> = o.selected.map((r) => [r.first, Math.min(r.first + r.count, o.pageCount)]);

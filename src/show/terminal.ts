@@ -1,4 +1,8 @@
-/** `elfprefetch show` in the terminal: two text lines per row of cells (segments, pages). */
+/**
+ * The page picture in the terminal: `elfprefetch show` (two text lines per row of cells:
+ * segments, pages) and `elfprefetch info` (one set's pages alone).
+ */
+import type { Run } from '../note/pageset';
 import { ShownObject, cells, summary } from './model';
 import { cellGlyph, glyphLegend, paint } from './glyphs';
 
@@ -11,7 +15,6 @@ export interface TerminalOptions {
 
 const SEG_COLOR: Record<string, string> = { r: '\x1b[34m', x: '\x1b[31m', w: '\x1b[32m', '-': '\x1b[90m' };
 const RESET = '\x1b[0m';
-
 
 export function renderTerminal(objects: ShownObject[], opts: TerminalOptions = {}): string[] {
   const width = opts.width ?? 64;
@@ -90,4 +93,18 @@ export function renderTerminal(objects: ShownObject[], opts: TerminalOptions = {
     out.push('');
   }
   return out;
+}
+
+/** One page set alone (`info`): rows of cells by how many of their pages are selected, and the legend. */
+export function renderPageSet(selected: Run[], pageCount: number, opts: TerminalOptions = {}): string[] {
+  if (pageCount === 0) return [];
+  const width = opts.width ?? 64;
+  const { per, cells: cs } = cells({ pageCount, pageSize: 1, selected, plan: [], segments: [], sections: [] }, width * (opts.maxRows ?? 16));
+  const rows: string[] = [];
+  for (let i = 0; i < cs.length; i += width) {
+    const row = cs.slice(i, i + width);
+    rows.push(`${String(row[0]!.first).padStart(8)} ${paint(row.map((c) => cellGlyph(c.pages, c.selected)).join(''), !!opts.color)}`);
+  }
+  rows.push(`${''.padStart(8)} ${glyphLegend(per, false)}`);
+  return rows;
 }

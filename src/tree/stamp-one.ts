@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PT_LOAD, SHF_ALLOC, SHT_NOBITS, SHT_NOTE } from '../elf/constants';
-import { ElfFormatError, PlacementRefusedError } from '../elf/errors';
+import { ElfFormatError, PlacementRefusedError, toIndex } from '../elf/errors';
+import { ProfileError } from '../errors';
 import { openElf } from '../elf/read';
 import type { ElfFile } from '../elf/types';
 import { tempBeside } from '../io/atomic';
@@ -16,10 +17,10 @@ import { DEFAULT_PAGE_SHIFT } from '../note/format';
 import { buildIdOf } from '../note/identity';
 import { requestFromProfileData } from '../ops/from-profile';
 import { verifySidecar, writeSidecar } from '../ops/sidecar';
-import { StampRequest, buildNote, planFor, stampFile } from '../ops/stamp';
+import { StampRequest, buildNote, planFor, stampOpened } from '../ops/stamp';
 import { VerifyResult, verifyElf } from '../ops/verify';
 import { PathIndexEntry, lookupProfile } from '../profile/store';
-import { selectPages } from '../record/select';
+import { selectPages } from '../profile/select';
 import type { Candidate } from './walk';
 
 export type Fallback = 'sidecar' | 'move';
@@ -82,7 +83,7 @@ function countPages(req: StampRequest): number {
 /** True when a valid note (the file's own, or its sidecar) is exactly what this request would write now. */
 function isCurrent(elf: ElfFile, req: StampRequest, v: VerifyResult): boolean {
   if (v.status !== 'valid' || !v.note) return false;
-  const pageCount = Math.ceil(Number(elf.source.size) / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
+  const pageCount = Math.ceil(toIndex(elf.source.size, 'file size') / (1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT)));
   const self = v.note.objects[0]!;
   const wanted = buildNote(req, pageCount, 0n, { path: self.path, buildId: self.buildId, layoutDigest: self.layoutDigest, contentSha256: self.contentSha256 });
   return Buffer.from(encodeNote(v.note)).equals(Buffer.from(wanted));
@@ -140,11 +141,11 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
     let req: StampRequest;
     try {
       const selected = selectPages(entry.profile, { minShare: opts.minShare, budget: opts.budget }).profile;
-      req = requestFromProfileData(c.path, entry.path, selected, { carryOver: carry });
+      req = requestFromProfileData(c.path, entry.path, selected, { carryOver: carry, elf });
     } catch (e) {
-      if (/nothing selected/.test((e as Error).message)) return done({ outcome: 'no-profile', reason: `no page of ${entry.path} was used in enough runs` });
+      if (e instanceof ProfileError && e.code === 'nothing_selected') return done({ outcome: 'no-profile', reason: `no page of ${entry.path} was used in enough runs` });
       // The build recorded at this path is not this program any more (carry-over refused).
-      if (carry && /does not look like a profile of this program/.test((e as Error).message)) return done({ outcome: 'no-profile', reason: (e as Error).message.replace(/\. Record this program.*$/, '') });
+      if (carry && e instanceof ProfileError && e.code === 'other_program') return done({ outcome: 'no-profile', reason: e.short });
       throw e;
     }
     report.pages = countPages(req);
@@ -163,19 +164,18 @@ export function stampOne(c: Candidate, opts: TreeStampOptions, xattrs?: string |
         return done({ outcome: 'would-stamp', strategy: 'sidecar', reason: `no room in the file: ${e.reasons.join('; ')}` });
       }
     }
-    elf.source.close();
-    elf = undefined;
     if (opts.sidecar !== undefined) {
-      const r = writeSidecar(c.path, req, opts.sidecar, { fsync: false });
+      const r = writeSidecar(c.path, req, opts.sidecar, { fsync: false, elf });
       return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output });
     }
     try {
-      const r = stampFile(c.path, req, { ...planOpts, xattrs, fsync: false });
+      // The parse that matched the file to its profile is the one the stamp uses.
+      const r = stampOpened(elf, c.path, req, { ...planOpts, xattrs, fsync: false });
       relink(r.output, c.links);
       return done({ outcome: 'stamped', strategy: r.strategy, growth: Number(r.growth) });
     } catch (e) {
       if (!(e instanceof PlacementRefusedError) || opts.fallback !== 'sidecar') throw e;
-      const r = writeSidecar(c.path, req, opts.fallbackDir!, { fsync: false });
+      const r = writeSidecar(c.path, req, opts.fallbackDir!, { fsync: false, elf });
       return done({ outcome: 'stamped', strategy: 'sidecar', sidecar: r.output, reason: `no room in the file: ${e.reasons.join('; ')}` });
     }
   } catch (e) {

@@ -13,6 +13,7 @@ import { readTreeXattrs } from '../io/xattrs';
 import { indexByPath } from '../profile/store';
 import { FileReport, Outcome, TreeStampOptions, stampOne } from './stamp-one';
 import { Candidate, walkTree } from './walk';
+import { InvalidInputError, ToolError } from '../errors';
 
 export interface TreeOptions extends Omit<TreeStampOptions, 'carryOver'> {
   /** Files without a profile of their build take the pages of the build recorded at their installed path. */
@@ -20,8 +21,8 @@ export interface TreeOptions extends Omit<TreeStampOptions, 'carryOver'> {
   jobs?: number;
   /** Called after each file, and once at the start (done 0). */
   progress?: (done: number, total: number, counts: Record<Outcome, number>) => void;
-  /** Resolves when the run should stop after the files in progress (a signal). */
-  stop?: Promise<unknown>;
+  /** Aborted when the run should stop after the files in progress (the CLI aborts it on a signal). */
+  signal?: AbortSignal;
 }
 
 export interface TreeReport {
@@ -54,8 +55,8 @@ function workerScript(): string | undefined {
 export async function stampTree(root: string, opts: TreeOptions): Promise<TreeReport> {
   const t0 = process.hrtime.bigint();
   const absRoot = path.resolve(root);
-  if (!fs.existsSync(opts.profiles)) throw new Error(`the profile directory ${opts.profiles} does not exist`);
-  if (!fs.statSync(opts.profiles).isDirectory()) throw new Error(`the profile directory ${opts.profiles} is not a directory (profiles add PDIR FILE.json fills one)`);
+  if (!fs.existsSync(opts.profiles)) throw new InvalidInputError(`the profile directory ${opts.profiles} does not exist`);
+  if (!fs.statSync(opts.profiles).isDirectory()) throw new InvalidInputError(`the profile directory ${opts.profiles} is not a directory (profiles add PDIR FILE.json fills one)`);
   const walked = walkTree(absRoot, { cleanTemps: !opts.dryRun });
   const todo = walked.candidates;
   // One getfattr for the whole tree instead of one per file (file capabilities are kept).
@@ -64,8 +65,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
   const counts = zeroCounts();
   const reports: FileReport[] = new Array(todo.length);
   let done = 0;
-  let stopped = false;
-  opts.stop?.then(() => (stopped = true));
+  const stopped = (): boolean => opts.signal?.aborted === true;
   const record = (i: number, r: FileReport) => {
     reports[i] = r;
     counts[r.outcome]++;
@@ -87,7 +87,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
     ...(opts.carryOver ? { carryOver: { root: absRoot, index: indexByPath(opts.profiles) } } : {}),
   };
   if (!script || jobs === 1) {
-    for (let i = 0; i < todo.length && !stopped; i++) {
+    for (let i = 0; i < todo.length && !stopped(); i++) {
       record(i, stampOne(todo[i]!, plain, xattrsOf(todo[i]!)));
       // Let a signal's handler run between two files.
       await new Promise((r) => setImmediate(r));
@@ -102,7 +102,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
         resolve();
       };
       const feed = (w: Worker) => {
-        if (stopped || next >= todo.length) {
+        if (stopped() || next >= todo.length) {
           if (running === 0) finish();
           return;
         }
@@ -125,9 +125,13 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
         feed(w);
       }
       // A signal with nothing left to feed: finish when the last file in progress is done.
-      opts.stop?.then(() => {
-        if (running === 0) finish();
-      });
+      opts.signal?.addEventListener(
+        'abort',
+        () => {
+          if (running === 0) finish();
+        },
+        { once: true },
+      );
     });
   }
   // Files were replaced without a flush each (src/io/atomic.ts); one flush of the file system
@@ -137,7 +141,7 @@ export async function stampTree(root: string, opts: TreeOptions): Promise<TreeRe
     if (opts.fallback === 'sidecar' && reports.some((r) => r?.strategy === 'sidecar')) dirs.add(path.resolve(opts.fallbackDir!));
     for (const dir of dirs) {
       const r = spawnSync('sync', ['--file-system', dir]);
-      if (r.error || r.status !== 0) throw new Error(`flushing the file system of ${dir}: ${r.error?.message ?? r.stderr}`);
+      if (r.error || r.status !== 0) throw new ToolError(`flushing the file system of ${dir}: ${r.error?.message ?? r.stderr}`);
     }
   }
   return {

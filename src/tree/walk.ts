@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TEMP_NAME } from '../io/atomic';
+import { ET_DYN, ET_EXEC, sniffElfType } from '../elf/sniff';
+import { InvalidInputError } from '../errors';
 
 /** A file of the tree that may be stamped: an ELF executable or shared object. */
 export interface Candidate {
@@ -20,24 +22,10 @@ export interface WalkResult {
   staleTemps: string[];
 }
 
-const ET_EXEC = 2;
-const ET_DYN = 3;
-
 /** ELF header's e_type, for ELF executables and shared objects only. */
 function elfType(file: string): number | undefined {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    const b = Buffer.alloc(18);
-    if (fs.readSync(fd, b, 0, 18, 0) !== 18) return undefined;
-    if (b[0] !== 0x7f || b[1] !== 0x45 || b[2] !== 0x4c || b[3] !== 0x46) return undefined;
-    const t = b[5] === 2 ? b.readUInt16BE(16) : b.readUInt16LE(16);
-    return t === ET_EXEC || t === ET_DYN ? t : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
+  const t = sniffElfType(file, { noFollow: true });
+  return t === ET_EXEC || t === ET_DYN ? t : undefined;
 }
 
 /** Our temporary names (src/io/atomic.ts) whose process is gone. */
@@ -59,7 +47,7 @@ function staleTemp(name: string): boolean {
  */
 export function walkTree(root: string, opts: { cleanTemps?: boolean } = {}): WalkResult {
   const rootStat = fs.statSync(root);
-  if (!rootStat.isDirectory()) throw new Error(`${root} is not a directory`);
+  if (!rootStat.isDirectory()) throw new InvalidInputError(`${root} is not a directory`);
   const byInode = new Map<string, Candidate>();
   const result: WalkResult = { candidates: [], others: 0, symlinks: 0, staleTemps: [] };
   const visit = (dir: string) => {
@@ -67,7 +55,7 @@ export function walkTree(root: string, opts: { cleanTemps?: boolean } = {}): Wal
     try {
       names = fs.readdirSync(dir).sort();
     } catch (e) {
-      throw new Error(`cannot read directory ${dir}: ${(e as Error).message}`);
+      throw new InvalidInputError(`cannot read directory ${dir}: ${(e as Error).message}`);
     }
     for (const name of names) {
       const file = path.join(dir, name);

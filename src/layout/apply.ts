@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { ByteSource } from '../elf/bytes';
-import type { LayoutPlan } from '../layout/plan';
+import type { LayoutPlan } from './plan';
+import { toIndex } from '../elf/errors';
 
 const CHUNK = 4 << 20;
 
@@ -41,7 +42,7 @@ export function applyPlan(src: ByteSource & { openPath?: string }, plan: LayoutP
         done += BigInt(n);
       }
     }
-    fs.ftruncateSync(fd, Number(plan.outputSize));
+    fs.ftruncateSync(fd, toIndex(plan.outputSize, 'output size'));
     for (const w of plan.writes) writeAll(fd, w.bytes, w.at);
   } finally {
     fs.closeSync(fd);

@@ -15,15 +15,15 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { requestFromProfile } from '../ops/from-profile';
-import { StampResult, stampFile } from '../ops/stamp';
-import { Profile, ProfileObject } from '../profile/schema';
-import { nativeDir } from './native';
-import { identify } from './objects';
-import { profileJson } from './profile';
-import { RecordOptions, RecordResult, record } from './record';
-import { Selection, selectPages } from './select';
-import { resolveCommand } from './spawn';
+import { requestFromProfile } from './from-profile';
+import { StampResult, stampFile } from './stamp';
+import { Profile, ProfileObject, profileJson } from '../profile/schema';
+import { nativeDir } from '../native/locate';
+import { identify } from '../record/objects';
+import { RecordOptions, RecordResult, record } from '../record/record';
+import { Selection, selectPages } from '../profile/select';
+import { resolveCommand } from '../io/spawn';
+import { InvalidInputError, ProfileError } from '../errors';
 
 export interface TrainOptions extends RecordOptions {
   minShare?: number;
@@ -115,7 +115,7 @@ export async function train(argv: string[], opts: TrainOptions = {}): Promise<Tr
   const command = resolveCommand(argv[0] ?? '', opts.env);
   const program = opts.main ?? (command && !systemReason(command) ? command : undefined);
   const early = program && refusal(program, opts);
-  if (early) throw new Error(`${early}. Nothing was recorded`);
+  if (early) throw new InvalidInputError(`${early}. Nothing was recorded`);
   const rec = await record(argv, opts);
   const selection = selectPages(rec.profile, { minShare: opts.minShare ?? 0.5, budget: opts.budget });
   const profile = selection.profile;
@@ -131,11 +131,11 @@ export async function train(argv: string[], opts: TrainOptions = {}): Promise<Tr
 function trainStamps(rec: RecordResult, selection: Selection, opts: TrainOptions): TrainResult {
   const profile = selection.profile;
   const mainObj = profile.objects.find((o) => o.main);
-  if (!mainObj) throw new Error('the profile has no program to stamp');
+  if (!mainObj) throw new ProfileError('no_pages', 'the profile has no program to stamp');
   const stamps: StampOutcome[] = [];
   // Check the program first: no library is touched when the program cannot be stamped.
   const why = refusal(mainObj.path, opts);
-  if (why) throw new Error(why);
+  if (why) throw new InvalidInputError(why);
 
   if (opts.libs) {
     for (const o of profile.objects) {

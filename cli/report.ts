@@ -1,5 +1,5 @@
-import type { Selection } from './select';
-import type { StampOutcome } from './train';
+import type { Selection } from '../src/profile/select';
+import type { StampOutcome } from '../src/ops/train';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

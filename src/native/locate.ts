@@ -1,6 +1,7 @@
-/** Where the loader shim's native build lives: build/native/ under the package root. */
+/** Where the native build lives (the shim's hooks, the recorder, the helpers): build/native/ under the package root. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UnavailableError } from '../errors';
 
 export type Hook = 'exec' | 'audit' | 'preload';
 export const HOOKS: readonly Hook[] = ['exec', 'audit', 'preload'];
@@ -14,7 +15,7 @@ export function packageRoot(from: string = __dirname): string {
     } catch {
       // not here: go up
     }
-    if (path.dirname(dir) === dir) throw new Error(`no elfprefetch package.json above ${from}`);
+    if (path.dirname(dir) === dir) throw new UnavailableError(`no elfprefetch package.json above ${from}`);
   }
 }
 
@@ -30,11 +31,19 @@ export function nativeDir(): string {
   return process.env.ELFPREFETCH_NATIVE_DIR ? path.resolve(process.env.ELFPREFETCH_NATIVE_DIR) : path.join(packageRoot(), 'build', 'native');
 }
 
-/** Absolute path of a native artifact; throws with what to run when it is missing. */
-export function nativePath(what: keyof typeof NATIVE_FILES): string {
-  const p = path.join(nativeDir(), NATIVE_FILES[what]);
+export const RECORDER_LIBRARY = 'libelfprefetch-record.so';
+export const BINDEXEC = 'elfprefetch-bindexec';
+
+/** Absolute path of a native file by its name; throws with what to run when it is missing. */
+export function nativeFile(name: string): string {
+  const p = path.join(nativeDir(), name);
   if (!fs.existsSync(p)) throw missingNative(p);
   return p;
+}
+
+/** Absolute path of one of the shim's native files. */
+export function nativePath(what: keyof typeof NATIVE_FILES): string {
+  return nativeFile(NATIVE_FILES[what]);
 }
 
 /**
