@@ -1,8 +1,8 @@
-import { InvalidInputError } from '../errors';
 /*
  * Which object of a profile an order file is for: the program (main) unless the user names a
  * path or a build-id. Only objects with functions can be ordered; the error says how to get them.
  */
+import { InvalidInputError } from '../errors';
 import type { Profile, ProfileObject } from '../profile/schema';
 
 /** The object `which` names (its path, its file name, or its build-id, or a prefix of it of 8+ hex digits); the program without it. */
