@@ -1,6 +1,6 @@
 /*
  * The device class a file's plan is made for: ELFPREFETCH_DEVICE, else what the system says of
- * the file's device (docs/SHIM.md, "The read plan"; src/plan/device.ts is the twin).
+ * the file's device (docs/SHIM.md, "The read plan"; src/readplan/device.ts is the twin).
  */
 #ifndef EPF_DEVCLASS_H
 #define EPF_DEVCLASS_H

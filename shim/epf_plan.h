@@ -1,5 +1,5 @@
 /*
- * The read plan: device classes of the cost model and the streaming coalescer (src/plan/coalesce.ts
+ * The read plan: device classes of the cost model and the streaming coalescer (src/readplan/coalesce.ts
  * is the same function in TypeScript; spec/plan-coalesce.spec.ts checks the two against each
  * other). Pure computation: no system call, no libc beyond strcmp and memset.
  */

@@ -1,6 +1,6 @@
 /*
  * Test driver: the C coalescer on cases from stdin, for the differential test against
- * src/plan/coalesce.ts. Each input line is "DEVICE PAGE_SHIFT FILE_SIZE N first count ..."
+ * src/readplan/coalesce.ts. Each input line is "DEVICE PAGE_SHIFT FILE_SIZE N first count ..."
  * (N runs); each output line lists the planned requests as "offset+length" separated by spaces.
  */
 #include <inttypes.h>

@@ -20,7 +20,7 @@ import { Loop, attachLoop, buildImage, detachLoop, unmount } from '../src/io/loo
 import { sh } from '../src/io/spawn';
 import { writeSidecar } from '../src/ops/sidecar';
 import { stampFile } from '../src/ops/stamp';
-import { DEVICES, planReads } from '../src/plan/coalesce';
+import { DEVICES, planReads } from '../src/readplan/coalesce';
 import { nativeDir, buildNative, cc, inspect, parseStrace } from './helpers/shim';
 import { objectBody, rawNote } from './helpers/raw-note';
 

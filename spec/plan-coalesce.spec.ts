@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import t from 'tap';
-import { DEVICES, DEVICE_CLASSES, MAX_REQUEST, holeLimit, planCost, planReads } from '../src/plan/coalesce';
+import { DEVICES, DEVICE_CLASSES, MAX_REQUEST, holeLimit, planCost, planReads } from '../src/readplan/coalesce';
 import { Run, normalizeRuns } from '../src/note/pageset';
 import { prng as rng } from './helpers/prng';
 
@@ -37,7 +37,7 @@ t.test('the cost model merges exactly the holes cheaper than a request', async (
   t.ok(planCost(planReads([{ first: 0, count: 1 }, { first: 13, count: 1 }], ps, DEVICES.ssd), DEVICES.ssd) < planCost([{ offset: 0, length: ps }, { offset: 13 * ps, length: ps }], DEVICES.ssd));
 });
 
-t.test('the C shim plans the same reads as src/plan/coalesce.ts', async (t) => {
+t.test('the C shim plans the same reads as src/readplan/coalesce.ts', async (t) => {
   const mk = spawnSync('make', ['-s', '-C', path.join(root, 'shim')], { encoding: 'utf8' });
   t.equal(mk.status, 0, `make: ${mk.stderr}`);
   const r = rng(7);

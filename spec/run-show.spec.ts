@@ -6,7 +6,7 @@ import t from 'tap';
 import { openElf } from '../src/elf/read';
 import { buildIdOf, layoutDigest } from '../src/note/identity';
 import { stampFile } from '../src/ops/stamp';
-import { DEVICES, planReads } from '../src/plan/coalesce';
+import { DEVICES, planReads } from '../src/readplan/coalesce';
 import { copyFixture, loadFixtures } from './helpers/fixtures';
 import { buildNative, cliMain } from './helpers/shim';
 

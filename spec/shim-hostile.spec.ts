@@ -17,7 +17,7 @@ import t, { Test } from 'tap';
 import * as F from '../src/note/format';
 import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
-import { DEVICES, DeviceClass, planReads } from '../src/plan/coalesce';
+import { DEVICES, DeviceClass, planReads } from '../src/readplan/coalesce';
 import { Fixture, copyFixture, fixture, withoutSectionHeaders } from './helpers/fixtures';
 import { Phdr, RawNote, RawPages, objectBody, phdrs, rawNote } from './helpers/raw-note';
 import { Call, HookName, Outcome, auditLib, buildNative, evict, pool, preloadLib, runHooked, wrapper, inspect, cc as compileC } from './helpers/shim';

@@ -9,7 +9,7 @@ import { crc32 } from '../src/note/crc32';
 import * as F from '../src/note/format';
 import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
-import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
+import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
 import { Fixture, copyFixture, fixture, runCommand } from './helpers/fixtures';
 import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { stampFile } from '../src/ops/stamp';
-import { DEVICES, ReadRequest, planReads } from '../src/plan/coalesce';
-import { chooseDevice } from '../src/plan/device';
+import { DEVICES, ReadRequest, planReads } from '../src/readplan/coalesce';
+import { chooseDevice } from '../src/readplan/device';
 import { repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cc, evict, inspect, runHooked } from './helpers/shim';
 
@@ -170,7 +170,7 @@ const classOf = (stderr: string, file: string): string | undefined => {
 };
 
 if (s) {
-  t.test('the device class and why: the shim and src/plan/device.ts agree', async (t) => {
+  t.test('the device class and why: the shim and src/readplan/device.ts agree', async (t) => {
     const twin = (file: string): string => {
       const c = chooseDevice(file);
       return `${c.device.name}: ${c.why}`;

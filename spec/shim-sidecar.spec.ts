@@ -7,7 +7,7 @@ import t, { Test } from 'tap';
 import { NoteObject, buildIdOf, contentSha256, decodeNote, emptyNote, encodeNote, findOurNote, format, layoutDigest, normalizeRuns, openElf, stampFile } from '../src/index';
 import { DEFAULT_SIDECAR_DIR, MAX_SIDECAR } from '../src/ops/sidecar';
 import type { Run } from '../src/index';
-import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/plan/coalesce';
+import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cliMain, evict, parseStrace, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc } from './helpers/shim';
 import { needs } from './helpers/capabilities';

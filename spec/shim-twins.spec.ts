@@ -17,7 +17,7 @@ import { crc32 } from '../src/note/crc32';
 import { buildIdOf, fnv1a64, layoutDigest } from '../src/note/identity';
 import { findOurNote } from '../src/note/locate';
 import { stampFile } from '../src/ops/stamp';
-import { chooseDevice } from '../src/plan/device';
+import { chooseDevice } from '../src/readplan/device';
 import { loadFixtures, repoRoot } from './helpers/fixtures';
 import { prng } from './helpers/prng';
 
