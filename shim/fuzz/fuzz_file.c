@@ -1,5 +1,7 @@
 /*
- * libFuzzer target 2: the whole-file path of the shim (shim/epf_prefetch.c, unchanged).
+ * libFuzzer target 2: the whole-file path of the shim (the core of shim/core.mk, unchanged).
+ * One file of about 460 lines on purpose: a libFuzzer target is one translation unit with its
+ * wrapped system calls, its loaded-image model and its oracles, which only make sense together.
  *
  * The input is an ELF file image. It is written to a memfd and handed, as /proc/self/fd/N, to the
  * three entry points the hooks use:

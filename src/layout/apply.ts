@@ -7,7 +7,7 @@ const CHUNK = 4 << 20;
 
 function writeAll(fd: number, bytes: Uint8Array, at: bigint): void {
   let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, Number(at) + done);
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, toIndex(at, 'a write position') + done);
 }
 
 /**

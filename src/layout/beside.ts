@@ -129,7 +129,7 @@ function gapRoom(elf: ElfFile, tail: bigint, reasons: string[]): { start: bigint
   // Bytes no section or segment describes may still be live (packers, hand-made files): the
   // note takes only the zero bytes up to the first that is not.
   const from = load.offset + load.filesz;
-  const bytes = elf.source.read(from, Number(end - from));
+  const bytes = elf.source.read(from, toIndex(end - from, 'the gap after the first PT_LOAD'));
   const used = bytes.findIndex((b) => b !== 0);
   if (used >= 0) end = alignDown(from + BigInt(used), 4n);
   if (end <= start) return reasons.push(`the gap after the first PT_LOAD holds data at file offset 0x${(from + BigInt(used)).toString(16)} that no section describes`), undefined;

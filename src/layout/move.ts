@@ -9,6 +9,7 @@ import type { CopyPiece, LayoutPlan, Placement, WritePiece } from './plan';
 import { PlanOptions } from './options';
 import { nameTable } from './sections';
 import { alignDown, alignUp, congruentAfter, loadsOf, maxOf, minOf, slackOf, tailStart, unusedBytes } from './regions';
+import { toIndex } from '../elf/errors';
 
 /*
  * The strategies that move existing sections to make room (opt-in: `--fallback move`). They
@@ -72,7 +73,7 @@ function tryMergeIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: 
   const { capacity, noteEnd } = room;
   const phdrs = clonePhdrs(elf.programHeaders);
   const sections = cloneSections(elf.sections);
-  const writes: WritePiece[] = [{ at: block.start, bytes: new Uint8Array(Number(block.end - block.start)), what: 'old place of the moved notes' }];
+  const writes: WritePiece[] = [{ at: block.start, bytes: new Uint8Array(toIndex(block.end - block.start, 'the moved notes')), what: 'old place of the moved notes' }];
   writes.push(...relocateBlock(elf, block, dest, dest + s.delta, sections, phdrs));
   const note = phdrs[seg.index]!;
   note.filesz = note.memsz = noteEnd - dest;
@@ -111,7 +112,7 @@ function tryGrowIntoSlack(elf: ElfFile, needed: number, page: bigint, reasons: s
   const writes: WritePiece[] = [];
   const copies: CopyPiece[] = [];
   if (block) {
-    writes.push({ at: block.start, bytes: new Uint8Array(Number(block.end - block.start)), what: 'old place of the moved sections' });
+    writes.push({ at: block.start, bytes: new Uint8Array(toIndex(block.end - block.start, 'the moved sections')), what: 'old place of the moved sections' });
     writes.push(...relocateBlock(elf, block, dest, dest + s.delta, sections, phdrs));
     copies.push({ from: block.start, to: dest, length: block.end - block.start });
   }
@@ -214,7 +215,7 @@ function tryTailSegment(elf: ElfFile, needed: number, page: bigint, reasons: str
   const copies: CopyPiece[] = [];
   const toV = (off: bigint): bigint => vaddr + (off - at);
   if (block) {
-    writes.push({ at: block.start, bytes: new Uint8Array(Number(block.end - block.start)), what: 'old place of the moved sections' });
+    writes.push({ at: block.start, bytes: new Uint8Array(toIndex(block.end - block.start, 'the moved sections')), what: 'old place of the moved sections' });
     const moved: ProgramHeader[] = [];
     writes.push(...relocateBlock(elf, block, dest, toV(dest), sections, phdrs, moved));
     copies.push({ from: block.start, to: dest, length: block.end - block.start });

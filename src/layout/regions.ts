@@ -1,5 +1,6 @@
 import * as C from '../elf/constants';
 import type { ElfFile, ProgramHeader } from '../elf/types';
+import { toIndex } from '../elf/errors';
 
 export const alignUp = (v: bigint, a: bigint): bigint => (a <= 1n ? v : ((v + a - 1n) / a) * a);
 export const alignDown = (v: bigint, a: bigint): bigint => (a <= 1n ? v : (v / a) * a);
@@ -104,7 +105,7 @@ export function slackOf(elf: ElfFile, page: bigint, reasons: string[]) {
 export function unusedBytes(elf: ElfFile, start: bigint, end: bigint, skip: Array<{ start: bigint; end: bigint }>, what: string, reasons: string[]): boolean {
   const stop = minOf(end, elf.source.size);
   if (start >= stop) return true;
-  const bytes = elf.source.read(start, Number(stop - start));
+  const bytes = elf.source.read(start, toIndex(stop - start, `the bytes ${what} takes over`));
   for (let i = 0; i < bytes.length; i++) {
     const at = start + BigInt(i);
     if (bytes[i] !== 0 && !skip.some((r) => at >= r.start && at < r.end)) {

@@ -60,7 +60,7 @@ export function planRemove(elf: ElfFile, emptyDescriptor: Uint8Array): LayoutPla
   table.set(encodeProgramHeaders(header, phdrs));
   const writes: WritePiece[] = [
     { at: h.phoff, bytes: table, what: 'program header table' },
-    { at: ours.note.offset, bytes: new Uint8Array(Number(entry)), what: 'note bytes' },
+    { at: ours.note.offset, bytes: new Uint8Array(toIndex(entry, 'the note entry')), what: 'note bytes' },
   ];
   let sections = elf.sections;
   let outputSize = elf.source.size;
