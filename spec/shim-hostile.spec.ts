@@ -20,7 +20,7 @@ import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, planReads } from '../src/readplan/coalesce';
 import { Fixture, copyFixture, fixture, withoutSectionHeaders } from './helpers/fixtures';
 import { Phdr, RawNote, RawPages, objectBody, phdrs, rawNote } from './helpers/raw-note';
-import { Call, HookName, Outcome, auditLib, buildNative, evict, pool, preloadLib, runHooked, wrapper, inspect, cc as compileC } from './helpers/shim';
+import { Call, HookName, Outcome, auditLib, buildNative, evict, pool, preloadLib, runHooked, wrapper, inspect, BIG_PROGRAM_C, cc as compileC } from './helpers/shim';
 import { needs } from './helpers/capabilities';
 import { shimSources } from './helpers/native-sources';
 
@@ -243,19 +243,6 @@ t.test('crafted hostile notes: same behaviour as the unstamped program under eve
 
 // ---------------------------------------------------------------- secure mode
 
-/** A program with 3 MiB of read-only data, so the device classes plan its sets differently. */
-const BIG_C = `#include <stdio.h>
-#ifndef N
-#define N (3u << 20)
-#endif
-__attribute__((aligned(4096))) const unsigned char blob[N] = {1, 2, 3};
-int main(int argc, char **argv) {
-  unsigned s = 0;
-  for (unsigned i = 0; i < N; i += 4096 * 97) s += blob[i] + i;
-  printf("big %d %s %u\\n", argc, argc > 1 ? argv[1] : "-", s);
-  return 3;
-}
-`;
 
 /** Runs argv as user nobody (setpriv) under strace, which runs as root so a setuid exec stays setuid. */
 function asNobodyTraced(argv: string[], env: Record<string, string>, log: string) {
@@ -278,7 +265,7 @@ t.test('secure mode: setuid-root copies run as nobody ignore every ELFPREFETCH_*
   const dir = fs.mkdtempSync('/tmp/epf-hostile-suid-');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.chmodSync(dir, 0o755);
-  fs.writeFileSync(path.join(dir, 'big.c'), BIG_C);
+  fs.writeFileSync(path.join(dir, 'big.c'), BIG_PROGRAM_C);
   const big = path.join(dir, 'big');
   const linked = path.join(dir, 'big-linked');
   // a 32 MiB blob: the default set's pages lie more than a read-ahead window (up to 8 MiB

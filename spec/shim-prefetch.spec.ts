@@ -11,7 +11,7 @@ import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
 import { Fixture, copyFixture, fixture, runCommand } from './helpers/fixtures';
-import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc, inspect } from './helpers/shim';
+import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
 import { missing, needs } from './helpers/capabilities';
 import { shimSources } from './helpers/native-sources';
@@ -34,18 +34,6 @@ function expectedCalls(file: string, device: DeviceClass): Array<{ path: string;
 }
 
 const fmt = (calls: Array<{ path: string; offset: number; length: number }>): string[] => calls.map((c) => `${c.path} ${c.offset}+${c.length}`);
-
-/** A program with 3 MiB of read-only data, so page sets can have long runs and far holes. */
-const BIG_C = `#include <stdio.h>
-#define N (3u << 20)
-__attribute__((aligned(4096))) const unsigned char blob[N] = {1, 2, 3};
-int main(int argc, char **argv) {
-  unsigned s = 0;
-  for (unsigned i = 0; i < N; i += 4096 * 97) s += blob[i] + i;
-  printf("big %d %s %u\\n", argc, argc > 1 ? argv[1] : "-", s);
-  return 3;
-}
-`;
 
 t.test('(a) a stamped program: each hook issues exactly the planned reads, output unchanged', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
@@ -70,7 +58,7 @@ t.test('(a) a stamped program: each hook issues exactly the planned reads, outpu
   // 3. a 3 MiB program: runs far apart, one longer than 1 MiB.
   const big = path.join(dir, 'big', 'big');
   fs.mkdirSync(path.dirname(big));
-  fs.writeFileSync(big + '.c', BIG_C);
+  fs.writeFileSync(big + '.c', BIG_PROGRAM_C);
   if (!cc(t, big, [big + '.c'])) return;
   const bigPlain = spawnSync(big, ['x'], { encoding: 'utf8' });
   const bigRuns: Run[] = [

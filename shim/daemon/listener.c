@@ -158,9 +158,11 @@ static void refill(struct epfd_listener *l) {
 /*
  * The root of process pid when its view of files is not the daemon's (a container: another
  * root directory or another mount namespace), as an O_PATH descriptor the libraries its note
- * names are looked up beneath; -1 when its view is the daemon's. A root that cannot be opened
- * (the process is gone) gives -2: its libraries are then left alone, never looked up in the
- * daemon's own view.
+ * names are looked up beneath; -1 when its view is the daemon's, or when the process is gone
+ * already (a short program, in notify mode): its view cannot be known then, and the daemon's
+ * own is the likely one; a library found there that is not the note's build still costs no
+ * more than its first request (EPF_UNCHECKED_BUDGET). -2 when the process is there in another
+ * view whose root cannot be opened: its libraries are then left alone.
  */
 static int process_root(int pid) {
   static struct stat self_ns, self_root;
@@ -172,9 +174,9 @@ static int process_root(int pid) {
   char p[64];
   struct stat ns, root;
   snprintf(p, sizeof p, "/proc/%d/ns/mnt", pid);
-  if (stat(p, &ns) != 0) return -2;
+  if (stat(p, &ns) != 0) return -1;
   snprintf(p, sizeof p, "/proc/%d/root", pid);
-  if (stat(p, &root) != 0) return -2;
+  if (stat(p, &root) != 0) return -1;
   if (ns.st_dev == self_ns.st_dev && ns.st_ino == self_ns.st_ino && root.st_dev == self_root.st_dev && root.st_ino == self_root.st_ino) return -1;
   int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
   return fd < 0 ? -2 : fd;

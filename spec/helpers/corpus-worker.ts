@@ -12,6 +12,7 @@ import {
   verifyElf,
   type ElfFile,
   type ProgramHeader,
+  type SectionHeader,
 } from '../../src/index';
 
 export interface HeaderSummary {
@@ -31,15 +32,8 @@ export interface HeaderSummary {
 /** Program headers cross the worker boundary as they are in the model. */
 export type SegmentSummary = ProgramHeader;
 
-export interface SectionSummary {
-  index: number;
-  name: string;
-  type: number;
-  flags: bigint;
-  addr: bigint;
-  offset: bigint;
-  size: bigint;
-}
+/** The fields of a section header the spec compares. */
+export type SectionSummary = Pick<SectionHeader, 'index' | 'name' | 'type' | 'flags' | 'addr' | 'offset' | 'size'>;
 
 export interface Model {
   header: HeaderSummary;

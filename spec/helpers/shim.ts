@@ -213,3 +213,20 @@ export function evict(file: string): void {
   const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`dd could not drop ${file} from the page cache: ${r.stderr}`);
 }
+
+/**
+ * A program with 3 MiB of read-only data: page sets with long runs and far holes, which the
+ * device classes plan differently (-DN=... for another size).
+ */
+export const BIG_PROGRAM_C = `#include <stdio.h>
+#ifndef N
+#define N (3u << 20)
+#endif
+__attribute__((aligned(4096))) const unsigned char blob[N] = {1, 2, 3};
+int main(int argc, char **argv) {
+  unsigned s = 0;
+  for (unsigned i = 0; i < N; i += 4096 * 97) s += blob[i] + i;
+  printf("big %d %s %u\\n", argc, argc > 1 ? argv[1] : "-", s);
+  return 3;
+}
+`;

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ToolError } from '../errors';
 import { nativeFile } from '../native/locate';
 
 export const DAEMON = 'elfprefetchd';
@@ -39,7 +40,7 @@ export async function startDaemon(prefix: string[], mnt: string, device: string 
   while (!/watching execs/.test(text) || (mode === 'permission' && !/with permission events/.test(text))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`elfprefetchd did not start: ${text.trim().slice(-500) || 'no message'}`);
+      throw new ToolError(`elfprefetchd did not start: ${text.trim().slice(-500) || 'no message'}`);
     }
     await new Promise((r) => setTimeout(r, 10));
   }
