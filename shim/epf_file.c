@@ -22,17 +22,20 @@ void epf_seen_add(struct epf_seen *seen, const struct stat *st) {
   seen->count++;
 }
 
-int epf_open_regular(const char *path, struct stat *st, int untrusted) {
-  struct stat pre;
-  if (untrusted && (stat(path, &pre) != 0 || !S_ISREG(pre.st_mode))) return -1;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+/* fd if it is open on a regular file (the one `pre` saw, when given), else -1 with fd closed. */
+static int keep_regular(int fd, struct stat *st, const struct stat *pre) {
   if (fd < 0) return -1;
-  if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size < 0 ||
-      (untrusted && (st->st_dev != pre.st_dev || st->st_ino != pre.st_ino))) {
+  if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size < 0 || (pre && (st->st_dev != pre->st_dev || st->st_ino != pre->st_ino))) {
     close(fd);
     return -1;
   }
   return fd;
+}
+
+int epf_open_regular(const char *path, struct stat *st, int untrusted) {
+  struct stat pre;
+  if (untrusted && (stat(path, &pre) != 0 || !S_ISREG(pre.st_mode))) return -1;
+  return keep_regular(open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), st, untrusted ? &pre : 0);
 }
 
 #ifndef SYS_openat2
@@ -57,14 +60,7 @@ int epf_open_regular_in(int root_fd, const char *path, struct stat *st) {
   if (probe < 0) return -1;
   int ok = fstat(probe, &pre) == 0 && S_ISREG(pre.st_mode);
   close(probe);
-  if (!ok) return -1;
-  int fd = open_beneath(root_fd, path, O_RDONLY | O_NONBLOCK);
-  if (fd < 0) return -1;
-  if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size < 0 || st->st_dev != pre.st_dev || st->st_ino != pre.st_ino) {
-    close(fd);
-    return -1;
-  }
-  return fd;
+  return ok ? keep_regular(open_beneath(root_fd, path, O_RDONLY | O_NONBLOCK), st, &pre) : -1;
 }
 
 int epf_pread_full(int fd, void *buf, size_t len, uint64_t off) {

@@ -299,7 +299,7 @@ int epf_prefetch_note(const char *label, const char *via, int fd, const struct s
   int own = !epf_seen_has(seen, st->st_dev, st->st_ino);
   struct tally t;
   memset(&t, 0, sizeof t);
-  int has_set = own && prefetch_requests(label, via, fd, st, n, 0, o, 0, 1, &t);
+  if (own) prefetch_requests(label, via, fd, st, n, 0, o, 0, 1, &t);
   struct early early[EPF_EARLY_LIBRARIES];
   memset(early, 0, sizeof early);
   uint32_t libs = n->object_count > 1 ? n->object_count - 1 : 0, ahead = libs < EPF_EARLY_LIBRARIES ? libs : EPF_EARLY_LIBRARIES;
@@ -309,13 +309,12 @@ int epf_prefetch_note(const char *label, const char *via, int fd, const struct s
     early_request(n, i + 1, via, o, seen, &early[i]);
     if (early[i].done && early[i].issued) waste += early[i].bytes;
   }
+  /* The rest of the set; this call writes the diagnostic line ("no page set named ..." too). */
   if (!own) {
     epf_debug(o, label, "prefetched already", 0);
-  } else if (has_set && prefetch_requests(label, via, fd, st, n, 0, o, 1, 0, &t)) {
+  } else if (prefetch_requests(label, via, fd, st, n, 0, o, 1, 0, &t)) {
     epf_seen_add(seen, st);
     count++;
-  } else if (!has_set && o->debug) {
-    prefetch_requests(label, via, fd, st, n, 0, o, 0, 0, &t); /* says "no page set named ..." */
   }
   if (o->queued) o->queued(o->queued_ctx);
   for (uint32_t i = 1; i < n->object_count; i++) count += prefetch_library(n, i, via, o, seen, i - 1 < ahead ? &early[i - 1] : 0);

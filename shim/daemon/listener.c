@@ -182,11 +182,6 @@ static int process_root(int pid) {
   return fd < 0 ? -2 : fd;
 }
 
-/*
- * One exec of the file open at fd. A program owned by someone else than root is read with its
- * owner's file system identity, so its note cannot make the daemon open, for that user, a file
- * the user could not open.
- */
 /* A permission event's answer: FAN_ALLOW, once, as early as the core says its first requests
  * are queued, or after the work; the exec waits for it. */
 struct answer {
@@ -202,6 +197,11 @@ static void allow(void *ctx) {
   (void)w;
 }
 
+/*
+ * One exec of the file open at fd. A program owned by someone else than root is read with its
+ * owner's file system identity, so its note cannot make the daemon open, for that user, a file
+ * the user could not open.
+ */
 static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *a) {
   l->stats.events++;
   struct stat st;
