@@ -54,6 +54,16 @@ static int parse_size(const char *v, uint64_t *out) {
   return 0;
 }
 
+/* A decimal integer from lo to hi; 0 on success. */
+static int parse_long(const char *v, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || *end || end == v || n < lo || n > hi) return -1;
+  *out = n;
+  return 0;
+}
+
 static int parse_bool(const char *v, int *out) {
   if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1")) *out = 1;
   else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0")) *out = 0;
@@ -107,16 +117,14 @@ static int set_key(struct epfd_config *c, int *marks_given, const char *k, const
     else if (k[0] == 'b' && k[1] == 'y') c->bytes_per_second = n;
     else c->burst_bytes = n;
   } else if (!strcmp(k, "nice")) {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || end == v || n < -20 || n > 19) return fail(err, errlen, path, line, "nice must be -20 to 19, not \"%s\"", v);
+    long n;
+    if (parse_long(v, -20, 19, &n) != 0) return fail(err, errlen, path, line, "nice must be -20 to 19, not \"%s\"", v);
     c->nice = (int)n;
   } else if (!strcmp(k, "ignore-unstamped")) {
     if (parse_bool(v, &c->ignore_unstamped) != 0) return fail(err, errlen, path, line, "ignore-unstamped must be yes or no, not \"%s\"", v);
   } else if (!strcmp(k, "ignore-seconds")) {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || end == v || n < 1 || n > 86400) return fail(err, errlen, path, line, "ignore-seconds must be 1 to 86400, not \"%s\"", v);
+    long n;
+    if (parse_long(v, 1, 86400, &n) != 0) return fail(err, errlen, path, line, "ignore-seconds must be 1 to 86400, not \"%s\"", v);
     c->ignore_seconds = (unsigned)n;
   } else if (!strcmp(k, "skip-resident")) {
     if (parse_bool(v, &c->skip_resident) != 0) return fail(err, errlen, path, line, "skip-resident must be yes or no, not \"%s\"", v);
