@@ -5,7 +5,7 @@
  * "earliest" is the function's place in the recorded file: within a run count, functions keep
  * the order the stock link gave them, which groups the code of one source file together.
  */
-import { parseRanges } from '../note/pageset';
+import { pageCounts } from '../profile/merge';
 import type { ProfileObject } from '../profile/schema';
 import type { Anchor } from '../profile/symbols';
 
@@ -20,11 +20,7 @@ export interface RankedSymbol {
 
 /** `symbols` of the object (its functions or its data) in start-up order, each name once (its hottest, earliest copy). */
 export function rankSymbols(symbols: Anchor[], object: ProfileObject, pageSize: number, runsInProfile: number): RankedSymbol[] {
-  const countOf = new Map<number, number>();
-  let i = 0;
-  for (const r of parseRanges(object.pages)) {
-    for (let p = r.first; p < r.first + r.count; p++, i++) countOf.set(p, object.counts?.[i] ?? runsInProfile);
-  }
+  const countOf = pageCounts(object, runsInProfile);
   const ranked: RankedSymbol[] = [];
   for (const f of symbols) {
     let runs = 0;

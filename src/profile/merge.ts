@@ -23,7 +23,7 @@ export function pageCounts(o: ProfileObject, runs: number): Map<number, number> 
   return new Map(pages.map((p, i) => [p, o.counts ? o.counts[i]! : runs]));
 }
 
-/** The functions of two profiles of one object, each once, in file order. */
+/** The functions (or data symbols) of two profiles of one object, each once, in file order. */
 function unionSymbols(a: NonNullable<ProfileObject['functions']>, b: NonNullable<ProfileObject['functions']>): NonNullable<ProfileObject['functions']> {
   const all = new Map<string, (typeof a)[number]>();
   for (const f of [...a, ...b]) all.set(`${f.offset}\0${f.name}`, f);
