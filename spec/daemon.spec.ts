@@ -294,6 +294,16 @@ t.test('on a loop device', async (t) => {
   // (strace 6.x prints cachestat, syscall 451, by number whatever -e trace says.)
   const callsOf = (trace: string) => parseStrace(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => !/ syscall_0x1c3\(/.test(l)).join('\n'));
 
+  /** A daemon with permission events on the loop device, or undefined (killed, the test skipped) where the kernel has none. */
+  const permissionDaemon = async (t: Test): Promise<Daemon | undefined> => {
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
+    t.ok(await d.waitFor(/watching execs on .* with (permission|notification) events/), 'listening');
+    if (/with permission events/.test(d.text())) return d;
+    d.signal('SIGKILL');
+    t.skip('no permission events on this kernel');
+    return undefined;
+  };
+
   await sub(t, 'prefetches a stamped program at exec, cold; then finds it resident; leaves unstamped programs alone', async (t) => {
     uncache(t);
     const trace = path.join(work, 'trace-prefetch');
@@ -455,13 +465,8 @@ t.test('on a loop device', async (t) => {
     t.same(await w.ended(), { code: 0, signal: null });
 
     // Permission mode: an ignored program's exec does not wait even for a stopped daemon.
-    const p = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
-    t.ok(await p.waitFor(/watching execs on .* with (permission|notification) events/), 'listening');
-    if (!/with permission events/.test(p.text())) {
-      p.signal('SIGKILL');
-      t.skip('no permission events on this kernel');
-      return;
-    }
+    const p = await permissionDaemon(t);
+    if (!p) return;
     t.equal((await run([at('plain')])).stdout, EXPECTED);
     t.ok(await p.waitFor(ignored(at('plain'))), 'looked at once');
     p.signal('SIGSTOP');
@@ -477,14 +482,10 @@ t.test('on a loop device', async (t) => {
     fs.writeFileSync(viewLib, 'a placeholder, not the library\n');
     // Permission events: the exec waits for the daemon, so the process is still there when the
     // daemon looks at its root (with notification events a program this short may be gone, and
-    // then its libraries are left alone); the namespace lives on in sh for a second after it.
-    const d = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
-    t.ok(await d.waitFor(/watching execs on .* with (permission|notification) events/), 'listening');
-    if (!/with permission events/.test(d.text())) {
-      d.signal('SIGKILL');
-      t.skip('no permission events on this kernel');
-      return;
-    }
+    // then its libraries are looked up in the daemon's view); the namespace lives on in sh for a
+    // second after it.
+    const d = await permissionDaemon(t);
+    if (!d) return;
     const inside = await run(['unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount --bind "${at('plain')}" "${viewLib}" && "${at('container')}" && sleep 1`]);
     t.same({ status: inside.status, stdout: inside.stdout }, { status: 0, stdout: EXPECTED }, 'it runs in its own mount namespace');
     t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${viewLib}: prefetched 1 runs`, 'm')), `inside: the library its namespace sees is prefetched:\n${d.text()}`);
