@@ -49,6 +49,7 @@ static int use_file(const char *label, struct epf_file *f, struct epf_ident *id,
     int k = epf_check_note(&n, id->note, id->note_len, id);
     if (k == EPF_NOTE_OK) {
       if (o->watch) *o->watch = 1;
+      if (o->usable_note) o->usable_note(o->usable_note_ctx, id->note, n.used); /* the rest is zero */
       return epf_prefetch_note(label, 0, f->fd, &f->st, &n, o, seen);
     }
     if (k != EPF_NOTE_EMPTY) {
@@ -112,6 +113,22 @@ int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, stru
   f.fd = fd;
   f.have_st = 0;
   int count = prefetch_open(label, &f, o, seen);
+  errno = saved;
+  return count;
+}
+
+int epf_prefetch_known(int fd, const struct stat *st, const char *label, const uint8_t *desc, size_t len, const struct epf_options *o, struct epf_seen *seen) {
+  if (o->disabled || fd < 0 || !S_ISREG(st->st_mode)) return 0;
+  int saved = errno, count = 0;
+  struct epf_note n;
+  /* The caller's copy could only be wrong by its own fault (a damaged cache): it then reads the file. */
+  if (epf_note_open(&n, desc, len) != EPF_OK || n.empty) {
+    epf_debug(o, label, "the kept note is unusable", 0);
+    count = -1;
+  } else {
+    if (o->watch) *o->watch = 1;
+    count = epf_prefetch_note(label, 0, fd, st, &n, o, seen);
+  }
   errno = saved;
   return count;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <link.h>
+#include <sys/stat.h>
 
 #include "epf_plan.h"
 
@@ -53,6 +54,11 @@ struct epf_options {
    * libraries are checked (the daemon answers a permission event there); may not be called. */
   void (*queued)(void *ctx);
   void *queued_ctx;
+  /* Called with a file's own note (its descriptor's used bytes, not a sidecar's) once it is checked
+   * and found usable, before anything is read ahead: the daemon keeps it, so that the next exec
+   * of the same unchanged file needs no read of the note (epf_prefetch_known). */
+  void (*usable_note)(void *ctx, const uint8_t *desc, size_t len);
+  void *usable_note_ctx;
 };
 
 /* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE, _RESIDENCY and _SIDECAR unless getauxval(AT_SECURE) is
@@ -97,6 +103,15 @@ int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phd
  * names it in diagnostics. The descriptor is left open.
  */
 int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, struct epf_seen *seen);
+
+/*
+ * The same for a file opened by the caller whose own note the caller already has: `desc` holds
+ * its descriptor bytes, as usable_note gave them for this very file (same file system, inode,
+ * size, mtime and ctime: the caller's to check). Nothing of the file is read but its pages'
+ * residency; the note's bytes are validated again before they are used: -1 when they do not
+ * open (the caller then forgets them and uses epf_prefetch_fd).
+ */
+int epf_prefetch_known(int fd, const struct stat *st, const char *label, const uint8_t *desc, size_t len, const struct epf_options *o, struct epf_seen *seen);
 
 /*
  * For a long-lived caller (the daemon), which serves many processes: epf_new_process starts a

@@ -10,7 +10,9 @@
 //     in permission mode a stopped daemon holds execs (the documented risk) until it is killed;
 //   - a storm of distinct cold programs is held to the configured I/O budget;
 //   - it refuses to run as anyone but root, and refuses bad configuration files clearly;
-//   - SIGHUP reloads, SIGTERM stops it cleanly with its counts.
+//   - SIGHUP reloads, SIGTERM stops it cleanly with its counts;
+//   - the note cache: an unchanged program's note is not read again, after a restart too; a
+//     changed file's is; a cache file it did not write (or others could have) is not used.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -41,12 +43,12 @@ class Daemon {
   readonly log: string;
   readonly traced: boolean;
   exit?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  constructor(dir: string, conf: string, opts: { strace?: string } = {}) {
+  constructor(dir: string, conf: string, opts: { strace?: string; calls?: string } = {}) {
     this.traced = !!opts.strace;
     this.log = path.join(dir, `daemon-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
     const err = fs.openSync(this.log, 'w');
     const argv = [daemonBin, '--foreground', '--verbose', '--config', conf];
-    const cmd = opts.strace ? ['strace', '-f', '-qq', '-yy', '-e', 'trace=readahead,fadvise64', '-e', 'signal=none', '-o', opts.strace, ...argv] : argv;
+    const cmd = opts.strace ? ['strace', '-f', '-qq', '-yy', '-e', `trace=${opts.calls ?? 'readahead,fadvise64'}`, '-e', 'signal=none', '-o', opts.strace, ...argv] : argv;
     this.proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', err] });
     fs.closeSync(err);
     this.exit = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
@@ -83,9 +85,11 @@ class Daemon {
   }
 }
 
+/** A configuration file; its note cache in memory unless `lines` name one (the default file is the machine's). */
 function writeConf(dir: string, lines: string[]): string {
   const conf = path.join(dir, `elfprefetchd-${Math.random().toString(36).slice(2)}.conf`);
-  fs.writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o644 });
+  const all = lines.some((l) => l.startsWith('note-cache =')) ? lines : [...lines, 'note-cache = memory'];
+  fs.writeFileSync(conf, all.join('\n') + '\n', { mode: 0o644 });
   return conf;
 }
 
@@ -145,6 +149,9 @@ t.test('refuses a bad configuration file, naming the file, the line and what is 
   check(['nice = 40'], /\.conf:1: nice must be -20 to 19/);
   check(['mode = notify', 'ignore-seconds = 0'], /\.conf:2: ignore-seconds must be 1 to 86400, not "0"/);
   check(['ignore-unstamped = maybe'], /\.conf:1: ignore-unstamped must be yes or no, not "maybe"/);
+  check(['note-cache = cache/file'], /\.conf:1: note-cache must be an absolute file name \(at most 1024 bytes\), memory or none/);
+  check(['note-cache-bytes = 0'], /\.conf:1: note-cache-bytes must be 1 to 64M, not "0"/);
+  check(['note-cache-bytes = 65M'], /\.conf:1: note-cache-bytes must be 1 to 64M, not "65M"/);
   check(['just words'], /\.conf:1: expected key = value/);
   check(['set = '], /\.conf:1: set has no value/);
   check(['mode = notify'], /writable by group or others/, (f) => fs.chmodSync(f, 0o664));
@@ -446,7 +453,7 @@ t.test('on a loop device', async (t) => {
     t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${at('plain')}: no note$[\\s\\S]*){2}`, 'm')), 'after ignore-seconds it is looked at again');
     d.signal('SIGTERM');
     t.same(await d.ended(), { code: 0, signal: null });
-    t.match(d.text(), /execs seen, .* 2 files ignored\n/, 'the count at exit');
+    t.match(d.text(), /execs seen, .* 2 files ignored, \d+ notes from the note cache\n/, 'the count at exit');
 
     // A file written in place loses its ignore mark (the kernel drops it on modification).
     const rw = path.join(work, 'rw');
@@ -495,6 +502,106 @@ t.test('on a loop device', async (t) => {
     t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${viewLib}: (?!prefetched).+$`, 'm')), 'outside: the placeholder is looked at, found not to be the library, and left alone');
     d.signal('SIGTERM');
     t.same(await d.ended(), { code: 0, signal: null });
+  });
+
+  await sub(t, 'keeps the notes of programs it prefetched: the next exec reads no note, after a restart too; a changed file is read again; a cache file it did not write is not used', async (t) => {
+    const rw = path.join(work, 'rw-notes');
+    fs.mkdirSync(rw, { recursive: true });
+    const prog = path.join(rw, 'stamped');
+    fs.copyFileSync(stamped, prog);
+    fs.chmodSync(prog, 0o755);
+    const cache = path.join(work, 'notes.cache');
+    const conf = writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${cache}`]);
+    const esc = prog.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const fromCache = new RegExp(`^elfprefetchd: ${esc} \\(pid \\d+\\): its note is in the note cache: not read$`, 'gm');
+    const prefetched = new RegExp(`^elfprefetch: ${esc}: prefetched 2 runs`, 'gm');
+    const count = (d: Daemon, re: RegExp) => (d.text().match(re) ?? []).length;
+    /** pread64 calls of the daemon on the program (strace -yy names the descriptor's file). */
+    const reads = (trace: string) => fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(`pread64(`) && l.includes(`<${prog}>`)).length;
+    const exec = async (d: Daemon, n: number, what: string) => {
+      t.equal((await run([prog])).stdout, EXPECTED, `${what}: it runs`);
+      t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${esc}: prefetched[\\s\\S]*){${n}}`, 'm')), `${what}: prefetched`);
+    };
+
+    const trace1 = path.join(work, 'trace-notes-1');
+    let d = new Daemon(work, conf, { strace: trace1, calls: 'pread64,readahead' });
+    t.ok(await d.waitFor(/watching execs/), 'listening, no note cache yet');
+    await exec(d, 1, 'first exec');
+    t.equal(count(d, fromCache), 0, 'the first exec reads the note');
+    await exec(d, 2, 'second exec');
+    t.equal(count(d, fromCache), 1, 'the second exec takes it from the note cache');
+    const when = new Date(Date.now() + 5000);
+    fs.utimesSync(prog, when, when);
+    await exec(d, 3, 'after touch');
+    t.equal(count(d, fromCache), 1, 'a touched file (new mtime and ctime) has its note read again');
+    await exec(d, 4, 'the touched file again');
+    t.equal(count(d, fromCache), 2, 'and kept again');
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null }, 'a clean stop');
+    t.match(d.text(), /, 2 notes from the note cache\n/, 'its count at exit');
+    t.ok(reads(trace1) > 0, `the daemon read the program's note (${reads(trace1)} pread64 of it)`);
+    const st = fs.lstatSync(cache);
+    t.same({ file: st.isFile(), uid: st.uid, mode: st.mode & 0o777 }, { file: true, uid: 0, mode: 0o600 }, 'the cache is written at stop: a root-owned file of mode 0600');
+
+    const trace2 = path.join(work, 'trace-notes-2');
+    d = new Daemon(work, conf, { strace: trace2, calls: 'pread64,readahead' });
+    t.ok(await d.waitFor(/note cache \S+: [12] notes \(\d+ bytes\)/), 'restarted, it loads the cache');
+    t.ok(await d.waitFor(/watching execs/), 'listening');
+    await exec(d, 1, 'after a restart');
+    t.equal(count(d, fromCache), 1, 'the first exec after a restart takes the note from the cache');
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null });
+    t.equal(reads(trace2), 0, 'and reads nothing of the program');
+    t.match(fs.readFileSync(trace2, 'utf8'), new RegExp(`readahead\\(\\d+<${esc}>`), 'but its requests');
+
+    // Cache files it did not write, or that others could have: not used, and every exec goes on.
+    const good = fs.readFileSync(cache);
+    const bad = async (what: string, prep: () => void, why: RegExp, unusable = false) => {
+      fs.rmSync(cache, { force: true });
+      prep();
+      const b = new Daemon(work, conf);
+      t.ok(await b.waitFor(/watching execs/), `${what}: the daemon starts`);
+      if (!unusable) t.match(b.text(), why, `${what}: it says why the cache is not used`);
+      await exec(b, 1, what);
+      if (unusable) t.ok(await b.waitFor(why), `${what}: the kept note is refused when used, and the program's own read instead`);
+      else t.equal(count(b, fromCache), 0, `${what}: the note is read from the program`);
+      b.signal('SIGTERM');
+      t.same(await b.ended(), { code: 0, signal: null }, `${what}: a clean stop`);
+    };
+    const fnv = (b: Buffer): bigint => {
+      let h = 0xcbf29ce484222325n;
+      for (const x of b) h = ((h ^ BigInt(x)) * 0x100000001b3n) & 0xffffffffffffffffn;
+      return h;
+    };
+    await bad('a flipped byte', () => {
+      const b = Buffer.from(good);
+      b[b.length - 5]! ^= 0x40;
+      fs.writeFileSync(cache, b, { mode: 0o600 });
+    }, /notes\.cache: a corrupt note cache \(its checksum\): not used/);
+    await bad('group-writable', () => {
+      fs.writeFileSync(cache, good, { mode: 0o600 });
+      fs.chmodSync(cache, 0o620);
+    }, /notes\.cache: not owned by root, or writable by others than root: not used/);
+    await bad('owned by nobody', () => {
+      fs.writeFileSync(cache, good, { mode: 0o600 });
+      fs.chownSync(cache, 65534, 65534);
+    }, /notes\.cache: not owned by root, or writable by others than root: not used/);
+    await bad('a symbolic link', () => {
+      fs.writeFileSync(`${cache}.real`, good, { mode: 0o600 });
+      fs.symlinkSync(`${cache}.real`, cache);
+    }, /notes\.cache: a symbolic link: not used/);
+    await bad('truncated', () => fs.writeFileSync(cache, good.subarray(0, good.length - 8), { mode: 0o600 }), /notes\.cache: a truncated or corrupt note cache \(its header\): not used/);
+    // Well formed, with a sound checksum, but the kept note's own CRC is wrong: refused at use.
+    await bad('a kept note that does not open', () => {
+      const b = Buffer.from(good);
+      for (let at = 32; at < b.length; ) {
+        const len = b.readUInt32LE(at + 56);
+        b[at + 64 + 8]! ^= 1; // the note's crc32 (docs/FORMAT.md)
+        at += 64 + ((len + 7) & ~7);
+      }
+      b.writeBigUInt64LE(fnv(b.subarray(32)), 24);
+      fs.writeFileSync(cache, b, { mode: 0o600 });
+    }, new RegExp(`^elfprefetch: ${esc}: the kept note is unusable$`, 'm'), true);
   });
 
   await sub(t, 'a storm of distinct cold programs is held to the I/O budget', async (t) => {

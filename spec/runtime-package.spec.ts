@@ -48,7 +48,7 @@ const FILES: Record<string, string> = {
     : {}),
 };
 /** Its directories: some may be there before (other work on this machine makes the sidecar directory). */
-const DIRS = [libDir, SIDECAR_DIR, '/var/lib/elfprefetch', '/etc/elfprefetch', `/usr/share/doc/${PKG}`];
+const DIRS = [libDir, SIDECAR_DIR, '/var/lib/elfprefetch', '/etc/elfprefetch', `/usr/share/doc/${PKG}`, ...(hasDaemon ? ['/var/cache/elfprefetch'] : [])];
 /** Every file below `dir` (absolute paths). */
 const filesBelow = (dir: string): string[] =>
   fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).map((f) => path.join(dir, f)).filter((f) => fs.lstatSync(f).isFile()) : [];

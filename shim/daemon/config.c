@@ -27,6 +27,9 @@ void epfd_config_defaults(struct epfd_config *c) {
   c->ignore_unstamped = 1;
   c->ignore_seconds = 300;
   c->nice = 19;
+  snprintf(c->note_cache, sizeof c->note_cache, "%s", EPFD_DEFAULT_NOTE_CACHE);
+  c->note_cache_on = 1;
+  c->note_cache_bytes = 2ull << 20;
 }
 
 static int fail(char *err, unsigned errlen, const char *path, unsigned line, const char *fmt, ...) {
@@ -110,10 +113,17 @@ static int set_key(struct epfd_config *c, int *marks_given, const char *k, const
   } else if (!strcmp(k, "device")) {
     if (!strcmp(v, "auto")) c->device = 0;
     else if (!(c->device = epf_device_by_name(v))) return fail(err, errlen, path, line, "device must be auto, hdd, ssd, nvme or net, not \"%s\"", v);
-  } else if (!strcmp(k, "max-bytes-per-exec") || !strcmp(k, "bytes-per-second") || !strcmp(k, "burst-bytes")) {
+  } else if (!strcmp(k, "note-cache")) {
+    c->note_cache_on = strcmp(v, "none") != 0;
+    if (!strcmp(v, "memory") || !strcmp(v, "none")) c->note_cache[0] = 0;
+    else if (!good_path(v, EPFD_MAX_MARK_PATH)) return fail(err, errlen, path, line, "note-cache must be an absolute file name (at most %u bytes), memory or none", EPFD_MAX_MARK_PATH);
+    else snprintf(c->note_cache, sizeof c->note_cache, "%s", v);
+  } else if (!strcmp(k, "max-bytes-per-exec") || !strcmp(k, "bytes-per-second") || !strcmp(k, "burst-bytes") || !strcmp(k, "note-cache-bytes")) {
     uint64_t n;
     if (parse_size(v, &n) != 0) return fail(err, errlen, path, line, "%s must be a size such as 65536, 64K, 64M or 1G, not \"%s\"", k, v);
+    if (k[0] == 'n' && (n == 0 || n > (64ull << 20))) return fail(err, errlen, path, line, "note-cache-bytes must be 1 to 64M, not \"%s\"", v);
     if (k[0] == 'm') c->max_bytes_per_exec = n;
+    else if (k[0] == 'n') c->note_cache_bytes = n;
     else if (k[0] == 'b' && k[1] == 'y') c->bytes_per_second = n;
     else c->burst_bytes = n;
   } else if (!strcmp(k, "nice")) {

@@ -14,6 +14,7 @@
 #define EPFD_DEFAULT_CONFIG "/etc/elfprefetch/elfprefetchd.conf"
 #define EPFD_MAX_MARKS 32
 #define EPFD_MAX_MARK_PATH 1024
+#define EPFD_DEFAULT_NOTE_CACHE "/var/cache/elfprefetch/elfprefetchd.notes"
 
 enum epfd_mode { EPFD_NOTIFY, EPFD_PERMISSION };
 
@@ -36,6 +37,9 @@ struct epfd_config {
   int ignore_unstamped;      /* after one look, the kernel stops reporting execs of a file with nothing to prefetch */
   unsigned ignore_seconds;   /* ... for at most this long (a sidecar made later is then seen) */
   int nice; /* -20..19; the daemon also runs under SCHED_BATCH */
+  int note_cache_on;                       /* keep the notes of programs seen (note-cache = none: no) */
+  char note_cache[EPFD_MAX_MARK_PATH + 1]; /* ... and in this file across restarts; empty: in memory only */
+  uint64_t note_cache_bytes;               /* notes it holds at most */
 };
 
 /* The defaults: notification events on the file system of /, the compiled-in sidecar directory. */

@@ -109,10 +109,11 @@ static void daemonize(void) {
 }
 
 /*
- * The sidecar directory, made (0755, with its parents) if missing: the core checks once whether
- * it exists, so one made after the daemon started would not be seen until it restarts.
+ * A directory the daemon uses (the sidecar directory, the note cache's), made 0755 with its
+ * parents if missing: the core checks once whether the sidecar directory exists, so one made
+ * after the daemon started would not be seen until the ignore marks are next forgotten.
  */
-static void make_sidecar_dir(const char *dir) {
+static void make_dir(const char *dir, const char *what) {
   struct stat st;
   if (!dir[0] || stat(dir, &st) == 0) return;
   char p[EPF_MAX_SIDECAR_DIR + 1];
@@ -123,7 +124,7 @@ static void make_sidecar_dir(const char *dir) {
     *s = 0;
     if (mkdir(p, 0755) == 0) chmod(p, 0755);
     else if (errno != EEXIST) {
-      epfd_log(LOG_WARNING, "cannot make the sidecar directory %s: %s", p, strerror(errno));
+      epfd_log(LOG_WARNING, "cannot make the %s %s: %s", what, p, strerror(errno));
       return;
     }
     if (!c) break;
@@ -135,6 +136,33 @@ static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* How often a changed note cache is written out (and at stop and reload). */
+#define NOTES_SAVE_MS 60000u
+
+/* The note cache's directory (0755), made if missing, like the sidecar directory's. */
+static void make_parent_dir(const char *file) {
+  char dir[EPFD_MAX_MARK_PATH + 1];
+  snprintf(dir, sizeof dir, "%s", file);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir) return;
+  *slash = 0;
+  make_dir(dir, "note cache's directory");
+}
+
+static void load_notes(struct epfd_note_cache *notes, const struct epfd_config *c) {
+  char err[1400];
+  if (!c->note_cache_on || !c->note_cache[0]) return;
+  make_parent_dir(c->note_cache);
+  if (epfd_notes_load(notes, c->note_cache, err, sizeof err) != 0) epfd_log(LOG_WARNING, "%s", err);
+  else if (notes->count) epfd_log(LOG_INFO, "note cache %s: %u notes (%llu bytes)", c->note_cache, notes->count, (unsigned long long)notes->bytes);
+}
+
+static void save_notes(struct epfd_note_cache *notes, const struct epfd_config *c) {
+  char err[1400];
+  if (!c->note_cache_on || !c->note_cache[0] || !notes->dirty) return;
+  if (epfd_notes_save(notes, c->note_cache, err, sizeof err) != 0) epfd_log(LOG_WARNING, "%s", err);
 }
 
 int main(int argc, char **argv) {
@@ -151,7 +179,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (load_config(&a, &c) != 0) return 1;
-  make_sidecar_dir(c.sidecar);
+  make_dir(c.sidecar, "sidecar directory");
   /* No supplementary groups: files are read as root or, for other owners' programs, as their owner. */
   if (setgroups(0, 0) != 0) epfd_log(LOG_WARNING, "setgroups: %s", strerror(errno));
   /* With notification events: SCHED_BATCH, so its wake-ups never preempt the programs it serves
@@ -184,6 +212,11 @@ int main(int argc, char **argv) {
     epfd_log(LOG_ERR, "%s", err);
     return 1;
   }
+  static struct epfd_note_cache notes;
+  epfd_notes_init(&notes, c.note_cache_bytes);
+  load_notes(&notes, &c);
+  l.notes = c.note_cache_on ? &notes : 0;
+  uint64_t notes_saved = now_ms();
   if (!a.foreground) daemonize();
   describe(&c, &l);
   epfd_notify("READY=1");
@@ -195,6 +228,15 @@ int main(int argc, char **argv) {
     struct pollfd p[2] = {{l.fd, POLLIN, 0}, {sfd, POLLIN, 0}};
     int timeout = epfd_tick(&l);
     if (watchdog && (timeout < 0 || watchdog / 2 < timeout)) timeout = watchdog / 2;
+    if (notes.dirty) {
+      uint64_t since = now_ms() - notes_saved;
+      if (since >= NOTES_SAVE_MS) {
+        save_notes(&notes, &c);
+        notes_saved = now_ms();
+      } else if (timeout < 0 || NOTES_SAVE_MS - since < (uint64_t)timeout) {
+        timeout = (int)(NOTES_SAVE_MS - since) + 1;
+      }
+    }
     int r = poll(p, 2, timeout);
     if (r < 0 && errno != EINTR) {
       epfd_log(LOG_ERR, "poll: %s", strerror(errno));
@@ -227,9 +269,13 @@ int main(int argc, char **argv) {
         epfd_log(LOG_WARNING, "reload failed (%s): keeping the previous configuration", err);
       } else {
         nl.stats = l.stats;
+        save_notes(&notes, &c); /* to the file the old configuration names */
         epfd_close(&l);
         l = nl;
         c = nc;
+        notes.max_bytes = c.note_cache_bytes; /* a smaller bound evicts at the next note kept */
+        if (!c.note_cache_on) epfd_notes_free(&notes);
+        l.notes = c.note_cache_on ? &notes : 0;
         epfd_log(LOG_INFO, "reloaded %s", a.config);
         describe(&c, &l);
       }
@@ -238,8 +284,10 @@ int main(int argc, char **argv) {
   }
   epfd_notify("STOPPING=1");
   epfd_close(&l);
-  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows, %llu files ignored",
+  save_notes(&notes, &c);
+  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows, %llu files ignored, %llu notes from the note cache",
            (unsigned long long)l.stats.events, (unsigned long long)l.stats.prefetched, (unsigned long long)l.stats.files,
-           (unsigned long long)l.stats.over_budget, (unsigned long long)l.stats.overflows, (unsigned long long)l.stats.ignored);
+           (unsigned long long)l.stats.over_budget, (unsigned long long)l.stats.overflows, (unsigned long long)l.stats.ignored,
+           (unsigned long long)l.stats.known);
   return status;
 }

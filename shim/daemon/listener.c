@@ -197,6 +197,17 @@ static void allow(void *ctx) {
   (void)w;
 }
 
+/* A usable note the core found in a program: kept for the next exec of the same file. */
+struct keep {
+  struct epfd_note_cache *notes;
+  const struct epfd_file_key *key;
+};
+
+static void keep_note(void *ctx, const uint8_t *desc, size_t len) {
+  struct keep *k = ctx;
+  epfd_notes_keep(k->notes, k->key, desc, len);
+}
+
 /*
  * One exec of the file open at fd. A program owned by someone else than root is read with its
  * owner's file system identity, so its note cannot make the daemon open, for that user, a file
@@ -240,7 +251,30 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
   l->o.watch = &watch;
   l->o.queued = allow;
   l->o.queued_ctx = a;
-  int n = epf_prefetch_fd(fd, label, &l->o, &seen);
+  /* A program seen before, unchanged since: its note is not read again (notecache.h). */
+  struct epfd_file_key key;
+  const uint8_t *known = 0;
+  size_t known_len = 0;
+  struct keep keep = {l->notes, &key};
+  if (l->notes) {
+    epfd_file_key(fd, &st, &key);
+    known = epfd_notes_find(l->notes, &key, &known_len);
+    l->o.usable_note = keep_note;
+    l->o.usable_note_ctx = &keep;
+  }
+  int n = 0;
+  if (known) {
+    l->stats.known++;
+    if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): its note is in the note cache: not read", label, pid);
+    n = epf_prefetch_known(fd, &st, label, known, known_len, &l->o, &seen);
+    if (n < 0) { /* a damaged entry: forgotten, and the file read as if it were not kept */
+      epfd_notes_forget(l->notes, &key);
+      known = 0;
+    }
+  }
+  if (!known) n = epf_prefetch_fd(fd, label, &l->o, &seen);
+  l->o.usable_note = 0;
+  l->o.usable_note_ctx = 0;
   if (other) {
     setfsuid(0);
     setfsgid(0);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "notecache.h"
 
 struct epfd_stats {
   uint64_t events;     /* exec events handled */
@@ -17,6 +18,7 @@ struct epfd_stats {
   uint64_t over_budget; /* events left alone because the shared byte budget was spent */
   uint64_t overflows;  /* times the kernel's event queue overflowed (events lost: execs unaffected) */
   uint64_t ignored;    /* files the kernel was asked to stop reporting (nothing to prefetch) */
+  uint64_t known;      /* execs whose note came from the note cache (no read of it) */
 };
 
 struct epfd_listener {
@@ -32,6 +34,7 @@ struct epfd_listener {
   unsigned ignoring;     /* ignore marks placed since they were last forgotten */
   uint64_t ignore_ns;    /* how long they are kept */
   uint64_t ignored_since_ns; /* CLOCK_MONOTONIC of the last time they were forgotten */
+  struct epfd_note_cache *notes; /* the notes of programs seen before, or NULL (note-cache = none) */
   struct epfd_stats stats;
 };
 
