@@ -18,7 +18,7 @@ one() {
   local name=$1 loops=$2
   shift 2
   echo "== $name: $*" >&2
-  node dist/cli/main.js bench --warm-overhead --runs "$RUNS" --loops "$loops" --json "$OUT/$name.json" -- "$@" >"$OUT/$name.txt"
+  node dist/cli/main.js bench --warm-overhead --runs "$RUNS" --loops "$loops" --report "$OUT/$name.json" -- "$@" >"$OUT/$name.txt"
   cat "$OUT/$name.txt"
 }
 # loops: starts per configuration and round, more for the short programs
