@@ -36,7 +36,7 @@ export function benchCommand(io: Io, setCode: (c: number) => void): CommandModul
           ]),
         )
         .option('model', { type: 'string', array: true, choices: ['none', 'cloud', 'hdd', 'net'], describe: 'device model (repeatable; default none and hdd): none = no limit, cloud = 1000 read IOPS, hdd = 100 IOPS and 150 MB/s, net = 100 IOPS and 30 MB/s' })
-        .option('strategy', { type: 'string', array: true, choices: ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'], describe: 'only these strategies (repeatable; default all)' })
+        .option('strategy', { type: 'string', array: true, choices: ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'daemon-uncached', 'daemon-permission-uncached', 'warm'], describe: 'only these strategies (repeatable; default all)' })
         .option('runs', { type: 'number', describe: 'cold runs of each strategy per model (default 3); with --warm-overhead, interleaved rounds (default 10)' })
         .option('ra-kb', { type: 'number', default: 128, describe: "the loop device's read-ahead window, KiB" })
         .option('json', { type: 'boolean', default: false, describe: 'print the results as JSON instead of the table' })

@@ -22,7 +22,7 @@ import { lddLibraries, resolveCommand, sh } from '../io/spawn';
 import { InterruptedError, interruption, throwIfInterrupted } from '../io/interrupt';
 import { IoCgroup, Limits, QueueLimits, deviceRequestBytes, ioThrottleUnavailable, queueLimits, waitUnclaimed } from './device';
 import { attachLoop, buildImage, detachLoop, directIo, loopUnavailable, readAheadKb, unmount } from '../io/loop';
-import { startDaemon } from './daemon';
+import { daemonKind, noteCacheFile, startDaemon } from './daemon';
 import type { Stat } from './stat';
 import { plannedBy } from './shim-lines';
 import { summarize } from './summarize';
@@ -31,7 +31,7 @@ import { benchHelper, parseUsage } from './helper';
 import type { TouchedSet } from './bound';
 import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
-export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'warm'] as const;
+export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'daemon-uncached', 'daemon-permission-uncached', 'warm'] as const;
 export type BenchStrategy = (typeof STRATEGIES)[number];
 
 export const MODELS = {
@@ -322,7 +322,8 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
         }
         fs.rmSync(usageFile, { force: true });
         // elfprefetchd watching the fresh mount, already listening when the command starts
-        const daemon = strategy.startsWith('daemon') ? await startDaemon([bindexec, ...binds, '--'], mnt, shimDevice, cg!.procs, work, strategy === 'daemon' ? 'notify' : 'permission') : undefined;
+        const kind = daemonKind(strategy);
+        const daemon = kind ? await startDaemon([bindexec, ...binds, '--'], mnt, shimDevice, cg!.procs, work, kind.mode, kind.noteCache) : undefined;
         const before = cg!.counts(loop.majmin);
         let r: Spawned;
         try {
@@ -344,6 +345,20 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
         if (strategy.startsWith('elfprefetch-') || daemon) sample.planned = plannedBy(r.shimLines);
         return sample;
       };
+      // The daemons' note cache: filled by one run of the command under a daemon, before any
+      // measured run (and cold again after it: the next mount is a fresh one).
+      if (chosen.some((s) => daemonKind(s)?.noteCache)) {
+        await mount();
+        try {
+          const d = await startDaemon([bindexec, ...binds, '--'], mnt, undefined, cg!.procs, work, 'notify', true);
+          await run([bindexec, ...binds, '--', ...argv], env);
+          await d.stop();
+        } finally {
+          umount();
+        }
+        const kept = fs.existsSync(noteCacheFile(work)) ? fs.statSync(noteCacheFile(work)).size : 0;
+        notes.push(`daemon, daemon-permission: the daemon's note cache was filled by one run before the measured ones (${kept} bytes), as on a machine where the program ran before; the -uncached ones have none, as at the first exec after an install`);
+      }
       for (const model of models) {
         const m = MODELS[model];
         cg.setLimits(loop.majmin, m.limits);

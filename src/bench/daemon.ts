@@ -4,6 +4,13 @@
  * runs, with notification events (its default) or permission events. It is started after each
  * cold mount and stopped after the run, in the run's cgroup, so that its reads are throttled and
  * counted like the exec wrapper's (a daemon outside the cgroup would read at full speed).
+ *
+ * Its note cache (docs/DAEMON.md, "The note cache") is a file in the bench's folder that outlives
+ * each daemon, as /var/cache/elfprefetch does a reboot: `primeNoteCache` fills it with one run
+ * before the measured ones, so `daemon` and `daemon-permission` measure a program the daemon has
+ * seen before (every cold start but the first after an install), and `daemon-uncached` and
+ * `daemon-permission-uncached` (no note cache) the first exec after an install, whose note is
+ * read cold.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,9 +31,9 @@ export interface RunningDaemon {
  * bench's bindexec with its binds): the daemon opens the libraries a note names by path, so it
  * must see the copies bound over them as the command does, or it would read the originals.
  */
-export async function startDaemon(prefix: string[], mnt: string, device: string | undefined, procs: string, work: string, mode: 'notify' | 'permission'): Promise<RunningDaemon> {
+export async function startDaemon(prefix: string[], mnt: string, device: string | undefined, procs: string, work: string, mode: 'notify' | 'permission', noteCache: boolean): Promise<RunningDaemon> {
   const conf = path.join(work, 'elfprefetchd.conf');
-  const lines = [`mode = ${mode}`, `filesystem = ${mnt}`, 'sidecar = none', `device = ${device ?? 'auto'}`];
+  const lines = [`mode = ${mode}`, `filesystem = ${mnt}`, 'sidecar = none', `device = ${device ?? 'auto'}`, `note-cache = ${noteCache ? noteCacheFile(work) : 'none'}`];
   fs.writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o644 });
   fs.chmodSync(conf, 0o644);
   const argv = [...prefix, nativeFile(DAEMON), '--foreground', '--verbose', '--config', conf];
@@ -47,8 +54,20 @@ export async function startDaemon(prefix: string[], mnt: string, device: string 
   return {
     async stop() {
       child.kill('SIGTERM');
+      // A daemon that does not stop within 10 s (it never should) is killed: the bench goes on.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
+      clearTimeout(timer);
       return text.split('\n').filter((l) => l.startsWith('elfprefetch: '));
     },
   };
+}
+
+/** The note cache the bench's daemons share (in the bench's folder, removed with it). */
+export const noteCacheFile = (work: string): string => path.join(work, 'elfprefetchd.notes');
+
+/** What a strategy's daemon is (`daemon[-permission][-uncached]`): its events, and whether it has a note cache. */
+export function daemonKind(strategy: string): { mode: 'notify' | 'permission'; noteCache: boolean } | undefined {
+  if (!/^daemon(-permission)?(-uncached)?$/.test(strategy)) return undefined;
+  return { mode: strategy.includes('-permission') ? 'permission' : 'notify', noteCache: !strategy.endsWith('-uncached') };
 }
