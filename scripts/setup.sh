@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 # gdb (with elfutils' eu-stack and eu-unstrip): a stamp must leave debug files and core dumps
 # working (spec/invisible.spec.ts); librsvg2-bin renders `show --svg` to check the picture.
 # lld, g++ (gold is binutils' ld.gold): `elfprefetch order` files are linked by lld, gold and GNU
-# ld, a C++ program among them (spec/order.spec.ts, spec/order-cmake.spec.ts).
+# ld, a C++ program among them (spec/order.spec.ts, spec/order-cmake.spec.ts,
+# spec/order-make-meson.spec.ts).
 PACKAGES=(
   gcc make binutils elfutils file attr libcap2-bin gdb librsvg2-bin lld g++
   qemu-user golang-go libc6-i386

@@ -37,7 +37,7 @@
 # libraries of the project).
 #
 # elfprefetch_order (the two-stage build, docs/BUILD-SYSTEMS.md "Ordered link"): compiles the
-# target with -ffunction-sections and links it with an order file made from the kept profile by
+# target with -ffunction-sections (and -fdata-sections for lld and gold) and links it with an order file made from the kept profile by
 # `elfprefetch order` before every link (lld: --symbol-ordering-file, gold: --section-ordering-file,
 # GNU ld: a -T script that INSERTs the start-up functions before .text). No profile yet: the order
 # file is empty and the link is the stock one; train, build again: the target is relinked in
@@ -73,11 +73,11 @@ if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
         RESULT_VARIABLE _epf_rc)
       if(NOT _epf_rc STREQUAL "0")
         file(WRITE "${_epf_new}" "${_epf_none}")
-        set(_epf_why "elfprefetch: no order for ${EPF_TARGET} from ${EPF_PROFILE} (${_epf_rc}); linking it in stock order")
+        set(_epf_why "elfprefetch: no order for ${EPF_TARGET} from ${EPF_PROFILE} (${_epf_rc})")
         if(EPF_STRICT)
-          message(FATAL_ERROR "${_epf_why} (ELFPREFETCH_STRICT)")
+          message(FATAL_ERROR "${_epf_why}; failing (ELFPREFETCH_STRICT)")
         endif()
-        message(WARNING "${_epf_why}")
+        message(WARNING "${_epf_why}; linking it in stock order")
       endif()
     else()
       message(STATUS "elfprefetch: no profile ${EPF_PROFILE}: ${EPF_TARGET} linked in stock order "
@@ -274,8 +274,12 @@ function(elfprefetch_order target)
     VERBATIM)
   add_dependencies(${target} ${target}-elfprefetch-order)
   set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${order}")
-  # Each function in its own input section, which is what all three linkers order.
+  # Each function in its own input section, which is what all three linkers order; each variable
+  # too for lld and gold, which order data (a GNU ld script orders code only).
   target_compile_options(${target} PRIVATE -ffunction-sections)
+  if(NOT EPF_LINKER STREQUAL "gnu-ld")
+    target_compile_options(${target} PRIVATE -fdata-sections)
+  endif()
   if(EPF_LINKER STREQUAL "lld")
     # A name of the profile missing from this build (code changed since) is no reason to warn.
     target_link_options(${target} PRIVATE -fuse-ld=lld "LINKER:--symbol-ordering-file=${order}" "LINKER:--no-warn-symbol-ordering")

@@ -25,6 +25,28 @@
 # - $(call elfprefetch_train,PROFILE,COMMAND [ARGS]): records COMMAND with `elfprefetch train`
 #   into PROFILE (keep it in the source tree) and stamps the program it runs.
 #
+# The ordered link (the two-stage build, docs/BUILD-SYSTEMS.md "Ordered link"), with
+# ELFPREFETCH_ORDER_LINKER set to lld, gold or gnu-ld (GNU ld, through a -T script):
+#
+#   main.o util.o: CFLAGS += $(ELFPREFETCH_ORDER_CFLAGS)
+#   app: main.o util.o app.order $(wildcard app.profile.json)
+#   	$(CC) $(LDFLAGS) $(call elfprefetch_order_ldflags,app.order) -o $@ main.o util.o $(LDLIBS)
+#   	$(call elfprefetch_stamp,$@,app.profile.json)
+#   app.order: elfprefetch-always
+#   	$(call elfprefetch_order,$@,app.profile.json)
+#
+# - $(ELFPREFETCH_ORDER_CFLAGS): -ffunction-sections (each function an input section of its own,
+#   which is what the linkers order), and -fdata-sections for lld and gold, which order data too.
+# - $(call elfprefetch_order,ORDER,PROFILE): the recipe of ORDER (name it PROGRAM.order), run at
+#   every make (the prerequisite elfprefetch-always): `elfprefetch order PROFILE --format
+#   $(ELFPREFETCH_ORDER_LINKER)`, written to ORDER only when it changes, so that an unchanged
+#   profile does not relink. No PROFILE: an empty order (for GNU ld a script that changes
+#   nothing), the program is linked in stock order, and a message says so. A profile `order`
+#   cannot use: a warning and the stock order; with ELFPREFETCH_STRICT=1 an error.
+# - $(call elfprefetch_order_ldflags,ORDER): the link flags: lld `-fuse-ld=lld
+#   --symbol-ordering-file` (and --no-warn-symbol-ordering: a profile of an older build names
+#   functions that are gone), gold `-fuse-ld=gold --section-ordering-file`, GNU ld `-T ORDER`.
+#
 # Variables (on the command line, or in the Makefile: ELFPREFETCH_NOTE_O before the include,
 # since it names a rule; the others before or after it):
 ELFPREFETCH ?= elfprefetch
@@ -33,12 +55,16 @@ ELFPREFETCH_NOTE_O ?= elfprefetch-note.o
 ELFPREFETCH_STAMP_ARGS ?= --carry-over
 ELFPREFETCH_TRAIN_ARGS ?= --runs 3
 ELFPREFETCH_STRICT ?=
+ELFPREFETCH_ORDER_LINKER ?=
 
 # This rule must not become the including Makefile's default goal.
 _elfprefetch_goal := $(.DEFAULT_GOAL)
 $(ELFPREFETCH_NOTE_O):
 	$(ELFPREFETCH) reserve --capacity $(ELFPREFETCH_RESERVE) -o $(@:.o=.s)
 	$(CC) $(CFLAGS) -c -o $@ $(@:.o=.s)
+# Always out of date, so that an order file depending on it is checked at every make.
+elfprefetch-always:
+.PHONY: elfprefetch-always
 .DEFAULT_GOAL := $(_elfprefetch_goal)
 
 define elfprefetch_stamp
@@ -54,4 +80,34 @@ endef
 
 define elfprefetch_train
 	$(ELFPREFETCH) train $(ELFPREFETCH_TRAIN_ARGS) -o '$(1)' -- $(2)
+endef
+
+# The linker of the ordered link, checked where it is used (it may be set after the include).
+_elfprefetch_linker = $(if $(filter lld gold gnu-ld,$(ELFPREFETCH_ORDER_LINKER)),$(ELFPREFETCH_ORDER_LINKER),$(error \
+  elfprefetch: set ELFPREFETCH_ORDER_LINKER to lld, gold or gnu-ld (GNU ld, through a -T script), not '$(ELFPREFETCH_ORDER_LINKER)'))
+
+ELFPREFETCH_ORDER_CFLAGS ?= -ffunction-sections $(if $(filter lld gold,$(_elfprefetch_linker)),-fdata-sections)
+
+# Per linker (no commas inside $(if): they would split its arguments).
+_elfprefetch_ldflags_lld = -fuse-ld=lld -Wl,--symbol-ordering-file='$(1)' -Wl,--no-warn-symbol-ordering
+_elfprefetch_ldflags_gold = -fuse-ld=gold -Wl,--section-ordering-file='$(1)'
+_elfprefetch_ldflags_gnu-ld = -Wl,-T,'$(1)'
+elfprefetch_order_ldflags = $(call _elfprefetch_ldflags_$(_elfprefetch_linker),$(1))
+
+# No order yet: an empty file, but for GNU ld a script that changes nothing (it takes a -T script
+# without INSERT as the whole linker script).
+_elfprefetch_no_order_gnu-ld = /* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n
+
+define elfprefetch_order
+	@new='$(1).new'; none='$(_elfprefetch_no_order_$(_elfprefetch_linker))'; printf "$$none" > "$$new" || exit 1; \
+	if [ ! -f '$(2)' ]; then \
+	  echo "elfprefetch: no profile $(2): $(basename $(notdir $(1))) linked in stock order (record one with elfprefetch train, then make again)"; \
+	elif $(ELFPREFETCH) order '$(2)' --format $(_elfprefetch_linker) -o "$$new"; then :; else \
+	  rc=$$?; printf "$$none" > "$$new"; \
+	  if [ -n '$(ELFPREFETCH_STRICT)' ]; then \
+	    rm -f "$$new"; echo "elfprefetch: no order for $(basename $(notdir $(1))) from $(2) ($$rc); failing (ELFPREFETCH_STRICT)" >&2; exit 1; \
+	  fi; \
+	  echo "elfprefetch: warning: no order for $(basename $(notdir $(1))) from $(2) ($$rc); linking it in stock order" >&2; \
+	fi; \
+	if cmp -s "$$new" '$(1)'; then rm -f "$$new"; else mv -f "$$new" '$(1)'; fi
 endef

@@ -13,10 +13,18 @@ Meson has no post-link step and no functions, so its meson.build calls this scri
   install-stamp RELPATH --elfprefetch CMD --profile P [--strict]
       from meson.add_install_script: stamps the installed copy, $MESON_INSTALL_DESTDIR_PREFIX/RELPATH,
       again (meson rewrites the RPATH of what it installs, which makes the note stale).
+  order ORDER --elfprefetch CMD --profile P --format lld|gold|gnu-ld [--strict]
+      from a custom_target with build_always_stale whose output is ORDER (name it PROGRAM.order),
+      a link_depends of the program (docs/BUILD-SYSTEMS.md "Ordered link"): `elfprefetch order`,
+      written to ORDER only when it changes, so that an unchanged profile does not relink (Meson's
+      custom commands are `restat`). No profile: an empty order (for GNU ld a script that changes
+      nothing), the program is linked in stock order, and a message says so. A profile `order`
+      cannot use: a warning and the stock order; with --strict an error.
 
 Python 3 and the standard library only: it runs with the interpreter Meson itself runs on.
 """
 import argparse
+import filecmp
 import os
 import subprocess
 import sys
@@ -49,16 +57,60 @@ def stamp(file: str, args: argparse.Namespace) -> int:
     return 2
 
 
+# Not an empty file for GNU ld: it takes a -T script without INSERT as the whole linker script.
+NO_ORDER = {'gnu-ld': '/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n'}
+
+
+def order(file: str, args: argparse.Namespace) -> int:
+    """0 written or unchanged (stock order when there is no usable profile), 1 failed (strict)."""
+    program = os.path.splitext(os.path.basename(file))[0]
+    new = file + '.new'
+    none = NO_ORDER.get(args.format, '')
+    with open(new, 'w') as f:
+        f.write(none)
+    if not os.path.isfile(args.profile):
+        print(f'elfprefetch: no profile {args.profile}: {program} linked in stock order '
+              f'(record one with the run target {program}-elfprefetch-train, then build again)')
+    else:
+        cmd = [args.elfprefetch, 'order', args.profile, '--format', args.format, '-o', new]
+        try:
+            rc = subprocess.call(cmd)
+        except OSError as e:
+            print(f'elfprefetch: cannot run {args.elfprefetch}: {e}', file=sys.stderr)
+            rc = 1
+        if rc != 0:
+            if args.strict:
+                os.remove(new)
+                print(f'elfprefetch: no order for {program} from {args.profile} ({rc}); failing (--strict)',
+                      file=sys.stderr)
+                return 1
+            with open(new, 'w') as f:
+                f.write(none)
+            print(f'elfprefetch: warning: no order for {program} from {args.profile} ({rc}); '
+                  'linking it in stock order', file=sys.stderr)
+    if os.path.isfile(file) and filecmp.cmp(new, file, shallow=False):
+        os.remove(new)
+    else:
+        os.replace(new, file)
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('step', choices=['stamp', 'install-stamp'])
+    p.add_argument('step', choices=['stamp', 'install-stamp', 'order'])
     p.add_argument('file')
     p.add_argument('--elfprefetch', default='elfprefetch', help='the elfprefetch command')
     p.add_argument('--profile', required=True, help='profile JSON kept in the source tree')
     p.add_argument('--stamp-file', help='stamp: file to write when done (the custom_target output)')
-    p.add_argument('--strict', action='store_true', default=False, help='a failing stamp fails the build')
-    p.add_argument('--no-strict', dest='strict', action='store_false', help='a failing stamp is a warning (default)')
+    p.add_argument('--format', choices=['lld', 'gold', 'gnu-ld'], help='order: the linker the order file is for')
+    p.add_argument('--strict', action='store_true', default=False, help='a failing stamp (or order) fails the build')
+    p.add_argument('--no-strict', dest='strict', action='store_false', help='a failing stamp (or order) is a warning (default)')
     args = p.parse_args()
+
+    if args.step == 'order':
+        if not args.format:
+            p.error('order needs --format lld, gold or gnu-ld')
+        return order(args.file, args)
 
     if args.step == 'install-stamp':
         prefix = os.environ.get('MESON_INSTALL_DESTDIR_PREFIX')
