@@ -24,6 +24,7 @@ void epfd_config_defaults(struct epfd_config *c) {
   c->bytes_per_second = 256ull << 20;
   c->burst_bytes = 512ull << 20;
   c->skip_resident = 0; /* see elfprefetchd.conf: every request is checked for residency anyway */
+  c->residency = 1;
   c->ignore_unstamped = 1;
   c->ignore_seconds = 300;
   c->nice = 19;
@@ -136,6 +137,8 @@ static int set_key(struct epfd_config *c, int *marks_given, const char *k, const
     long n;
     if (parse_long(v, 1, 86400, &n) != 0) return fail(err, errlen, path, line, "ignore-seconds must be 1 to 86400, not \"%s\"", v);
     c->ignore_seconds = (unsigned)n;
+  } else if (!strcmp(k, "residency")) {
+    if (parse_bool(v, &c->residency) != 0) return fail(err, errlen, path, line, "residency must be yes or no, not \"%s\"", v);
   } else if (!strcmp(k, "skip-resident")) {
     if (parse_bool(v, &c->skip_resident) != 0) return fail(err, errlen, path, line, "skip-resident must be yes or no, not \"%s\"", v);
   } else {

@@ -34,6 +34,7 @@ struct epfd_config {
   uint64_t bytes_per_second;      /* the rate the shared budget refills at */
   uint64_t burst_bytes;           /* the most the shared budget holds */
   int skip_resident;
+  int residency;             /* leave out requests whose pages are cached (the shim's ELFPREFETCH_RESIDENCY) */
   int ignore_unstamped;      /* after one look, the kernel stops reporting execs of a file with nothing to prefetch */
   unsigned ignore_seconds;   /* ... for at most this long (a sidecar made later is then seen) */
   int nice; /* -20..19; the daemon also runs under SCHED_BATCH */

@@ -90,6 +90,7 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   memcpy(l->o.sidecar, c->sidecar, strlen(c->sidecar) + 1);
   l->o.debug = verbose;
   l->o.skip_resident = c->skip_resident;
+  l->o.residency = c->residency; /* it was never set (0): every warm exec issued its whole sets again */
   l->max_bytes_per_exec = c->max_bytes_per_exec;
   l->bytes_per_second = c->bytes_per_second;
   l->burst_bytes = c->burst_bytes;
