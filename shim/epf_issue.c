@@ -300,6 +300,9 @@ int epf_prefetch_note(const char *label, const char *via, int fd, const struct s
   struct tally t;
   memset(&t, 0, sizeof t);
   if (own) prefetch_requests(label, via, fd, st, n, 0, o, 0, 1, &t);
+  /* Its first request (the headers) cached already: a warm start, most likely, libraries and all.
+   * The daemon answers a permission event now, so a warm exec does not wait for the libraries. */
+  if (own && t.cached && !t.issued && o->queued) o->queued(o->queued_ctx);
   struct early early[EPF_EARLY_LIBRARIES];
   memset(early, 0, sizeof early);
   uint32_t libs = n->object_count > 1 ? n->object_count - 1 : 0, ahead = libs < EPF_EARLY_LIBRARIES ? libs : EPF_EARLY_LIBRARIES;

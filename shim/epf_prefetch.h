@@ -51,7 +51,9 @@ struct epf_options {
   int in_root;
   int root_fd;
   /* Called once the program's set and every library's first request are queued, before the
-   * libraries are checked (the daemon answers a permission event there); may not be called. */
+   * libraries are checked (the daemon answers a permission event there), and already after the
+   * program's first request when that was cached (a warm start); may be called more than once,
+   * or not at all. */
   void (*queued)(void *ctx);
   void *queued_ctx;
   /* Called with a file's own note (its descriptor's used bytes, not a sidecar's) once it is checked
