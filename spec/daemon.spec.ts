@@ -541,16 +541,21 @@ t.test('on a loop device', async (t) => {
     t.equal(count(d, fromCache), 1, 'a touched file (new mtime and ctime) has its note read again');
     await exec(d, 4, 'the touched file again');
     t.equal(count(d, fromCache), 2, 'and kept again');
+    fs.chmodSync(prog, 0o750); // the change time alone changes
+    await exec(d, 5, 'after chmod');
+    t.equal(count(d, fromCache), 2, 'a file whose change time alone changed has its note read again');
+    await exec(d, 6, 'after chmod, again');
+    t.equal(count(d, fromCache), 3, 'and kept again');
     d.signal('SIGTERM');
     t.same(await d.ended(), { code: 0, signal: null }, 'a clean stop');
-    t.match(d.text(), /, 2 notes from the note cache\n/, 'its count at exit');
+    t.match(d.text(), /, 3 notes from the note cache\n/, 'its count at exit');
     t.ok(reads(trace1) > 0, `the daemon read the program's note (${reads(trace1)} pread64 of it)`);
     const st = fs.lstatSync(cache);
     t.same({ file: st.isFile(), uid: st.uid, mode: st.mode & 0o777 }, { file: true, uid: 0, mode: 0o600 }, 'the cache is written at stop: a root-owned file of mode 0600');
 
     const trace2 = path.join(work, 'trace-notes-2');
     d = new Daemon(work, conf, { strace: trace2, calls: 'pread64,readahead' });
-    t.ok(await d.waitFor(/note cache \S+: [12] notes \(\d+ bytes\)/), 'restarted, it loads the cache');
+    t.ok(await d.waitFor(/note cache \S+: [1-3] notes \(\d+ bytes\)/), 'restarted, it loads the cache');
     t.ok(await d.waitFor(/watching execs/), 'listening');
     await exec(d, 1, 'after a restart');
     t.equal(count(d, fromCache), 1, 'the first exec after a restart takes the note from the cache');
@@ -595,6 +600,19 @@ t.test('on a loop device', async (t) => {
       fs.symlinkSync(`${cache}.real`, cache);
     }, /notes\.cache: a symbolic link: not used/);
     await bad('truncated', () => fs.writeFileSync(cache, good.subarray(0, good.length - 8), { mode: 0o600 }), /notes\.cache: a truncated or corrupt note cache \(its header\): not used/);
+    // A directory others may write: they could replace the file. Not used, and not written.
+    const open = path.join(work, 'open-dir');
+    fs.mkdirSync(open, { recursive: true });
+    fs.chmodSync(open, 0o777);
+    fs.writeFileSync(path.join(open, 'notes.cache'), good, { mode: 0o600 });
+    const o = new Daemon(work, writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${path.join(open, 'notes.cache')}`]));
+    t.ok(await o.waitFor(/watching execs/), 'a cache in a world-writable directory: the daemon starts');
+    t.match(o.text(), /open-dir\/notes\.cache: its directory is not root's alone \(owned by root, writable by no one else\): not used/, 'and says why the cache is not used');
+    await exec(o, 1, 'a cache in a world-writable directory');
+    o.signal('SIGTERM');
+    t.same(await o.ended(), { code: 0, signal: null });
+    t.match(o.text(), /cannot write the note cache .*open-dir\/notes\.cache: its directory is not root's alone/, 'nor written there at stop');
+    t.same(fs.readdirSync(open), ['notes.cache'], 'no file of its own is left there');
     // Well formed, with a sound checksum, but the kept note's own CRC is wrong: refused at use.
     await bad('a kept note that does not open', () => {
       const b = Buffer.from(good);

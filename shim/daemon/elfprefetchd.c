@@ -138,8 +138,9 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* How often a changed note cache is written out (and at stop and reload). */
+/* When a changed note cache is written out (and at stop): a minute after it changed, in a quiet second. */
 #define NOTES_SAVE_MS 60000u
+#define NOTES_QUIET_MS 1000u
 
 /* The note cache's directory (0755), made if missing, like the sidecar directory's. */
 static void make_parent_dir(const char *file) {
@@ -207,16 +208,17 @@ int main(int argc, char **argv) {
   }
 
   char err[1200];
+  /* Loaded before listening: in permission mode execs would wait for this read. */
+  static struct epfd_note_cache notes;
+  epfd_notes_init(&notes, c.note_cache_bytes);
+  load_notes(&notes, &c);
   struct epfd_listener l;
   if (epfd_listen(&l, &c, a.verbose, err, sizeof err) != 0) {
     epfd_log(LOG_ERR, "%s", err);
     return 1;
   }
-  static struct epfd_note_cache notes;
-  epfd_notes_init(&notes, c.note_cache_bytes);
-  load_notes(&notes, &c);
   l.notes = c.note_cache_on ? &notes : 0;
-  uint64_t notes_saved = now_ms();
+  uint64_t dirty_since = 0, last_event = 0; /* when the cache first changed since saved; the last events */
   if (!a.foreground) daemonize();
   describe(&c, &l);
   epfd_notify("READY=1");
@@ -228,13 +230,17 @@ int main(int argc, char **argv) {
     struct pollfd p[2] = {{l.fd, POLLIN, 0}, {sfd, POLLIN, 0}};
     int timeout = epfd_tick(&l);
     if (watchdog && (timeout < 0 || watchdog / 2 < timeout)) timeout = watchdog / 2;
+    /* A changed cache is written a minute after its first change, once no exec has come for a
+     * second: never in the middle of the burst of execs that changed it. */
     if (notes.dirty) {
-      uint64_t since = now_ms() - notes_saved;
-      if (since >= NOTES_SAVE_MS) {
+      uint64_t t = now_ms();
+      if (!dirty_since) dirty_since = t;
+      uint64_t due = dirty_since + NOTES_SAVE_MS > last_event + NOTES_QUIET_MS ? dirty_since + NOTES_SAVE_MS : last_event + NOTES_QUIET_MS;
+      if (t >= due) {
         save_notes(&notes, &c);
-        notes_saved = now_ms();
-      } else if (timeout < 0 || NOTES_SAVE_MS - since < (uint64_t)timeout) {
-        timeout = (int)(NOTES_SAVE_MS - since) + 1;
+        dirty_since = 0;
+      } else if (timeout < 0 || due - t < (uint64_t)timeout) {
+        timeout = (int)(due - t) + 1;
       }
     }
     int r = poll(p, 2, timeout);
@@ -247,6 +253,7 @@ int main(int argc, char **argv) {
       epfd_notify("WATCHDOG=1");
       pinged = now_ms();
     }
+    if (r > 0 && (p[0].revents & POLLIN)) last_event = now_ms();
     if (r > 0 && (p[0].revents & POLLIN) && epfd_handle_events(&l, err, sizeof err) != 0) {
       epfd_log(LOG_ERR, "%s", err);
       status = 1;
@@ -269,12 +276,17 @@ int main(int argc, char **argv) {
         epfd_log(LOG_WARNING, "reload failed (%s): keeping the previous configuration", err);
       } else {
         nl.stats = l.stats;
-        save_notes(&notes, &c); /* to the file the old configuration names */
         epfd_close(&l);
+        int other_file = nc.note_cache_on != c.note_cache_on || strcmp(nc.note_cache, c.note_cache) != 0;
+        if (other_file) { /* the old file gets what was kept for it; the new one is read */
+          save_notes(&notes, &c);
+          epfd_notes_free(&notes);
+          dirty_since = 0;
+        }
         l = nl;
         c = nc;
         notes.max_bytes = c.note_cache_bytes; /* a smaller bound evicts at the next note kept */
-        if (!c.note_cache_on) epfd_notes_free(&notes);
+        if (other_file) load_notes(&notes, &c);
         l.notes = c.note_cache_on ? &notes : 0;
         epfd_log(LOG_INFO, "reloaded %s", a.config);
         describe(&c, &l);

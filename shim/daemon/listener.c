@@ -260,20 +260,26 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
   if (l->notes) {
     epfd_file_key(fd, &st, &key);
     known = epfd_notes_find(l->notes, &key, &known_len);
-    l->o.usable_note = keep_note;
-    l->o.usable_note_ctx = &keep;
   }
   int n = 0;
   if (known) {
-    l->stats.known++;
     if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): its note is in the note cache: not read", label, pid);
     n = epf_prefetch_known(fd, &st, label, known, known_len, &l->o, &seen);
     if (n < 0) { /* a damaged entry: forgotten, and the file read as if it were not kept */
       epfd_notes_forget(l->notes, &key);
       known = 0;
+    } else {
+      l->stats.known++;
     }
   }
-  if (!known) n = epf_prefetch_fd(fd, label, &l->o, &seen);
+  if (!known) {
+    /* Only here: a note kept while `known` pointed into the cache could evict it. */
+    if (l->notes) {
+      l->o.usable_note = keep_note;
+      l->o.usable_note_ctx = &keep;
+    }
+    n = epf_prefetch_fd(fd, label, &l->o, &seen);
+  }
   l->o.usable_note = 0;
   l->o.usable_note_ctx = 0;
   if (other) {

@@ -17,7 +17,6 @@
 static const char MAGIC[8] = {'E', 'P', 'F', 'D', 'N', 'O', 'T', 'E'};
 #define VERSION 1u
 #define MAX_ENTRIES 65536u
-#define MAX_FILE (64u << 20)
 
 struct header {
   char magic[8];
@@ -29,6 +28,10 @@ struct record {
   struct epfd_file_key k;
   uint32_t len, pad;
 };
+
+/* The largest file a full cache makes: 64 MiB of notes (config.c's bound), a header, and per
+ * entry a record and at most 7 bytes of padding. */
+#define MAX_FILE ((64u << 20) + MAX_ENTRIES * (sizeof(struct record) + 7) + sizeof(struct header))
 
 struct epfd_note_entry {
   struct epfd_file_key k;
@@ -53,8 +56,9 @@ void epfd_file_key(int fd, const struct stat *st, struct epfd_file_key *k) {
   memset(k, 0, sizeof *k);
   struct statfs fs;
   uint64_t id = 0;
-  /* The file system's id (ext4, xfs, btrfs: from its UUID) outlives a reboot; the device number
-   * of a loop or device-mapper device may not. A file system without one is known by device. */
+  /* The file system's id: from its UUID on ext4 and btrfs, so it outlives a reboot; the device
+   * number on xfs and others, which a loop or device-mapper device may change at the next boot
+   * (then the notes miss, once). A file system without one is known by its device number. */
   if (fstatfs(fd, &fs) == 0) {
     uint32_t v[2];
     memcpy(v, &fs.f_fsid, sizeof v);
@@ -140,7 +144,29 @@ void epfd_notes_forget(struct epfd_note_cache *c, const struct epfd_file_key *k)
 
 static size_t padded(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/*
+ * Why the directory of path may not hold the cache, or NULL: it must be root's and writable by no
+ * one else, or someone else could replace the file or plant the temporary one.
+ */
+static const char *untrusted_dir(const char *path) {
+  char dir[4200];
+  if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir) return "a name too long";
+  char *slash = strrchr(dir, '/');
+  if (!slash) return "not an absolute name";
+  if (slash == dir) slash[1] = 0;
+  else *slash = 0;
+  struct stat st;
+  if (lstat(dir, &st) != 0) return "its directory cannot be looked at";
+  if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) return "its directory is not root's alone (owned by root, writable by no one else)";
+  return 0;
+}
+
 int epfd_notes_load(struct epfd_note_cache *c, const char *path, char *err, unsigned errlen) {
+  const char *dir_why = untrusted_dir(path);
+  if (dir_why) {
+    snprintf(err, errlen, "%s: %s: not used", path, dir_why);
+    return -1;
+  }
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT) return 0;
@@ -153,7 +179,7 @@ int epfd_notes_load(struct epfd_note_cache *c, const char *path, char *err, unsi
   if (fstat(fd, &st) != 0) why = strerror(errno);
   else if (!S_ISREG(st.st_mode)) why = "not a regular file";
   else if (st.st_uid != 0 || (st.st_mode & 022)) why = "not owned by root, or writable by others than root";
-  else if (st.st_size < (off_t)sizeof(struct header) || st.st_size > MAX_FILE) why = "not a note cache (its size)";
+  else if (st.st_size < (off_t)sizeof(struct header) || (uint64_t)st.st_size > MAX_FILE) why = "not a note cache (its size)";
   else if (!(buf = malloc((size_t)st.st_size))) why = "no memory to read it";
   else {
     size_t n = (size_t)st.st_size, got = 0;
@@ -243,15 +269,22 @@ int epfd_notes_save(struct epfd_note_cache *c, const char *path, char *err, unsi
   }
   char tmp[4200];
   int fd = -1;
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= sizeof tmp) errno = ENAMETOOLONG;
-  else fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const char *dir_why = untrusted_dir(path);
+  if (dir_why) {
+    free(order);
+    snprintf(err, errlen, "cannot write the note cache %s: %s", path, dir_why);
+    return -1;
+  }
+  /* A fresh file (O_EXCL), never one left or planted there; no fsync: a file cut short by a
+   * crash fails its size or checksum check and is not used, which costs one read of each note. */
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) errno = ENAMETOOLONG;
+  else if (unlink(tmp) == 0 || errno == ENOENT) fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   int ok = fd >= 0 && write_all(fd, &h, sizeof h) == 0;
   for (uint32_t i = 0; ok && i < c->count; i++) {
     struct record r = {order[i]->k, order[i]->len, 0};
     ok = write_all(fd, &r, sizeof r) == 0 && write_all(fd, order[i]->desc, r.len) == 0 && write_all(fd, zero, padded(r.len) - r.len) == 0;
   }
   int saved = errno;
-  if (ok && fsync(fd) != 0) ok = 0, saved = errno;
   if (fd >= 0 && close(fd) != 0 && ok) ok = 0, saved = errno;
   if (ok && rename(tmp, path) != 0) ok = 0, saved = errno;
   free(order);

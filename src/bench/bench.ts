@@ -333,7 +333,14 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           throw e;
         }
         // its lines are the shim's: what it planned and issued
-        if (daemon) r.shimLines = await daemon.stop();
+        if (daemon) {
+          r.shimLines = await daemon.stop();
+          // A cached strategy whose run did not use the note cache measures the uncached one.
+          if (kind?.noteCache && daemon.noteCacheHits() === 0) {
+            const msg = `${strategy}: a run did not take the program's note from the note cache (the figures are those of a first exec)`;
+            if (!notes.includes(msg)) notes.push(msg);
+          }
+        }
         const after = cg!.counts(loop.majmin);
         if (r.code !== 0) throw new ToolError(`the benchmark helper failed (exit ${r.code}): ${r.stderr.trim()}`);
         const u = parseUsage(fs.readFileSync(usageFile, 'utf8'));
@@ -357,6 +364,8 @@ export async function bench(argv: string[], opts: BenchOptions = {}): Promise<Be
           umount();
         }
         const kept = fs.existsSync(noteCacheFile(work)) ? fs.statSync(noteCacheFile(work)).size : 0;
+        // 32 bytes: the file's header alone
+        if (kept <= 32) notes.push(`daemon, daemon-permission: the filling run kept no note (${kept ? 'an empty note cache' : 'no note cache file'}): the program has no usable note of its own`);
         notes.push(`daemon, daemon-permission: the daemon's note cache was filled by one run before the measured ones (${kept} bytes), as on a machine where the program ran before; the -uncached ones have none, as at the first exec after an install`);
       }
       for (const model of models) {

@@ -23,6 +23,8 @@ export const DAEMON = 'elfprefetchd';
 export interface RunningDaemon {
   /** Stops it (SIGTERM) and returns its per-file lines ("elfprefetch: FILE: ..."). */
   stop(): Promise<string[]>;
+  /** After stop: how many execs took their note from the note cache (its verbose lines). */
+  noteCacheHits(): number;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function startDaemon(prefix: string[], mnt: string, device: string 
       clearTimeout(timer);
       return text.split('\n').filter((l) => l.startsWith('elfprefetch: '));
     },
+    noteCacheHits: () => (text.match(/: its note is in the note cache: not read$/gm) ?? []).length,
   };
 }
 
