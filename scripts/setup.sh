@@ -19,8 +19,10 @@ cd "$(dirname "$0")/.."
 # working (spec/invisible.spec.ts); librsvg2-bin renders `show --svg` to check the picture.
 # lld, g++ (gold is binutils' ld.gold): `elfprefetch order` files are linked by lld, gold and GNU
 # ld, a C++ program among them (spec/order.spec.ts, spec/order-cmake.spec.ts).
+# musl-tools: elfprefetch-exec is linked statically with musl where musl-gcc is there (a static
+# glibc's start-up is most of its warm cost; docs/SHIM.md, "The exec wrapper's second exec").
 PACKAGES=(
-  gcc make binutils elfutils file attr libcap2-bin gdb librsvg2-bin lld g++
+  gcc make binutils elfutils file attr libcap2-bin gdb librsvg2-bin lld g++ musl-tools
   qemu-user golang-go libc6-i386
   strace util-linux
   e2fsprogs mount
