@@ -1,14 +1,15 @@
 /*
  * elfprefetch-exec PROG [ARGS...]: prefetches PROG's note, or its sidecar when it has none (its
- * own page set and its libraries' sets), and then execs PROG with ARGS and the same environment. It runs before ld.so, which is
- * when prefetching gains most (../shared/research/PREFETCH.md). If prefetching fails it execs
- * anyway; if the exec fails it reports like a shell and exits 127 (not found) or 126.
+ * own page set and its libraries' sets), and then execs PROG with ARGS and the same environment.
+ * It runs before ld.so, which is when prefetching gains most (../shared/research/PREFETCH.md). If
+ * prefetching fails it execs anyway; if the exec fails it reports like a shell and exits 127 (not
+ * found) or 126.
  *
  * It is linked statically with musl where musl-gcc is there, else with the C library of cc
  * (shim/Makefile): a static glibc's start-up is most of the wrapper's warm cost (docs/SHIM.md,
- * "The exec wrapper's second exec"). So what differs between C libraries is done here, as glibc does it: the PATH search
- * of execvp, the wording of the exec errors, the variables secure mode drops. No stdio either:
- * the messages are written in one writev.
+ * "The exec wrapper's second exec"). So what differs between C libraries is done here, as glibc
+ * does it: the PATH search of execvp, the wording of the exec errors, the variables secure mode
+ * drops. No stdio either: a message is one writev.
  */
 #define _GNU_SOURCE
 #include <errno.h>
