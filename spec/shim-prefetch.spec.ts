@@ -595,7 +595,7 @@ int main(int argc, char **argv) {
     const env = { ...base, ...c.env };
     const outcome = (w: string) => {
       const log = path.join(dir, 'strace.log');
-      const r = spawnSync('/usr/bin/strace', ['-f', '-qq', '-y', '-e', 'trace=readahead,fadvise64,execve', '-e', 'signal=none', '-o', log, '--', w, ...c.args], { env, cwd: c.cwd, encoding: 'utf8' });
+      const r = spawnSync('/usr/bin/strace', ['-f', '-qq', '-y', '-s', '8192', '-e', 'trace=readahead,fadvise64,execve', '-e', 'signal=none', '-o', log, '--', w, ...c.args], { env, cwd: c.cwd, encoding: 'utf8' });
       const calls = fs.readFileSync(log, 'utf8').replaceAll(w, 'WRAPPER').replace(/^\d+ +/gm, '').replace(/ \/\* \d+ vars \*\//g, '');
       return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: calls.replace(/0x[0-9a-f]+/g, 'ADDR') };
     };
@@ -605,7 +605,7 @@ int main(int argc, char **argv) {
     if (c.args[0] === pie.exe) {
       t.equal(m.stdout, shlib.expected, 'the stamped program runs');
       t.match(m.stderr, /shlib\/[^/\s]+: prefetched 1 runs[^]*libgreet\S*: prefetched 2 runs/, 'and was prefetched, its library too');
-      t.match(m.calls, /readahead\(3<[^>]*libgreet/, 'its library read ahead');
+      t.match(m.calls, /readahead\(\d+<[^>]*libgreet/, 'its library read ahead');
     }
     const r = spawnSync(ref, c.args, { env, cwd: c.cwd, encoding: 'utf8' });
     t.same({ status: m.status, stdout: m.stdout, stderr: withoutDiagnostics(m.stderr) }, { status: r.status, stdout: r.stdout, stderr: r.stderr }, `${what}: as glibc's execvp`);
@@ -624,10 +624,11 @@ int main(int argc, char **argv) {
     secure[libc] = r.stdout.split('\0').filter(Boolean).join(' ');
     t.equal(r.stderr, '', `${libc}: secure mode: ELFPREFETCH_DEBUG is ignored`);
   }
-  t.equal(secure.cc, 'FOO=1 TMPDIRX=kept XTMPDIR=kept LD_BIND_NOW=1 ELFPREFETCH_DEBUG=1', 'glibc drops TMPDIR (each of them), LOCPATH, NLSPATH, MALLOC_CHECK_ in secure mode');
+  t.equal(secure.cc, 'FOO=1 TMPDIRX=kept XTMPDIR=kept LD_BIND_NOW=1 ELFPREFETCH_DEBUG=1', 'glibc drops TMPDIR, LOCPATH, NLSPATH, MALLOC_CHECK_ in secure mode');
   t.equal(secure.musl, secure.cc, 'the musl wrapper passes the same environment');
   const plain = spawnSync('env', ['-i', ...environ, built.musl!, '/bin/cat', '/proc/self/environ'], { encoding: 'utf8' });
-  t.equal(plain.stdout.split('\0').filter(Boolean).length, environ.length, 'control: not in secure mode, nothing is dropped');
+  // (env keeps one TMPDIR of the two.)
+  t.same(plain.stdout.split('\0').filter(Boolean).map((e) => e.split('=')[0]).sort(), [...new Set(environ.map((e) => e.split('=')[0]))].sort(), 'control: not in secure mode, nothing is dropped');
 });
 
 t.test('other ELF classes and byte orders: refused by the native shim, read by a shim built for them', { skip: needs('strace') }, async (t) => {
