@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # gcc-*-linux-gnu, libc6-dev-*-cross, qemu-user, golang-go: the cross-built sample fixtures
 # and running them. libc6-i386 runs the i386 fixtures natively. attr, libcap2-bin: keeping
 # extended attributes (file capabilities) when a file is replaced. strace: the shim's tests watch
-# its readahead calls; util-linux has setpriv (run as nobody).
+# its readahead calls; util-linux has setpriv (run as nobody). musl-tools: elfprefetch-exec is
+# linked statically with musl where musl-gcc is there (a static glibc's start-up is most of its
+# warm cost; docs/SHIM.md, "The exec wrapper's second exec").
 # e2fsprogs, mount (and util-linux's losetup): `record --method exact` copies the recorded
 # program to an ext4 file system on a loop device.
 # cmake, meson, ninja-build: the sample projects of docs/BUILD-SYSTEMS.md. dpkg-dev, debhelper,
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   gcc make binutils elfutils file attr libcap2-bin gdb librsvg2-bin lld g++
   qemu-user golang-go libc6-i386
-  strace util-linux
+  strace util-linux musl-tools
   e2fsprogs mount
   cmake meson ninja-build dpkg-dev debhelper fakeroot rpm cpio lintian
   clang libclang-rt-14-dev

@@ -61,7 +61,8 @@ static void issue(void *ctx, uint64_t off, uint64_t len) {
   r->t->issued++;
   r->t->issued_bytes += len;
   if (!r->t->fadvise) {
-    if (readahead(r->fd, (off64_t)off, (size_t)len) == 0) return;
+    /* No cast: the offset is off64_t in glibc, off_t (64-bit) in musl, which has no off64_t since 1.2.4. */
+    if (readahead(r->fd, off, (size_t)len) == 0) return;
     r->t->fadvise = 1;
   }
   posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);

@@ -93,6 +93,8 @@ t.test('npm install -g into a fresh prefix: every command works from its bin/', 
   const pkg = path.join(prefix, 'lib', 'node_modules', 'elfprefetch');
   for (const f of NATIVE) t.ok(fs.existsSync(path.join(pkg, 'build', 'native', f)), `built at install: build/native/${f}`);
   t.notOk(fs.existsSync(path.join(pkg, 'build', 'native-missing.txt')), 'nothing reported missing');
+  const withMusl = (await run(['sh', '-c', 'command -v musl-gcc'])).status === 0;
+  t.match(fs.readFileSync(path.join(pkg, 'build', 'native-build.log'), 'utf8'), withMusl ? /^elfprefetch-exec: linked statically with musl/m : /^elfprefetch-exec: linked statically with the C library of cc$/m, `the wrapper is linked with ${withMusl ? 'musl (musl-gcc is on PATH)' : "cc's C library (no musl-gcc)"}`);
   const bin = path.join(prefix, 'bin');
   t.equal(fs.realpathSync(path.join(bin, 'elfprefetch')), path.join(pkg, 'dist', 'cli', 'main.js'), 'bin/elfprefetch: the CLI');
   t.equal(fs.realpathSync(path.join(bin, 'elfprefetch-exec')), path.join(pkg, 'build', 'native', 'elfprefetch-exec'), 'bin/elfprefetch-exec: the wrapper built at install');
@@ -190,10 +192,15 @@ t.test('no C compiler on PATH: the install succeeds, says why, and the TypeScrip
     t.match(r.stderr, NO_COMPILER, `elfprefetch ${cmd[0]}: names the missing compiler`);
   }
 
-  // With a compiler again, the rebuild the message asks for mends the install.
-  const fix = await run(['npm', 'rebuild', '-g', '--prefix', prefix, 'elfprefetch'], { env: { PATH: `${path.join(prefix, 'bin')}:/usr/sbin:/usr/bin` } });
+  // With a compiler again (cc and gcc, no musl-gcc), the rebuild the message asks for mends the
+  // install: the wrapper is linked with cc's C library instead of musl.
+  const ccOnly = path.join(tmp, 'bin-cc');
+  fs.mkdirSync(ccOnly);
+  for (const c of ['cc', 'gcc']) fs.symlinkSync(path.join('/usr/bin', c), path.join(ccOnly, c));
+  const fix = await run(['npm', 'rebuild', '-g', '--prefix', prefix, 'elfprefetch'], { env: { PATH: `${path.join(prefix, 'bin')}:/usr/sbin:${ccOnly}:${bare}` } });
   t.equal(fix.status, 0, 'npm rebuild -g elfprefetch with a compiler', { output: show(fix) });
   t.notOk(fs.existsSync(missing), 'nothing reported missing any more');
+  t.match(fs.readFileSync(path.join(pkg, 'build', 'native-build.log'), 'utf8'), /^elfprefetch-exec: linked statically with the C library of cc$/m, 'no musl-gcc on PATH: the wrapper is linked with the C library of cc');
   const x = await run(['elfprefetch-exec', exe], { env: { ...env, ELFPREFETCH_DEBUG: '1' } });
   t.equal(x.stdout, SAMPLE_OUTPUT, 'elfprefetch-exec is on PATH now');
   t.match(x.stderr, `elfprefetch: ${exe}: prefetched`, 'and prefetches');

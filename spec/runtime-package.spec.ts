@@ -28,6 +28,10 @@ const arch = spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).s
 const multiarch = spawnSync('dpkg-architecture', ['-qDEB_HOST_MULTIARCH'], { encoding: 'utf8' }).stdout.trim();
 const libDir = `/usr/lib/${multiarch}/elfprefetch`;
 const SIDECAR_DIR = '/var/lib/elfprefetch/sidecar';
+/** debian/rules links the wrapper with musl where musl-gcc is there (musl-tools), else with glibc. */
+const withMusl = spawnSync('sh', ['-c', 'command -v musl-gcc'], { encoding: 'utf8' }).status === 0;
+/** The source package and version of a build dependency, as Built-Using names it. */
+const builtUsing = (pkg: string): string => spawnSync('dpkg-query', ['-f', '${source:Package} (= ${source:Version})', '-W', pkg], { encoding: 'utf8' }).stdout;
 
 /** path inside the package -> mode string of `dpkg-deb -c`, for every regular file. */
 const FILES: Record<string, string> = {
@@ -94,6 +98,7 @@ t.test('build-deb.sh builds the package', async (t) => {
   if (!t.equal(b.status, 0, 'build-deb.sh succeeds', { output: show(b) })) return;
   if (hasDaemon) t.match(b.stdout, /build-deb: with the daemon/, 'says the daemon is in');
   else t.match(b.stdout, /build-deb: NOTE: the daemon is MISSING from this tree \(no shim\/daemon\/\): elfprefetch-runtime is built WITHOUT elfprefetchd/, 'says plainly that the daemon is missing');
+  t.match(b.stdout, withMusl ? /^elfprefetch-exec: linked statically with musl/m : /^elfprefetch-exec: linked statically with the C library of /m, `the wrapper is linked with ${withMusl ? 'musl (musl-gcc is there)' : 'glibc (no musl-gcc)'}`);
   deb = b.stdout.trim().split('\n').pop()!;
   t.equal(deb, path.join(tmp, 'out', `${PKG}_${version}_${arch}.deb`), 'the last line names the package');
   t.ok(fs.existsSync(deb), 'which exists');
@@ -117,7 +122,9 @@ t.test('contents and control data (dpkg-deb -c, -I, -e)', async (t) => {
   t.equal(info.status, 0, 'dpkg-deb -I');
   t.match(info.stdout, new RegExp(` Package: ${PKG}\\n Version: ${version.replace(/\./g, '\\.')}\\n Architecture: ${arch}\\n`), 'package, version (package.json), architecture');
   t.match(info.stdout, / Depends: libc6 \(>= [\d.]+\)\n/, 'depends on the C library the libraries were linked against (dpkg-shlibdeps)');
-  t.match(info.stdout, / Built-Using: glibc \(= [^)]+\)\n/, 'Built-Using: the glibc linked into the static wrapper');
+  const using = [builtUsing('libc6-dev'), ...(withMusl ? [builtUsing('musl-dev')] : [])].join(', ');
+  t.match(using, /^glibc \(= [^)]+\)(, musl \(= [^)]+\))?$/, `the C libraries' source packages: ${using}`);
+  t.ok(info.stdout.includes(` Built-Using: ${using}\n`), `Built-Using: the C libraries linked statically into the wrapper and the daemon (${using})`);
 
   ctrl = path.join(tmp, 'control');
   t.equal((await run(['dpkg-deb', '-e', deb, ctrl])).status, 0, 'dpkg-deb -e');

@@ -518,6 +518,119 @@ t.test('the exec wrapper finds programs like execvp and fails like a shell', asy
   t.equal(r6.stdout, 'kept\n', 'the environment is passed on');
 });
 
+t.test('the exec wrapper behaves the same linked with musl or with the C library of cc', { skip: needs('musl', 'strace', 'root') }, async (t) => {
+  const dir = fs.mkdtempSync('/tmp/epf-libc-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const built: Record<string, string> = {};
+  for (const libc of ['musl', 'cc']) {
+    const out = path.join(dir, libc);
+    const m = spawnSync('make', ['-s', '-C', path.join(__dirname, '..', 'shim'), `OUT=${out}`, `EXEC_LIBC=${libc}`, path.join(out, 'elfprefetch-exec')], { encoding: 'utf8' });
+    t.equal(m.status, 0, `make EXEC_LIBC=${libc}: ${m.stderr}`);
+    t.match(m.stdout, libc === 'musl' ? /^elfprefetch-exec: linked statically with musl \(musl-gcc\)$/m : /^elfprefetch-exec: linked statically with the C library of cc$/m, `make says which C library it used (${libc})`);
+    built[libc] = path.join(out, 'elfprefetch-exec');
+  }
+  if (t.counts.fail) return;
+  t.ok(fs.statSync(built.musl!).size * 4 < fs.statSync(built.cc!).size, `the musl wrapper is the smaller image (${fs.statSync(built.musl!).size} vs ${fs.statSync(built.cc!).size} bytes)`);
+  t.equal(spawnSync('readelf', ['-S', built.musl!], { encoding: 'utf8' }).stdout.includes('.note.ABI-tag'), false, 'no glibc start files in the musl wrapper (no .note.ABI-tag)');
+
+  // A stamped program with a library set, a script without #! found in PATH (glibc's execvp runs
+  // it with /bin/sh, musl's would not), a symbolic link loop, a directory, a name longer than
+  // NAME_MAX, PATH entries that fail in different ways.
+  const shlib = fixture('x86-64-shlib');
+  const pie = copyFixture(shlib, path.join(dir, 'shlib'));
+  const lib = inspect(pie.libs[0]!);
+  stampFile(pie.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 1, count: 2 }] }], libraries: [{ path: pie.libs[0]!, buildId: lib.buildId, layoutDigest: lib.layout, pageSets: [{ name: 'default', pageCount: Math.ceil(lib.size / 4096), runs: [{ first: 0, count: 1 }, { first: 3, count: 1 }] }] }] });
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, 'noshebang'), 'echo "script $0: $*"\n', { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'noexec'), 'echo never\n', { mode: 0o644 });
+  fs.symlinkSync('loop-b', path.join(bin, 'loop-a'));
+  fs.symlinkSync('loop-a', path.join(bin, 'loop-b'));
+  fs.symlinkSync(pie.exe, path.join(bin, 'stamped'));
+  const long = 'x'.repeat(300);
+  const PATH = `/no/such/dir:${bin}:/usr/bin:/bin`;
+  const cases: Array<{ args: string[]; env?: NodeJS.ProcessEnv; cwd?: string }> = [
+    { args: [] },
+    { args: [pie.exe, ...shlib.args] },
+    { args: ['stamped', ...shlib.args] },
+    { args: ['noshebang', 'a', 'b'] },
+    { args: [path.join(bin, 'noshebang'), 'a'] },
+    { args: ['noexec'] },
+    { args: ['noexec'], env: { PATH: `${bin}:/no/such` } },
+    { args: [path.join(bin, 'noexec')] },
+    { args: ['loop-a'] },
+    { args: [path.join(bin, 'loop-a')] },
+    { args: ['/tmp'] },
+    { args: [''] },
+    { args: ['no-such-command-xyz'] },
+    { args: ['/no/such/file'] },
+    { args: [long] },
+    { args: [long], env: { PATH: '/no/such/dir' } },
+    { args: ['noshebang', 'x'], env: { PATH: ':/no/such' }, cwd: bin },
+    { args: ['noshebang', 'x'], env: { PATH: `${'/d'.repeat(2100)}:/no/such` }, cwd: bin },
+    { args: ['ls', '/dev/null'], env: { PATH: undefined } },
+    { args: ['printenv', 'ELFPREFETCH_TEST_VAR'], env: { ELFPREFETCH_TEST_VAR: 'kept' } },
+  ];
+  // The oracle: the exec and error report of the wrapper as it was, on glibc's own execvp.
+  const ref = path.join(dir, 'ref');
+  fs.writeFileSync(ref + '.c', `#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc < 2) { fputs("usage: elfprefetch-exec PROG [ARGS...]\\n", stderr); return 2; }
+  const char *prog = argv[1];
+  if (strchr(prog, '/')) execv(prog, argv + 1); else execvp(prog, argv + 1);
+  int e = errno;
+  if (e == ENOENT && !strchr(prog, '/')) { fprintf(stderr, "elfprefetch-exec: %s: command not found\\n", prog); return 127; }
+  fprintf(stderr, "elfprefetch-exec: %s: %s\\n", prog, strerror(e));
+  return e == ENOENT || e == ENOTDIR ? 127 : 126;
+}
+`);
+  if (!cc(t, ref, [ref + '.c'])) return;
+  const base = { ...process.env, PATH, ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'hdd', ELFPREFETCH_RESIDENCY: '0' };
+  for (const c of cases) {
+    const env = { ...base, ...c.env };
+    const outcome = (w: string) => {
+      const log = path.join(dir, 'strace.log');
+      const r = spawnSync('/usr/bin/strace', ['-f', '-qq', '-y', '-s', '8192', '-e', 'trace=readahead,fadvise64,execve', '-e', 'signal=none', '-o', log, '--', w, ...c.args], { env, cwd: c.cwd, encoding: 'utf8' });
+      const calls = fs.readFileSync(log, 'utf8').replaceAll(w, 'WRAPPER').replace(/^\d+ +/gm, '').replace(/ \/\* \d+ vars \*\//g, '');
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: calls.replace(/0x[0-9a-f]+/g, 'ADDR') };
+    };
+    const [m, g] = [outcome(built.musl!), outcome(built.cc!)];
+    const what = `${JSON.stringify(c.args).slice(0, 80)}${c.env ? ` ${JSON.stringify(c.env).slice(0, 60)}` : ''}`;
+    t.same(m, g, `${what}: the same status, output, diagnostics, readahead and execve calls (${g.status}${g.stderr ? `, ${g.stderr.trim().split('\n').pop()!.slice(0, 60)}` : ''})`);
+    if (c.args[0] === pie.exe) {
+      t.equal(m.stdout, shlib.expected, 'the stamped program runs');
+      t.match(m.stderr, /shlib\/[^/\s]+: prefetched 1 runs[^]*libgreet\S*: prefetched 2 runs/, 'and was prefetched, its library too');
+      t.match(m.calls, /readahead\(\d+<[^>]*libgreet/, 'its library read ahead');
+    }
+    const r = spawnSync(ref, c.args, { env, cwd: c.cwd, encoding: 'utf8' });
+    t.same({ status: m.status, stdout: m.stdout, stderr: withoutDiagnostics(m.stderr) }, { status: r.status, stdout: r.stdout, stderr: r.stderr }, `${what}: as glibc's execvp`);
+  }
+
+  // Secure mode (the wrapper setuid root, run as nobody): glibc's start-up drops variables such as
+  // LD_PRELOAD and TMPDIR from the environment; the musl wrapper drops the same ones itself.
+  const environ = ['FOO=1', 'TMPDIR=/x', 'LOCPATH=/y', 'NLSPATH=/z', 'MALLOC_CHECK_=3', 'TMPDIRX=kept', 'XTMPDIR=kept', 'TMPDIR=/again', 'LD_BIND_NOW=1', 'ELFPREFETCH_DEBUG=1'];
+  const secure: Record<string, string> = {};
+  for (const libc of ['musl', 'cc']) {
+    fs.chmodSync(built[libc]!, 0o4755);
+    fs.chmodSync(path.dirname(built[libc]!), 0o755);
+    // cat shows the environment execve was given.
+    const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'env', '-i', ...environ, built[libc]!, '/bin/cat', '/proc/self/environ'], { encoding: 'utf8' });
+    t.equal(r.status, 0, `${libc}: setuid wrapper run as nobody: ${r.stderr}`);
+    secure[libc] = r.stdout.split('\0').filter(Boolean).join(' ');
+    t.equal(r.stderr, '', `${libc}: secure mode: ELFPREFETCH_DEBUG is ignored`);
+  }
+  t.equal(secure.cc, 'FOO=1 TMPDIRX=kept XTMPDIR=kept LD_BIND_NOW=1 ELFPREFETCH_DEBUG=1', 'glibc drops TMPDIR, LOCPATH, NLSPATH, MALLOC_CHECK_ in secure mode');
+  t.equal(secure.musl, secure.cc, 'the musl wrapper passes the same environment');
+  const plain = spawnSync('env', ['-i', ...environ, built.musl!, '/bin/cat', '/proc/self/environ'], { encoding: 'utf8' });
+  // (env keeps one TMPDIR of the two.)
+  t.same(plain.stdout.split('\0').filter(Boolean).map((e) => e.split('=')[0]).sort(), [...new Set(environ.map((e) => e.split('=')[0]))].sort(), 'control: not in secure mode, nothing is dropped');
+});
+
 t.test('other ELF classes and byte orders: refused by the native shim, read by a shim built for them', { skip: needs('strace') }, async (t) => {
   const dir = t.testdir();
   const i386 = fixture('i386-pie');

@@ -25,6 +25,7 @@ export const CAPABILITIES = {
   blkio: "a cgroup io controller that throttles and counts a device's reads (v2 io or v1 blkio)",
   tracefs: 'the exact recording method: root, loop devices, tracefs with the filemap tracepoint',
   userfaultfd: 'userfaultfd with asynchronous write-protect (Linux >= 6.7): page-exact pagemap recording',
+  musl: 'musl-gcc (Debian musl-tools) links static programs with musl, as shim/Makefile links elfprefetch-exec',
 } as const;
 export type Capability = keyof typeof CAPABILITIES;
 
@@ -191,4 +192,5 @@ const PROBES: Record<Capability, () => string | undefined> = {
     const note = notes.find((n) => /no userfaultfd/.test(n));
     return note && `no userfaultfd with asynchronous write-protect (Linux < 6.7?): ${note}`;
   },
+  musl: () => (onPath('musl-gcc') ? undefined : 'no musl-gcc on PATH (Debian: apt-get install musl-tools)'),
 };
