@@ -34,12 +34,14 @@ t.test('no shim function uses more than 2 KiB of stack, and no chain from a hook
   const largest = [...g.frames.values()].sort((a, b) => b.bytes - a.bytes).slice(0, 6);
   t.comment(`largest frames: ${largest.map((f) => `${f.name} ${f.bytes}`).join(', ')}`);
   // The shim calls back only through the note walker (runs -> the coalescer), the coalescer
-  // (requests -> issue, or the daemon's whole-set residency check) and o->queued, which only the
-  // daemon sets (shim/daemon/listener.c allow(): one write(2) of its answer, outside this graph).
+  // (requests -> issue, or the daemon's whole-set residency check), o->queued and o->usable_note,
+  // which only the daemon sets (shim/daemon/listener.c: allow(), one write(2) of its answer, and
+  // keep_note(), a copy into its note cache; both outside this graph, on the daemon's own stack).
   const callbacks = {
     'epf_note.c': [functionId(g, 'epf_plan_run')],
     'epf_plan.c': [functionId(g, 'issue'), functionId(g, 'check_resident')],
     'epf_issue.c': [],
+    'epf_prefetch.c': [],
   };
   for (const [root, bound] of Object.entries(BOUNDS)) {
     const c = deepestChain(g, functionId(g, root), callbacks);
