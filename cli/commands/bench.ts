@@ -5,6 +5,7 @@ import { Io, guard, note } from '../guard';
 import { wholeNumber } from '../checks';
 import { examples } from '../examples';
 import { noticingSignals } from '../signals';
+import { MODELS, STRATEGIES } from '../../src/bench/strategies';
 
 interface Args {
   model?: string[];
@@ -35,8 +36,8 @@ export function benchCommand(io: Io, setCode: (c: number) => void): CommandModul
             ['$0 bench --warm-overhead -- ./app', 'what the shim costs when the cache is warm'],
           ]),
         )
-        .option('model', { type: 'string', array: true, choices: ['none', 'cloud', 'hdd', 'net'], describe: 'device model (repeatable; default none and hdd): none = no limit, cloud = 1000 read IOPS, hdd = 100 IOPS and 150 MB/s, net = 100 IOPS and 30 MB/s' })
-        .option('strategy', { type: 'string', array: true, choices: ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'daemon-uncached', 'daemon-permission-uncached', 'warm'], describe: 'only these strategies (repeatable; default all)' })
+        .option('model', { type: 'string', array: true, choices: Object.keys(MODELS), describe: 'device model (repeatable; default none and hdd): none = no limit, cloud = 1000 read IOPS, hdd = 100 IOPS and 150 MB/s, net = 100 IOPS and 30 MB/s' })
+        .option('strategy', { type: 'string', array: true, choices: [...STRATEGIES], describe: 'only these strategies (repeatable; default all)' })
         .option('runs', { type: 'number', describe: 'cold runs of each strategy per model (default 3); with --warm-overhead, interleaved rounds (default 10)' })
         .option('ra-kb', { type: 'number', default: 128, describe: "the loop device's read-ahead window, KiB" })
         .option('json', { type: 'boolean', default: false, describe: 'print the results as JSON instead of the table' })

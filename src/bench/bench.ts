@@ -31,16 +31,12 @@ import { benchHelper, parseUsage } from './helper';
 import type { TouchedSet } from './bound';
 import { InvalidInputError, RecordingError, ToolError, UnavailableError } from '../errors';
 
-export const STRATEGIES = ['demand', 'wholefile', 'elfprefetch-exec', 'elfprefetch-audit', 'elfprefetch-preload', 'daemon', 'daemon-permission', 'daemon-uncached', 'daemon-permission-uncached', 'warm'] as const;
-export type BenchStrategy = (typeof STRATEGIES)[number];
-
-export const MODELS = {
-  none: { limits: {}, device: undefined, describe: 'no limit' },
-  cloud: { limits: { riops: 1000 }, device: 'hdd', describe: '1000 read IOPS' },
-  hdd: { limits: { riops: 100, rbps: 150_000_000 }, device: 'hdd', describe: '100 read IOPS, 150 MB/s' },
-  net: { limits: { riops: 100, rbps: 30_000_000 }, device: 'net', describe: '100 read IOPS, 30 MB/s' },
-} as const satisfies Record<string, { limits: Limits; device: string | undefined; describe: string }>;
-export type ModelName = keyof typeof MODELS;
+// The strategies and device models are named in their own module, which the CLI reads for its
+// option choices without loading the benchmark.
+export { STRATEGIES, MODELS } from './strategies';
+export type { BenchStrategy, ModelName } from './strategies';
+import { MODELS, STRATEGIES } from './strategies';
+import type { BenchStrategy, ModelName } from './strategies';
 
 /** What every benchmark takes: training, environment, output, interruption. */
 export interface BenchRunOptions {
