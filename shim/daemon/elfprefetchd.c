@@ -253,11 +253,13 @@ int main(int argc, char **argv) {
       epfd_notify("WATCHDOG=1");
       pinged = now_ms();
     }
-    if (r > 0 && (p[0].revents & POLLIN)) last_event = now_ms();
-    if (r > 0 && (p[0].revents & POLLIN) && epfd_handle_events(&l, err, sizeof err) != 0) {
-      epfd_log(LOG_ERR, "%s", err);
-      status = 1;
-      break;
+    if (r > 0 && (p[0].revents & POLLIN)) {
+      last_event = now_ms();
+      if (epfd_handle_events(&l, err, sizeof err) != 0) {
+        epfd_log(LOG_ERR, "%s", err);
+        status = 1;
+        break;
+      }
     }
     if (r > 0 && (p[1].revents & POLLIN)) {
       struct signalfd_siginfo si;

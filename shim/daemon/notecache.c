@@ -83,11 +83,7 @@ static struct epfd_note_entry *lookup(struct epfd_note_cache *c, const struct ep
 
 const uint8_t *epfd_notes_find(struct epfd_note_cache *c, const struct epfd_file_key *k, size_t *len) {
   struct epfd_note_entry *e = lookup(c, k);
-  if (!e) {
-    c->misses++;
-    return 0;
-  }
-  c->hits++;
+  if (!e) return 0;
   e->used = ++c->clock;
   *len = e->len;
   return e->desc;

@@ -28,7 +28,6 @@ struct epfd_note_cache {
   uint64_t bytes, max_bytes; /* note bytes held, and the most it may hold */
   uint64_t clock;            /* for least-recently-used eviction */
   int dirty;                 /* changed since it was last saved */
-  uint64_t hits, misses;
 };
 
 /* An empty cache holding at most max_bytes of notes (0: none at all). */
