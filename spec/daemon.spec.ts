@@ -23,7 +23,7 @@ import { sh } from '../src/io/spawn';
 import { writeSidecar } from '../src/ops/sidecar';
 import { stampFile } from '../src/ops/stamp';
 import { DEVICES, planReads } from '../src/readplan/coalesce';
-import { nativeDir, buildNative, cc, inspect, parseStrace } from './helpers/shim';
+import { nativeDir, buildNative, cc, escapeRegExp, inspect, parseStrace } from './helpers/shim';
 import { objectBody, rawNote } from './helpers/raw-note';
 
 const daemonBin = path.join(nativeDir, 'elfprefetchd');
@@ -515,7 +515,7 @@ t.test('on a loop device', async (t) => {
     fs.chmodSync(prog, 0o755);
     const cache = path.join(work, 'notes.cache');
     const conf = writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${cache}`]);
-    const esc = prog.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const esc = escapeRegExp(prog);
     const fromCache = new RegExp(`^elfprefetchd: ${esc} \\(pid \\d+\\): its note is in the note cache: not read$`, 'gm');
     const prefetched = new RegExp(`^elfprefetch: ${esc}: prefetched 2 runs`, 'gm');
     const count = (d: Daemon, re: RegExp) => (d.text().match(re) ?? []).length;

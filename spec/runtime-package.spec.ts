@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot, runCommand, type RunResult } from './helpers/fixtures';
+import { escapeRegExp } from './helpers/shim';
 import { SAMPLE_OUTPUT, type Tail, addUnreadTail, compileProbe, compileSample, evict, tailResident, waitTailResident } from './helpers/cold-sample';
 
 type Test = tap.Test;
@@ -212,7 +213,7 @@ t.test('installed with dpkg: the shim prefetches, the daemon too; removed and pu
     const r = await run(argv, { ELFPREFETCH_DEBUG: '1', ...extra });
     t.equal(r.status, 0, `${what}: runs`, { output: show(r) });
     t.equal(r.stdout, SAMPLE_OUTPUT, `${what}: prints what it should`);
-    t.match(r.stderr, new RegExp(`^elfprefetch: ${exe.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: prefetched \\d+ runs`, 'm'), `${what}: prefetched (ELFPREFETCH_DEBUG)`);
+    t.match(r.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(exe)}: prefetched \\d+ runs`, 'm'), `${what}: prefetched (ELFPREFETCH_DEBUG)`);
     t.equal(await waitTailResident(probe, exe, tail), tail.length, `${what}: the stamped tail is resident`);
   };
   await tryHook('/usr/bin/elfprefetch-exec', ['/usr/bin/elfprefetch-exec', exe], {});

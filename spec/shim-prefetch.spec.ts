@@ -11,7 +11,7 @@ import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
 import { Fixture, copyFixture, fixture, runCommand } from './helpers/fixtures';
-import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, inspect } from './helpers/shim';
+import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, escapeRegExp, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
 import { missing, needs } from './helpers/capabilities';
 import { shimSources } from './helpers/native-sources';
@@ -95,7 +95,7 @@ t.test('(a) a stamped program: each hook issues exactly the planned reads, outpu
         t.ok(o.calls.every((x) => x.syscall === 'readahead' && x.result === 0), `${what}: readahead succeeded`);
         for (const w of want) {
           const bytes = w.reqs.reduce((n, r) => n + r.length, 0);
-          const line = new RegExp(`^elfprefetch: ${w.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: prefetched \\d+ runs, ${bytes} bytes in ${w.reqs.length} requests \\(${device}\\)$`, 'm');
+          const line = new RegExp(`^elfprefetch: ${escapeRegExp(w.path)}: prefetched \\d+ runs, ${bytes} bytes in ${w.reqs.length} requests \\(${device}\\)$`, 'm');
           t.match(o.stderr, line, `${what}: the debug line for ${path.basename(w.path)}`);
         }
         t.equal(withoutDiagnostics(o.stderr), '', `${what}: nothing else on stderr`);

@@ -9,7 +9,7 @@ import { DEFAULT_SIDECAR_DIR, MAX_SIDECAR } from '../src/ops/sidecar';
 import type { Run } from '../src/index';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
-import { HookName, buildNative, cliMain, evict, parseStrace, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc } from './helpers/shim';
+import { HookName, buildNative, cliMain, evict, parseStrace, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc, escapeRegExp } from './helpers/shim';
 import { needs } from './helpers/capabilities';
 import { shimSources } from './helpers/native-sources';
 
@@ -95,7 +95,6 @@ function runsOf(desc: Uint8Array, index = 0): Run[] {
 const fmt = (calls: Array<{ path: string; offset: number; length: number }>): string[] => calls.map((c) => `${c.path} ${c.offset}+${c.length}`);
 const at = (file: string, reqs: ReadRequest[]) => reqs.map((r) => ({ path: file, ...r }));
 const plan = (file: string, runs: Run[], device: DeviceClass) => at(file, planReads(runs, PAGE, DEVICES[device], fs.statSync(file).size));
-const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Runs `argv` under strace, tracing `syscalls`; the readahead calls and every other line. */
 function strace(argv: string[], syscalls: string, env: Record<string, string>, opts: { user?: string; cwd?: string } = {}) {
@@ -170,7 +169,7 @@ t.test('an unstamped program with a sidecar is prefetched as the stamped copy wo
       t.same(o.unparsed, [], `${what}: strace shows nothing else`);
       t.same(fmt(o.calls), fmt(want), `${what}: exactly the planned requests`);
       const bytes = want.reduce((n, r) => n + r.length, 0);
-      t.match(o.stderr, new RegExp(`^elfprefetch: ${esc(plain)}: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(${device}\\) \\(sidecar ${esc(sc)}\\)$`, 'm'), `${what}: the debug line names the sidecar`);
+      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(plain)}: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(${device}\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the debug line names the sidecar`);
       t.equal(withoutDiagnostics(o.stderr), '', `${what}: nothing else on stderr`);
       // The stamped copy, which has the same build-id: its own note, not the sidecar.
       const s = await traced(hook, [stamped, ...pie.args], { ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: device });
@@ -181,12 +180,12 @@ t.test('an unstamped program with a sidecar is prefetched as the stamped copy wo
   // A trailing slash names the same directory.
   const slash = await traced('exec', [plain, ...pie.args], { ELFPREFETCH_SIDECAR: dir + '//', ELFPREFETCH_DEVICE: 'nvme' });
   t.same(fmt(slash.calls), fmt(plan(plain, ownRuns, 'nvme')), 'ELFPREFETCH_SIDECAR=DIR//: the same sidecar');
-  t.match(slash.stderr, new RegExp(`\\(sidecar ${esc(sc)}\\)$`, 'm'), 'named without the trailing slashes');
+  t.match(slash.stderr, new RegExp(`\\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), 'named without the trailing slashes');
   // Without ELFPREFETCH_SIDECAR the compiled-in directory is used, which has none here.
   for (const hook of HOOKS) {
     const o = await traced(hook, [plain, ...pie.args], {});
     t.same(o.calls, [], `via ${hook}: no sidecar in the default directory, nothing read`);
-    t.match(o.stderr, new RegExp(`^elfprefetch: ${esc(plain)}: no note$`, 'm'));
+    t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(plain)}: no note$`, 'm'));
   }
 });
 
@@ -252,7 +251,7 @@ t.test('a sidecar names library sets like an in-file note; each library is read 
       const o = await traced(hook, [c.exe, ...shlib.args], { ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: device });
       t.equal(o.stdout, shlib.expected, `${what}: same output`);
       t.same(fmt(o.calls), fmt(want), `${what}: the program's set, then the library's, once`);
-      t.match(o.stderr, new RegExp(`^elfprefetch: ${esc(lib)}: prefetched 2 runs, \\d+ bytes in \\d+ requests \\(${device}\\) \\(sidecar ${esc(sc)}\\)$`, 'm'), `${what}: the library line names the sidecar`);
+      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(lib)}: prefetched 2 runs, \\d+ bytes in \\d+ requests \\(${device}\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the library line names the sidecar`);
       t.equal(withoutDiagnostics(o.stderr), '');
     }
   }
@@ -394,10 +393,10 @@ t.test('sidecars the shim must not use are ignored: nothing read, output unchang
       t.equal(withoutDiagnostics(o.stderr), '', `${what}: nothing else on stderr`);
       const used = c.why === null && !c.cwd;
       t.same(fmt(o.calls), fmt(used ? want : []), `${what}: ${used ? 'used' : 'nothing read'}`);
-      if (c.why) t.match(o.stderr, new RegExp(`^elfprefetch: ${esc(prog)}: no note; sidecar ${esc(c.p)} ignored: ${c.why.source}`, 'm'), `${what}: the reason`);
+      if (c.why) t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(prog)}: no note; sidecar ${escapeRegExp(c.p)} ignored: ${c.why.source}`, 'm'), `${what}: the reason`);
       if (c.cwd) {
         t.match(o.stderr, /^elfprefetch: ELFPREFETCH_SIDECAR: not an absolute path/m, `${what}: said so`);
-        t.match(o.stderr, new RegExp(`^elfprefetch: ${esc(prog)}: no note$`, 'm'), `${what}: the default directory has none`);
+        t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(prog)}: no note$`, 'm'), `${what}: the default directory has none`);
       }
     }
   }
@@ -408,7 +407,7 @@ t.test('sidecars the shim must not use are ignored: nothing read, output unchang
       env: { ...stripHooks(process.env), ELFPREFETCH_DEBUG: '1', ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '0' },
       encoding: 'utf8',
     });
-  const usedLine = (p: string) => new RegExp(`^elfprefetch: ${esc(prog)}: prefetched \\d+ runs, \\d+ bytes in ${want.length} requests \\(nvme\\) \\(sidecar ${esc(p)}\\)$`, 'm');
+  const usedLine = (p: string) => new RegExp(`^elfprefetch: ${escapeRegExp(prog)}: prefetched \\d+ runs, \\d+ bytes in ${want.length} requests \\(nvme\\) \\(sidecar ${escapeRegExp(p)}\\)$`, 'm');
   const owned = cases.find((c) => c.name === 'owned by nobody')!;
   const r1 = asNobody(owned.dir);
   t.equal(r1.stdout, pie.expected);
@@ -450,7 +449,7 @@ t.test('build-ids: 2 bytes is enough, 1 byte or none means no sidecar; the direc
       const b = await traced(hook, [f], { ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: 'nvme' });
       t.equal(b.stdout, 'p\n');
       t.same(b.calls, [], `${path.basename(f)} via ${hook}: nothing read`);
-      t.match(b.stderr, new RegExp(`^elfprefetch: ${esc(f)}: no note$`, 'm'));
+      t.match(b.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(f)}: no note$`, 'm'));
     }
   }
 
@@ -509,7 +508,7 @@ t.test('secure mode: ELFPREFETCH_SIDECAR is ignored, the compiled-in directory i
   const plain = strace([exe], 'readahead,fadvise64', env, { user: 'nobody' });
   t.equal(plain.stdout, 'secure=0\n');
   t.same(fmt(plain.calls), fmt(plan(exe, runsOf(fs.readFileSync(envSc)), 'nvme')), 'not setuid: ELFPREFETCH_SIDECAR and _DEVICE are used');
-  t.match(plain.stderr, new RegExp(`\\(sidecar ${esc(envSc)}\\)$`, 'm'));
+  t.match(plain.stderr, new RegExp(`\\(sidecar ${escapeRegExp(envSc)}\\)$`, 'm'));
   // Without the variable, the compiled-in directory.
   const dflt = strace([exe], 'readahead,fadvise64', { ELFPREFETCH_DEVICE: 'ssd', ELFPREFETCH_RESIDENCY: '0' }, { user: 'nobody' });
   t.same(fmt(dflt.calls), builtWant, 'not setuid, no ELFPREFETCH_SIDECAR: the compiled-in directory');

@@ -135,6 +135,11 @@ export function runHooked(
   });
 }
 
+/** `s` matched literally inside a RegExp: the shim's diagnostic lines name files. */
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** stderr without the shim's diagnostics. */
 export function withoutDiagnostics(stderr: string): string {
   return stderr
