@@ -512,13 +512,17 @@ t.test('on a loop device', async (t) => {
   });
 
   await sub(t, 'keeps the notes of programs it prefetched: the next exec reads no note, after a restart too; a changed file is read again; a cache file it did not write is not used', async (t) => {
+    // A mount of its own (a bind mount of a writable directory), watched alone: the daemon then
+    // sees and keeps only this spec's execs, not the stamped programs of specs running beside it.
     const rw = path.join(work, 'rw-notes');
     fs.mkdirSync(rw, { recursive: true });
+    sh('mount', ['--bind', rw, rw]);
+    t.teardown(() => unmount(rw));
     const prog = path.join(rw, 'stamped');
     fs.copyFileSync(stamped, prog);
     fs.chmodSync(prog, 0o755);
     const cache = path.join(work, 'notes.cache');
-    const conf = writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${cache}`]);
+    const conf = writeConf(work, [`mount = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${cache}`]);
     const esc = escapeRegExp(prog);
     const fromCache = new RegExp(`^elfprefetchd: ${esc} \\(pid \\d+\\): its note is in the note cache: not read$`, 'gm');
     const prefetched = new RegExp(`^elfprefetch: ${esc}: prefetched 2 runs`, 'gm');
@@ -609,7 +613,7 @@ t.test('on a loop device', async (t) => {
     fs.mkdirSync(open, { recursive: true });
     fs.chmodSync(open, 0o777);
     fs.writeFileSync(path.join(open, 'notes.cache'), good, { mode: 0o600 });
-    const o = new Daemon(work, writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${path.join(open, 'notes.cache')}`]));
+    const o = new Daemon(work, writeConf(work, [`mount = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${path.join(open, 'notes.cache')}`]));
     t.ok(await o.waitFor(/watching execs/), 'a cache in a world-writable directory: the daemon starts');
     t.match(o.text(), /open-dir\/notes\.cache: its directory is not root's alone \(owned by root, writable by no one else\): not used/, 'and says why the cache is not used');
     await exec(o, 1, 'a cache in a world-writable directory');
