@@ -17,6 +17,8 @@
 # IGNORE=no turns the daemon's ignore marks off (ignore-unstamped = no), so that every exec is
 # handled: the cost of a first look, repeated N times. By default the program is looked at once
 # per round and the kernel stops reporting its execs (docs/DAEMON.md).
+# RECHECK=N sets recheck-seconds (default: the daemon's, 5): a stamped program handled is not
+# reported again for N seconds; RECHECK=0 has every exec of it handled.
 # The figures are in docs/BENCHMARKS.md ("elfprefetchd").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,7 @@ shift || true
 ROUNDS=${ROUNDS:-10}
 MODE=${MODE:-notify}
 IGNORE=${IGNORE:-yes}
+RECHECK=${RECHECK:-5}
 [ "$(id -u)" = 0 ] || { echo "daemon-storm.sh: run it as root (fanotify needs CAP_SYS_ADMIN)" >&2; exit 1; }
 make -s -C shim
 DAEMON=$PWD/build/native/elfprefetchd
@@ -67,7 +70,7 @@ gcc -O2 -o "$tmp/storm" "$tmp/storm.c"
 PROG=$(command -v "$1")
 shift
 FS=$(df --output=target "$PROG" | tail -1)
-printf 'mode = %s\nfilesystem = %s\nignore-unstamped = %s\n' "$MODE" "$FS" "$IGNORE" >"$tmp/elfprefetchd.conf"
+printf 'mode = %s\nfilesystem = %s\nignore-unstamped = %s\nrecheck-seconds = %s\n' "$MODE" "$FS" "$IGNORE" "$RECHECK" >"$tmp/elfprefetchd.conf"
 chmod 644 "$tmp/elfprefetchd.conf"
 per=$((N / ROUNDS))
 : >"$tmp/off"
@@ -113,7 +116,7 @@ const sorted = (a) => [...a].sort((x, y) => x - y);
 const q = (a, p) => a[Math.min(a.length - 1, Math.floor(p * a.length))] / 1000;
 const [offRaw, onRaw, stRaw] = process.argv.slice(1, 4).map(raw);
 const [off, on, st] = [offRaw, onRaw, stRaw.length > 1 ? stRaw : [NaN]].map(sorted);
-const [per, ticks, hz, seen, hwm, mode, prog, ignore, ignored] = process.argv.slice(4);
+const [per, ticks, hz, seen, hwm, mode, prog, ignore, ignored, recheck] = process.argv.slice(4);
 const f1 = (x) => x.toFixed(1);
 // The median over rounds of each round s own difference: drift between rounds cancels.
 const perRound = (a, b, p) => {
@@ -122,7 +125,7 @@ const perRound = (a, b, p) => {
   return sorted(d)[Math.floor(d.length / 2)];
 };
 const row = (name, f, p) => console.log(`| ${name} | ${f1(f(off))} | ${f1(f(on))} | ${f1(f(on) - f(off))} | ${p === undefined ? "" : f1(perRound(offRaw, onRaw, p))} | ${f1(f(st))} | ${f1(f(st) - f(off))} |`);
-console.log(`exec storm: ${off.length} execs of ${prog} each without the daemon, with it (${mode} mode, ignore marks ${ignore === "no" ? "off" : "on"}), and with it stopped; ${off.length / per} interleaved rounds`);
+console.log(`exec storm: ${off.length} execs of ${prog} each without the daemon, with it (${mode} mode, ignore marks ${ignore === "no" ? "off" : "on"}, recheck-seconds ${recheck}), and with it stopped; ${off.length / per} interleaved rounds`);
 console.log("| µs per exec | without daemon | with daemon | added | added, median of rounds | daemon stopped | added |");
 console.log("|---|---|---|---|---|---|---|");
 row("median", (a) => q(a, 0.5), 0.5);
@@ -131,4 +134,4 @@ row("p99", (a) => q(a, 0.99), 0.99);
 row("mean", (a) => a.reduce((s, x) => s + x, 0) / a.length / 1000);
 const cpu = ((ticks / hz) * 1e6);
 console.log(`daemon: saw ${seen} execs (the program and its interpreter until they are ignored, other processes too), CPU ${f1(cpu / Math.max(1, seen))} µs per exec seen and ${f1(cpu / (on.length + (st.length > 1 ? st.length : 0)))} µs per exec of the storm, peak RSS ${(hwm / 1024).toFixed(2)} MB, ${ignored} files ignored after one look`);
-' "$tmp/off" "$tmp/on" "$tmp/stopped" "$per" "$cpu_ticks" "$hz" "$seen" "$hwm" "$MODE" "$PROG" "$IGNORE" "$ignored"
+' "$tmp/off" "$tmp/on" "$tmp/stopped" "$per" "$cpu_ticks" "$hz" "$seen" "$hwm" "$MODE" "$PROG" "$IGNORE" "$ignored" "$RECHECK"

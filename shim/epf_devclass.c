@@ -102,13 +102,16 @@ static int block_class(unsigned maj, unsigned min) {
 }
 
 /*
- * The last device's pick, for the process: the device number and the pick in one word, so a
- * thread never sees one without the other (an atomic: a lock could block a dlopen). Where 8-byte
- * atomics are not lock-free, or the major number does not fit, every file's device is looked at.
+ * The picks of the last few devices, for the process (a program on one device and its libraries
+ * on another is common: with one slot, the daemon read /sys again for every library). Each slot
+ * holds the device number and the pick in one word, so a thread never sees one without the other
+ * (an atomic: a lock could block a dlopen). Where 8-byte atomics are not lock-free, or the major
+ * number does not fit, every file's device is looked at.
  */
 #if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE == 2
 #define EPF_DEVCLASS_CACHE 1
-static uint64_t cached; /* major << 40 | minor << 8 | pick; 0: nothing yet */
+#define EPF_DEVCLASS_SLOTS 8
+static uint64_t cached[EPF_DEVCLASS_SLOTS]; /* major << 40 | minor << 8 | pick; 0: nothing yet */
 #endif
 
 /* The device class of the file's device: ELFPREFETCH_DEVICE, else what the system says. */
@@ -117,8 +120,10 @@ struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const str
   uint64_t maj = major(st->st_dev), min = minor(st->st_dev), key = maj << 40 | min << 8;
   int pick = 0;
 #ifdef EPF_DEVCLASS_CACHE
-  uint64_t c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-  if (maj < (1u << 24) && min <= 0xffffffffu && c && (c & ~(uint64_t)0xff) == key) pick = (int)(c & 0xff);
+  int cacheable = maj < (1u << 24) && min <= 0xffffffffu;
+  uint64_t *slot = &cached[(maj * 31 + min) % EPF_DEVCLASS_SLOTS];
+  uint64_t c = __atomic_load_n(slot, __ATOMIC_RELAXED);
+  if (cacheable && c && (c & ~(uint64_t)0xff) == key) pick = (int)(c & 0xff);
 #endif
   if (!pick) {
     if (maj == 0) {
@@ -129,7 +134,7 @@ struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const str
       pick = block_class((unsigned)maj, (unsigned)min);
     }
 #ifdef EPF_DEVCLASS_CACHE
-    if (maj < (1u << 24) && min <= 0xffffffffu) __atomic_store_n(&cached, key | (uint64_t)pick, __ATOMIC_RELAXED);
+    if (cacheable) __atomic_store_n(slot, key | (uint64_t)pick, __ATOMIC_RELAXED);
 #endif
   }
   int why = pick & (PICK_LOOP - 1);

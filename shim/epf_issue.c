@@ -152,7 +152,6 @@ void epf_new_process(void) { __atomic_store_n(&unchecked_wasted, 0, __ATOMIC_REL
  * diagnostic line and for its waste if its check fails; the first EPF_EARLY_LIBRARIES libraries
  * are handled so, later ones request first and check after, one by one.
  */
-#define EPF_EARLY_LIBRARIES 64
 
 struct early {                /* 4 bytes: the array of them is on the stack of a dlopen */
   uint32_t bytes : 21;        /* of the first request (at most EPF_MAX_REQUEST): issued, or left out as cached */
@@ -202,28 +201,34 @@ static int check_library(const struct epf_note *n, uint32_t index, const struct 
   return done;
 }
 
-/*
- * Opens library `index` of note n by the path the note names, into `page` (NUL-terminated): an
- * absolute path, opened as a file a note may name, beneath the process's root when the caller
- * gave one (o->in_root: the daemon, for a program in a container). -1 (having said why unless
- * `quiet`) when it is not one.
- */
-static int open_library(const struct epf_note *n, uint32_t index, struct epf_object *obj, char *page, struct stat *st, const struct epf_options *o, int quiet) {
+/* Library `index` of note n and its path, into `page` (NUL-terminated): -1 (having said why
+ * unless `quiet`) when the path is not absolute. */
+static int library_path(const struct epf_note *n, uint32_t index, struct epf_object *obj, char *page, const struct epf_options *o, int quiet) {
   if (epf_note_object(n, index, obj) != EPF_OK || obj->path_len == 0 || obj->path_len >= EPF_MAX_PATH + 1) return -1;
   put_path(page, obj);
   if (page[0] != '/' || strlen(page) != obj->path_len) {
     if (!quiet) epf_debug(o, page, "library path is not absolute", 0);
     return -1;
   }
+  return 0;
+}
+
+/*
+ * Opens library `index` of note n by the path the note names (library_path): opened as a file a
+ * note may name, beneath the process's root when the caller gave one (o->in_root: the daemon,
+ * for a program in a container). -1 (having said why unless `quiet`) when it is not one.
+ */
+static int open_library(const struct epf_note *n, uint32_t index, struct epf_object *obj, char *page, struct stat *st, const struct epf_options *o, int quiet) {
+  if (library_path(n, index, obj, page, o, quiet) != 0) return -1;
   int fd = o->in_root ? epf_open_regular_in(o->root_fd, page, st) : epf_open_regular(page, st, 1);
   if (fd < 0 && !quiet) epf_debug(o, page, o->in_root ? "cannot open the library in the process's root" : "cannot open the library", 0);
   return fd;
 }
 
 /* A library's first request, before any library is checked (step 8); silent: its check says
- * what is wrong with it. The path is opened again for the check: no descriptor is held between
- * the two, so a program near its descriptor limit never finds one taken. */
-static void early_request(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, struct early *e) {
+ * what is wrong with it. The path is opened again for the check unless the caller keeps the
+ * descriptor (o->held: into *held_fd and *held_st). */
+static void early_request(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, struct early *e, int *held_fd, struct stat *held_st) {
   struct epf_object obj;
   struct epf_page pg;
   char *path = (char *)epf_page_get(&pg);
@@ -240,23 +245,42 @@ static void early_request(const struct epf_note *n, uint32_t index, const char *
       e->bytes = (uint32_t)(t.issued ? t.issued_bytes : t.cached_bytes) & ((1u << 21) - 1);
       e->fadvise = t.fadvise != 0;
       e->look = (uint32_t)(t.look + 1) & 3;
+      if (held_fd) {
+        *held_fd = fd;
+        *held_st = st;
+        fd = -1;
+      }
     }
-    close(fd);
+    if (fd >= 0) close(fd);
   }
   epf_page_put(&pg);
 }
 
 /* Object `index` (a library) of note n: open its path, check its build, prefetch its set; `e`
- * is what early_request did for it (NULL: nothing). */
-static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, const struct early *e) {
+ * is what early_request did for it (NULL: nothing), `held` its descriptor if it kept one (else
+ * -1; closed here). */
+static int prefetch_library(const struct epf_note *n, uint32_t index, const char *via, const struct epf_options *o, struct epf_seen *seen, const struct early *e, int held, const struct stat *held_st) {
   struct epf_object obj;
   struct epf_page pg;
   char *path = (char *)epf_page_get(&pg);
-  if (!path) return 0;
+  if (!path) {
+    if (held >= 0) close(held);
+    return 0;
+  }
   int done = 0;
   struct epf_file f;
   f.have_st = 1;
-  if ((f.fd = open_library(n, index, &obj, path, &f.st, o, 0)) >= 0) {
+  if (held >= 0) {
+    f.fd = held;
+    f.st = *held_st;
+    if (library_path(n, index, &obj, path, o, 0) != 0) { /* cannot be: it was opened by this path */
+      close(held);
+      f.fd = -1;
+    }
+  } else {
+    f.fd = open_library(n, index, &obj, path, &f.st, o, 0);
+  }
+  if (f.fd >= 0) {
     if (epf_seen_has(seen, f.st.st_dev, f.st.st_ino)) epf_debug(o, path, "prefetched already", 0);
     else done = check_library(n, index, &obj, path, &f, via, o, seen, e);
     close(f.fd);
@@ -309,8 +333,11 @@ int epf_prefetch_note(const char *label, const char *via, int fd, const struct s
   uint32_t libs = n->object_count > 1 ? n->object_count - 1 : 0, ahead = libs < EPF_EARLY_LIBRARIES ? libs : EPF_EARLY_LIBRARIES;
   /* Counted as if every one failed its check, so the per-process bound on waste holds. */
   uint64_t waste = __atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED);
+  struct epf_held *h = o->held;
+  if (h)
+    for (uint32_t i = 0; i < ahead; i++) h->fd[i] = -1;
   for (uint32_t i = 0; i < ahead && waste < EPF_UNCHECKED_BUDGET; i++) {
-    early_request(n, i + 1, via, o, seen, &early[i]);
+    early_request(n, i + 1, via, o, seen, &early[i], h ? &h->fd[i] : 0, h ? &h->st[i] : 0);
     if (early[i].done && early[i].issued) waste += early[i].bytes;
   }
   /* The rest of the set; this call writes the diagnostic line ("no page set named ..." too). */
@@ -321,6 +348,9 @@ int epf_prefetch_note(const char *label, const char *via, int fd, const struct s
     count++;
   }
   if (o->queued) o->queued(o->queued_ctx);
-  for (uint32_t i = 1; i < n->object_count; i++) count += prefetch_library(n, i, via, o, seen, i - 1 < ahead ? &early[i - 1] : 0);
+  for (uint32_t i = 1; i < n->object_count; i++) {
+    int early_one = i - 1 < ahead, held = h && early_one ? h->fd[i - 1] : -1;
+    count += prefetch_library(n, i, via, o, seen, early_one ? &early[i - 1] : 0, held, held >= 0 ? &h->st[i - 1] : 0);
+  }
   return count;
 }

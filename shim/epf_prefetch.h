@@ -31,6 +31,15 @@
 #endif
 #define EPF_MAX_SIDECAR_DIR 1024
 
+/* Libraries whose first request goes out before any library is checked (shim step 8). */
+#define EPF_EARLY_LIBRARIES 64
+
+/* The descriptors of those libraries, kept from their first request to their check (o->held). */
+struct epf_held {
+  int fd[EPF_EARLY_LIBRARIES];
+  struct stat st[EPF_EARLY_LIBRARIES];
+};
+
 /* What the environment asks for (all ignored in secure mode). */
 struct epf_options {
   int disabled;
@@ -61,6 +70,11 @@ struct epf_options {
    * of the same unchanged file needs no read of the note (epf_prefetch_known). */
   void (*usable_note)(void *ctx, const uint8_t *desc, size_t len);
   void *usable_note_ctx;
+  /* Where a library opened for its first request stays open until its check, instead of being
+   * looked up and opened again (the daemon: two path walks, opens and fstats fewer per library).
+   * NULL in the hooks inside programs: they hold no descriptor between the two, so a program
+   * near its descriptor limit never finds one taken. */
+  struct epf_held *held;
 };
 
 /* Reads ELFPREFETCH_DISABLE, _DEBUG, _SET, _DEVICE, _RESIDENCY and _SIDECAR unless getauxval(AT_SECURE) is

@@ -85,10 +85,15 @@ class Daemon {
   }
 }
 
-/** A configuration file; its note cache in memory unless `lines` name one (the default file is the machine's). */
+/**
+ * A configuration file; its note cache in memory unless `lines` name one (the default file is the
+ * machine's), and every exec of a stamped program handled unless they set recheck-seconds (the
+ * subtests evict and exec again within the default's 5 s).
+ */
 function writeConf(dir: string, lines: string[]): string {
   const conf = path.join(dir, `elfprefetchd-${Math.random().toString(36).slice(2)}.conf`);
-  const all = lines.some((l) => l.startsWith('note-cache =')) ? lines : [...lines, 'note-cache = memory'];
+  const given = (k: string) => lines.some((l) => l.startsWith(`${k} =`));
+  const all = [...lines, ...(given('note-cache') ? [] : ['note-cache = memory']), ...(given('recheck-seconds') ? [] : ['recheck-seconds = 0'])];
   fs.writeFileSync(conf, all.join('\n') + '\n', { mode: 0o644 });
   return conf;
 }
@@ -148,6 +153,7 @@ t.test('refuses a bad configuration file, naming the file, the line and what is 
   check(['max-bytes-per-exec = 12Q'], /\.conf:1: max-bytes-per-exec must be a size/);
   check(['nice = 40'], /\.conf:1: nice must be -20 to 19/);
   check(['mode = notify', 'ignore-seconds = 0'], /\.conf:2: ignore-seconds must be 1 to 86400, not "0"/);
+  check(['recheck-seconds = 3601'], /\.conf:1: recheck-seconds must be 0 to 3600, not "3601"/);
   check(['ignore-unstamped = maybe'], /\.conf:1: ignore-unstamped must be yes or no, not "maybe"/);
   check(['residency = sometimes'], /\.conf:1: residency must be yes or no, not "sometimes"/);
   check(['note-cache = cache/file'], /\.conf:1: note-cache must be an absolute file name \(at most 1024 bytes\), memory or none/);
@@ -460,7 +466,7 @@ t.test('on a loop device', async (t) => {
     t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${at('plain')}: no note$[\\s\\S]*){2}`, 'm')), 'after ignore-seconds it is looked at again');
     d.signal('SIGTERM');
     t.same(await d.ended(), { code: 0, signal: null });
-    t.match(d.text(), /execs seen, .* 2 files ignored, \d+ notes from the note cache\n/, 'the count at exit');
+    t.match(d.text(), /execs seen, .* 2 files ignored, \d+ notes from the note cache, 0 programs rested\n/, 'the count at exit');
 
     // A file written in place loses its ignore mark (the kernel drops it on modification).
     const rw = path.join(work, 'rw');
@@ -485,6 +491,59 @@ t.test('on a loop device', async (t) => {
     t.ok(await p.waitFor(ignored(at('plain'))), 'looked at once');
     p.signal('SIGSTOP');
     const r = await run(['sh', '-c', `for i in 1 2 3 4 5; do "${at('plain')}" || exit 1; done`], 10_000);
+    t.same({ status: r.status, timedOut: r.timedOut }, { status: 0, timedOut: false }, 'five more execs with the daemon stopped: none waited');
+    p.signal('SIGKILL');
+    t.not(await p.ended(), 'still running', 'it ended');
+  });
+
+  await sub(t, 'a stamped program handled rests: its execs are not reported for recheck-seconds, unless it is written; a resting exec never waits', async (t) => {
+    const handled = (f: string) => new RegExp(`^elfprefetch: ${f}: prefetched `, 'gm');
+    const rests = (f: string, secs = 3) => new RegExp(`^elfprefetchd: ${f}: handled: its execs are not reported for ${secs} s$`, 'gm');
+    const count = (d: Daemon, re: RegExp) => (d.text().match(re) ?? []).length;
+    const d = new Daemon(work, writeConf(work, [...baseConf, 'recheck-seconds = 3']));
+    t.ok(await d.waitFor(/a stamped program handled is not looked at again for 3 s/), 'listening, and says so');
+    t.equal((await run([at('stamped')])).stdout, EXPECTED, 'exec 1');
+    t.ok(await d.waitFor(rests(at('stamped'))), 'the first exec was handled, then the program rests');
+    for (let i = 1; i < 5; i++) t.equal((await run([at('stamped')])).stdout, EXPECTED, `exec ${i + 1}`);
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(count(d, handled(at('stamped'))), 1, 'five execs within 3 s: handled once');
+    await new Promise((r) => setTimeout(r, 3000));
+    t.equal((await run([at('stamped')])).stdout, EXPECTED);
+    t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${at('stamped')}: prefetched [\\s\\S]*){2}`, 'm')), 'after recheck-seconds an exec is handled again');
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null });
+    t.match(d.text(), /execs seen, .* 2 programs rested\n/, 'the count at exit');
+
+    // Written in place while it rests (a new note, say): the kernel drops the mark, the next exec is seen.
+    const rw = path.join(work, 'rw-rest');
+    fs.mkdirSync(rw, { recursive: true });
+    const prog = path.join(rw, 'stamped');
+    fs.copyFileSync(stamped, prog);
+    fs.chmodSync(prog, 0o755);
+    const w = new Daemon(work, writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none', 'recheck-seconds = 3']));
+    t.ok(await w.waitFor(/watching execs/), 'listening on the writable file system');
+    t.equal((await run([prog])).stdout, EXPECTED);
+    t.ok(await w.waitFor(rests(prog)), 'resting after its first exec');
+    t.equal((await run([prog])).stdout, EXPECTED);
+    fs.appendFileSync(prog, Buffer.from([0]));
+    t.equal((await run([prog])).stdout, EXPECTED, 'it still runs with a byte appended');
+    t.ok(await w.waitFor(new RegExp(`(^elfprefetchd: ${prog}: handled: [\\s\\S]*){2}`, 'm')), 'written in place, its next exec is handled at once');
+    w.signal('SIGTERM');
+    t.same(await w.ended(), { code: 0, signal: null });
+    t.match(w.text(), /execs seen, .* 2 programs rested\n/, 'rested twice');
+
+    // Permission mode: a resting program's exec does not wait even for a stopped daemon.
+    const p = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission', 'recheck-seconds = 60']));
+    t.ok(await p.waitFor(/watching execs on .* with (permission|notification) events/), 'listening');
+    if (!/with permission events/.test(p.text())) {
+      p.signal('SIGKILL');
+      t.skip('no permission events on this kernel');
+      return;
+    }
+    t.equal((await run([at('stamped')])).stdout, EXPECTED);
+    t.ok(await p.waitFor(rests(at('stamped'), 60)), 'resting');
+    p.signal('SIGSTOP');
+    const r = await run(['sh', '-c', `for i in 1 2 3 4 5; do "${at('stamped')}" >/dev/null || exit 1; done`], 10_000);
     t.same({ status: r.status, timedOut: r.timedOut }, { status: 0, timedOut: false }, 'five more execs with the daemon stopped: none waited');
     p.signal('SIGKILL');
     t.not(await p.ended(), 'still running', 'it ended');
@@ -556,7 +615,7 @@ t.test('on a loop device', async (t) => {
     t.equal(count(d, fromCache), 3, 'and kept again');
     d.signal('SIGTERM');
     t.same(await d.ended(), { code: 0, signal: null }, 'a clean stop');
-    t.match(d.text(), /, 3 notes from the note cache\n/, 'its count at exit');
+    t.match(d.text(), /, 3 notes from the note cache, 0 programs rested\n/, 'its count at exit');
     t.ok(reads(trace1) > 0, `the daemon read the program's note (${reads(trace1)} pread64 of it)`);
     const st = fs.lstatSync(cache);
     t.same({ file: st.isFile(), uid: st.uid, mode: st.mode & 0o777 }, { file: true, uid: 0, mode: 0o600 }, 'the cache is written at stop: a root-owned file of mode 0600');

@@ -27,6 +27,7 @@ void epfd_config_defaults(struct epfd_config *c) {
   c->residency = 1;
   c->ignore_unstamped = 1;
   c->ignore_seconds = 300;
+  c->recheck_seconds = 5;
   c->nice = 19;
   snprintf(c->note_cache, sizeof c->note_cache, "%s", EPFD_DEFAULT_NOTE_CACHE);
   c->note_cache_on = 1;
@@ -137,6 +138,10 @@ static int set_key(struct epfd_config *c, int *marks_given, const char *k, const
     long n;
     if (parse_long(v, 1, 86400, &n) != 0) return fail(err, errlen, path, line, "ignore-seconds must be 1 to 86400, not \"%s\"", v);
     c->ignore_seconds = (unsigned)n;
+  } else if (!strcmp(k, "recheck-seconds")) {
+    long n;
+    if (parse_long(v, 0, 3600, &n) != 0) return fail(err, errlen, path, line, "recheck-seconds must be 0 to 3600, not \"%s\"", v);
+    c->recheck_seconds = (unsigned)n;
   } else if (!strcmp(k, "residency")) {
     if (parse_bool(v, &c->residency) != 0) return fail(err, errlen, path, line, "residency must be yes or no, not \"%s\"", v);
   } else if (!strcmp(k, "skip-resident")) {

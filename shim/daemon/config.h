@@ -37,6 +37,7 @@ struct epfd_config {
   int residency;             /* leave out requests whose pages are cached (the shim's ELFPREFETCH_RESIDENCY) */
   int ignore_unstamped;      /* after one look, the kernel stops reporting execs of a file with nothing to prefetch */
   unsigned ignore_seconds;   /* ... for at most this long (a sidecar made later is then seen) */
+  unsigned recheck_seconds;  /* a stamped program handled is not reported again for this long (0: every exec) */
   int nice; /* -20..19; the daemon also runs under SCHED_BATCH */
   int note_cache_on;                       /* keep the notes of programs seen (note-cache = none: no) */
   char note_cache[EPFD_MAX_MARK_PATH + 1]; /* ... and in this file across restarts; empty: in memory only */

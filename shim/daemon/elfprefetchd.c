@@ -84,6 +84,8 @@ static void describe(const struct epfd_config *c, const struct epfd_listener *l)
            (unsigned long long)c->max_bytes_per_exec, (unsigned long long)c->bytes_per_second, (unsigned long long)c->burst_bytes);
   if (c->ignore_unstamped)
     epfd_log(LOG_INFO, "files with nothing to prefetch are ignored after one look, for up to %u s", c->ignore_seconds);
+  if (c->recheck_seconds)
+    epfd_log(LOG_INFO, "a stamped program handled is not looked at again for %u s", c->recheck_seconds);
   if (l->mode == EPFD_PERMISSION)
     epfd_log(LOG_WARNING, "permission mode: while this daemon is stopped (SIGSTOP, a debugger), every exec on these file systems waits for it; "
                           "the kernel has no timeout (see elfprefetchd(8))");
@@ -299,9 +301,9 @@ int main(int argc, char **argv) {
   epfd_notify("STOPPING=1");
   epfd_close(&l);
   save_notes(&notes, &c);
-  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows, %llu files ignored, %llu notes from the note cache",
+  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows, %llu files ignored, %llu notes from the note cache, %llu programs rested",
            (unsigned long long)l.stats.events, (unsigned long long)l.stats.prefetched, (unsigned long long)l.stats.files,
            (unsigned long long)l.stats.over_budget, (unsigned long long)l.stats.overflows, (unsigned long long)l.stats.ignored,
-           (unsigned long long)l.stats.known);
+           (unsigned long long)l.stats.known, (unsigned long long)l.stats.resting);
   return status;
 }

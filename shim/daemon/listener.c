@@ -91,6 +91,8 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   l->o.debug = verbose;
   l->o.skip_resident = c->skip_resident;
   l->o.residency = c->residency; /* it was never set (0): every warm exec issued its whole sets again */
+  static struct epf_held held;      /* one exec at a time */
+  l->o.held = &held;
   l->max_bytes_per_exec = c->max_bytes_per_exec;
   l->bytes_per_second = c->bytes_per_second;
   l->burst_bytes = c->burst_bytes;
@@ -101,13 +103,22 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   l->evictable = 1;
   l->ignore_ns = (uint64_t)c->ignore_seconds * 1000000000ull;
   l->ignored_since_ns = now_ns();
+  l->rest_ns = (uint64_t)c->recheck_seconds * 1000000000ull;
   return 0;
+}
+
+/* The resting programs' descriptors, closed (their marks are gone or going with them). */
+static void close_resting(struct epfd_listener *l) {
+  for (unsigned i = 0; i < l->resting; i++) close(l->rest[(l->rest_first + i) % EPFD_MAX_RESTING].fd);
+  l->resting = 0;
+  l->rest_first = 0;
 }
 
 /* Drops every ignore mark (the group's only inode marks), so each file is looked at again. */
 static void forget_ignored(struct epfd_listener *l) {
-  if (l->ignoring && fanotify_mark(l->fd, FAN_MARK_FLUSH, 0, AT_FDCWD, 0) != 0 && l->verbose)
+  if ((l->ignoring || l->resting) && fanotify_mark(l->fd, FAN_MARK_FLUSH, 0, AT_FDCWD, 0) != 0 && l->verbose)
     epfd_log(LOG_DEBUG, "forgetting the ignore marks: %s", strerror(errno));
+  close_resting(l);
   l->ignoring = 0;
   l->ignored_since_ns = now_ns();
   epf_recheck_sidecar_dir();
@@ -118,16 +129,22 @@ static void forget_ignored(struct epfd_listener *l) {
  * The mark is on the inode and ignores our exec event only; the kernel removes it when the file
  * is modified (no FAN_MARK_IGNORED_SURV_MODIFY), so a note written in place is seen.
  */
-static void ignore_file(struct epfd_listener *l, int fd, const char *label) {
-  if (l->ignoring >= MAX_IGNORING) forget_ignored(l);
-  uint64_t mask = l->mode == EPFD_PERMISSION ? FAN_OPEN_EXEC_PERM : FAN_OPEN_EXEC;
+static uint64_t exec_mask(const struct epfd_listener *l) { return l->mode == EPFD_PERMISSION ? FAN_OPEN_EXEC_PERM : FAN_OPEN_EXEC; }
+
+static int place_ignore_mark(struct epfd_listener *l, int fd) {
   unsigned flags = FAN_MARK_ADD | FAN_MARK_IGNORED_MASK;
-  int r = fanotify_mark(l->fd, flags | (l->evictable ? FAN_MARK_EVICTABLE : 0), mask, fd, 0);
+  int r = fanotify_mark(l->fd, flags | (l->evictable ? FAN_MARK_EVICTABLE : 0), exec_mask(l), fd, 0);
   if (r != 0 && l->evictable && errno == EINVAL) {
     /* Before 5.19: a mark that pins the inode; MAX_IGNORING bounds how many. */
     l->evictable = 0;
-    r = fanotify_mark(l->fd, flags, mask, fd, 0);
+    r = fanotify_mark(l->fd, flags, exec_mask(l), fd, 0);
   }
+  return r;
+}
+
+static void ignore_file(struct epfd_listener *l, int fd, const char *label) {
+  if (l->ignoring >= MAX_IGNORING) forget_ignored(l);
+  int r = place_ignore_mark(l, fd);
   if (r != 0) {
     if (l->verbose) epfd_log(LOG_DEBUG, "%s: cannot ignore it (%s)", label, strerror(errno));
     return;
@@ -137,15 +154,67 @@ static void ignore_file(struct epfd_listener *l, int fd, const char *label) {
   if (l->verbose) epfd_log(LOG_DEBUG, "%s: nothing to prefetch, its execs are ignored from now on", label);
 }
 
+/*
+ * Ends the rest of the oldest resting program: the kernel reports its execs again. The mark may
+ * be gone already (the file was written, or all marks were forgotten): nothing to take off then.
+ */
+static void end_rest(struct epfd_listener *l) {
+  struct epfd_resting *e = &l->rest[l->rest_first];
+  fanotify_mark(l->fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, exec_mask(l), e->fd, 0);
+  close(e->fd);
+  l->rest_first = (l->rest_first + 1) % EPFD_MAX_RESTING;
+  l->resting--;
+}
+
+/*
+ * A stamped program just handled (its sets queued, or found cached): the kernel is asked not to
+ * report its execs for recheck-seconds. Its pages were read or found in the page cache a moment
+ * ago, so looking again at the next exec, a few milliseconds later in a storm of them, would
+ * find them there: the exec would pay for an event and the daemon for a check that cannot do
+ * anything. Returns 1 when fd is kept (to take the mark off again), 0 when the caller closes it.
+ */
+static int rest_file(struct epfd_listener *l, int fd, const struct stat *st, const char *label) {
+  if (!l->rest_ns) return 0;
+  /* Resting already: the file was written (the kernel dropped the mark) or the event was queued
+   * before the mark was placed. The mark is placed again; the rest ends when it was due to. */
+  int again = 0;
+  for (unsigned i = 0; i < l->resting && !again; i++) {
+    const struct epfd_resting *e = &l->rest[(l->rest_first + i) % EPFD_MAX_RESTING];
+    again = e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino;
+  }
+  if (!again && l->resting == EPFD_MAX_RESTING) end_rest(l);
+  if (place_ignore_mark(l, fd) != 0) {
+    if (l->verbose) epfd_log(LOG_DEBUG, "%s: cannot rest it (%s)", label, strerror(errno));
+    return 0;
+  }
+  l->stats.resting++;
+  if (l->verbose) epfd_log(LOG_DEBUG, "%s: handled: its execs are not reported for %llu s", label, (unsigned long long)(l->rest_ns / 1000000000ull));
+  if (again) return 0;
+  struct epfd_resting *e = &l->rest[(l->rest_first + l->resting) % EPFD_MAX_RESTING];
+  e->fd = fd;
+  e->dev = (uint64_t)st->st_dev;
+  e->ino = (uint64_t)st->st_ino;
+  e->until_ns = now_ns() + l->rest_ns;
+  l->resting++;
+  return 1;
+}
+
+static int ms_until(uint64_t t, uint64_t due) {
+  uint64_t ms = due > t ? (due - t) / 1000000 + 1 : 0;
+  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
 int epfd_tick(struct epfd_listener *l) {
-  if (!l->ignore || !l->ignoring) return -1;
-  uint64_t t = now_ns(), age = t - l->ignored_since_ns;
-  if (age >= l->ignore_ns) {
+  uint64_t t = now_ns();
+  while (l->resting && l->rest[l->rest_first].until_ns <= t) end_rest(l);
+  int timeout = l->resting ? ms_until(t, l->rest[l->rest_first].until_ns) : -1;
+  if (!l->ignore || !l->ignoring) return timeout;
+  if (t - l->ignored_since_ns >= l->ignore_ns) {
     forget_ignored(l);
     return -1;
   }
-  uint64_t ms = (l->ignore_ns - age) / 1000000 + 1;
-  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+  int ms = ms_until(t, l->ignored_since_ns + l->ignore_ns);
+  return timeout < 0 || ms < timeout ? ms : timeout;
 }
 
 static void refill(struct epfd_listener *l) {
@@ -212,12 +281,12 @@ static void keep_note(void *ctx, const uint8_t *desc, size_t len) {
 /*
  * One exec of the file open at fd. A program owned by someone else than root is read with its
  * owner's file system identity, so its note cannot make the daemon open, for that user, a file
- * the user could not open.
+ * the user could not open. Returns 1 when it kept fd (a resting program), else 0.
  */
-static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *a) {
+static int handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *a) {
   l->stats.events++;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
   refill(l);
   char label[256];
   if (l->verbose) {
@@ -232,7 +301,7 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
   if (l->tokens < MIN_TOKENS) {
     l->stats.over_budget++;
     if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): left alone, the I/O budget is spent", label, pid);
-    return;
+    return 0;
   }
   uint64_t budget = l->tokens < l->max_bytes_per_exec ? l->tokens : l->max_bytes_per_exec, start = budget;
   l->o.budget = &budget;
@@ -299,7 +368,11 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
     l->stats.prefetched++;
     l->stats.files += (uint64_t)n;
   }
-  if (budget == 0 && l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): the per-exec I/O budget ran out", label, pid);
+  if (budget == 0) {
+    if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): the per-exec I/O budget ran out", label, pid);
+    return 0; /* what was left out is requested at its next exec */
+  }
+  return watch && rest_file(l, fd, &st, label);
 }
 
 int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
@@ -322,9 +395,9 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
     }
     if (m->fd < 0) continue;
     struct answer a = {l->fd, m->fd, (m->mask & FAN_OPEN_EXEC_PERM) != 0};
-    if (m->mask & (FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM)) handle_exec(l, m->fd, m->pid, &a);
+    int kept = (m->mask & (FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM)) && handle_exec(l, m->fd, m->pid, &a);
     allow(&a); /* always allowed, whatever happened above */
-    close(m->fd);
+    if (!kept) close(m->fd);
   }
   return 0;
 }
@@ -332,4 +405,5 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
 void epfd_close(struct epfd_listener *l) {
   if (l->fd >= 0) close(l->fd); /* pending permission events are allowed by the kernel */
   l->fd = -1;
+  close_resting(l);
 }

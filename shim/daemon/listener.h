@@ -19,6 +19,15 @@ struct epfd_stats {
   uint64_t overflows;  /* times the kernel's event queue overflowed (events lost: execs unaffected) */
   uint64_t ignored;    /* files the kernel was asked to stop reporting (nothing to prefetch) */
   uint64_t known;      /* execs whose note came from the note cache (no read of it) */
+  uint64_t resting;    /* times a handled program's execs went unreported for recheck-seconds */
+};
+
+/* A stamped program whose execs the kernel does not report for a while (config recheck-seconds):
+ * its descriptor, kept to take the ignore mark off again, and when that is due. */
+#define EPFD_MAX_RESTING 256
+struct epfd_resting {
+  int fd;
+  uint64_t dev, ino, until_ns;
 };
 
 struct epfd_listener {
@@ -35,6 +44,9 @@ struct epfd_listener {
   uint64_t ignore_ns;    /* how long they are kept */
   uint64_t ignored_since_ns; /* CLOCK_MONOTONIC of the last time they were forgotten */
   struct epfd_note_cache *notes; /* the notes of programs seen before, or NULL (note-cache = none) */
+  uint64_t rest_ns;      /* recheck-seconds */
+  struct epfd_resting rest[EPFD_MAX_RESTING]; /* a ring, oldest first: `resting` from `rest_first` */
+  unsigned rest_first, resting;
   struct epfd_stats stats;
 };
 
@@ -50,11 +62,13 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
 int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen);
 
 /*
- * Forgets the ignore marks once they are ignore-seconds old. Returns the milliseconds until that
- * is next due (for poll), or -1 when nothing is due.
+ * Forgets the ignore marks once they are ignore-seconds old, and takes those of resting programs
+ * off once recheck-seconds have passed. Returns the milliseconds until the next of these is due
+ * (for poll), or -1 when nothing is due.
  */
 int epfd_tick(struct epfd_listener *l);
 
+/* Closes the group (its marks go with it) and the resting programs' descriptors. */
 void epfd_close(struct epfd_listener *l);
 
 #endif

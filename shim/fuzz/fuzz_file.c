@@ -444,6 +444,8 @@ static void one(uint8_t *img, size_t size, int sidecar) {
   }
   fail_readahead = (h >> 16) % 4 == 0;
   o.residency = (h >> 20) % 2 == 0; /* the residency check (a memfd is all cached: requests left out) */
+  static struct epf_held held;
+  if ((h >> 24) % 2 == 0) o.held = &held; /* the daemon's way: library descriptors kept to their check */
 #ifdef EPF_MAX_SIDECAR_DIR
   if (sidecar) snprintf(o.sidecar, sizeof o.sidecar, "%s", sidecar_dir);
 #else

@@ -35,7 +35,8 @@ export interface RunningDaemon {
  */
 export async function startDaemon(prefix: string[], mnt: string, device: string | undefined, procs: string, work: string, mode: 'notify' | 'permission', noteCache: boolean): Promise<RunningDaemon> {
   const conf = path.join(work, 'elfprefetchd.conf');
-  const lines = [`mode = ${mode}`, `filesystem = ${mnt}`, 'sidecar = none', `device = ${device ?? 'auto'}`, `note-cache = ${noteCache ? noteCacheFile(work) : 'none'}`];
+  // recheck-seconds = 0: each measured run is cold again within seconds of the last, and must be handled.
+  const lines = [`mode = ${mode}`, `filesystem = ${mnt}`, 'sidecar = none', `device = ${device ?? 'auto'}`, `note-cache = ${noteCache ? noteCacheFile(work) : 'none'}`, 'recheck-seconds = 0'];
   fs.writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o644 });
   fs.chmodSync(conf, 0o644);
   const argv = [...prefix, nativeFile(DAEMON), '--foreground', '--verbose', '--config', conf];
