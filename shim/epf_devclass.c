@@ -114,6 +114,12 @@ static int block_class(unsigned maj, unsigned min) {
 static uint64_t cached[EPF_DEVCLASS_SLOTS]; /* major << 40 | minor << 8 | pick; 0: nothing yet */
 #endif
 
+void epf_devclass_forget(void) {
+#ifdef EPF_DEVCLASS_CACHE
+  for (int i = 0; i < EPF_DEVCLASS_SLOTS; i++) __atomic_store_n(&cached[i], 0, __ATOMIC_RELAXED);
+#endif
+}
+
 /* The device class of the file's device: ELFPREFETCH_DEVICE, else what the system says. */
 struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const struct stat *st) {
   if (o->device) return (struct epf_devpick){o->device, 0, 0};

@@ -18,4 +18,8 @@ struct epf_devpick {
 
 struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const struct stat *st);
 
+/* Forgets the devices' classes (the daemon, now and then: device numbers are reused, a loop
+ * device can be attached to another file). */
+void epf_devclass_forget(void);
+
 #endif

@@ -515,12 +515,15 @@ t.test('on a loop device', async (t) => {
     t.match(d.text(), /execs seen, .* 2 programs rested\n/, 'the count at exit');
 
     // Written in place while it rests (a new note, say): the kernel drops the mark, the next exec is seen.
+    // A bind mount of its own, watched as a mount: only this subtest's execs are counted.
     const rw = path.join(work, 'rw-rest');
     fs.mkdirSync(rw, { recursive: true });
+    sh('mount', ['--bind', rw, rw]);
+    t.teardown(() => unmount(rw));
     const prog = path.join(rw, 'stamped');
     fs.copyFileSync(stamped, prog);
     fs.chmodSync(prog, 0o755);
-    const w = new Daemon(work, writeConf(work, [`filesystem = ${rw}`, 'device = nvme', 'sidecar = none', 'recheck-seconds = 3']));
+    const w = new Daemon(work, writeConf(work, [`mount = ${rw}`, 'device = nvme', 'sidecar = none', 'recheck-seconds = 3']));
     t.ok(await w.waitFor(/watching execs/), 'listening on the writable file system');
     t.equal((await run([prog])).stdout, EXPECTED);
     t.ok(await w.waitFor(rests(prog)), 'resting after its first exec');
@@ -531,6 +534,24 @@ t.test('on a loop device', async (t) => {
     w.signal('SIGTERM');
     t.same(await w.ended(), { code: 0, signal: null });
     t.match(w.text(), /execs seen, .* 2 programs rested\n/, 'rested twice');
+    // A resting program holds nothing open: its mount can be unmounted at once.
+    const m2 = path.join(work, 'rw-rest-2');
+    fs.mkdirSync(m2, { recursive: true });
+    sh('mount', ['-t', 'tmpfs', 'tmpfs', m2]);
+    let mounted = true;
+    t.teardown(() => mounted && unmount(m2));
+    const p2 = path.join(m2, 'stamped');
+    fs.copyFileSync(stamped, p2);
+    fs.chmodSync(p2, 0o755);
+    const u = new Daemon(work, writeConf(work, [`mount = ${m2}`, 'device = nvme', 'sidecar = none', 'recheck-seconds = 60']));
+    t.ok(await u.waitFor(/watching execs/), 'listening on a tmpfs of its own');
+    t.equal((await run([p2])).stdout, EXPECTED);
+    t.ok(await u.waitFor(rests(p2, 60)), 'resting for 60 s');
+    const um = spawnSync('umount', [m2], { encoding: 'utf8' });
+    mounted = um.status !== 0;
+    t.equal(um.status, 0, `umount while it rests: ${um.stderr}`);
+    u.signal('SIGTERM');
+    t.same(await u.ended(), { code: 0, signal: null });
 
     // Permission mode: a resting program's exec does not wait even for a stopped daemon.
     const p = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission', 'recheck-seconds = 60']));
@@ -691,6 +712,50 @@ t.test('on a loop device', async (t) => {
       b.writeBigUInt64LE(fnv(b.subarray(32)), 24);
       fs.writeFileSync(cache, b, { mode: 0o600 });
     }, new RegExp(`^elfprefetch: ${esc}: the kept note is unusable$`, 'm'), true);
+  });
+
+  await sub(t, 'a library whose build it has checked is not read again while its identity holds; a changed one is', async (t) => {
+    // A program whose note names a library beside it (a copy of `plain`, its build named right).
+    const rw = path.join(work, 'rw-libs');
+    fs.mkdirSync(rw, { recursive: true });
+    sh('mount', ['--bind', rw, rw]);
+    t.teardown(() => unmount(rw));
+    const libFile = path.join(rw, 'lib.so');
+    fs.copyFileSync(plain, libFile);
+    const prog = path.join(rw, 'prog');
+    const b = Buffer.from(original);
+    const d0 = Buffer.alloc(me.descSize);
+    rawNote({ objects: [self(), objectBody(plainId.buildId, plainId.layout, libFile)], pages: [{ pageCount: 5, runs: [[0, 1]] }, { object: 1, pageCount: 4, runs: [[0, 2]] }] }).copy(d0);
+    d0.copy(b, me.descOffset);
+    fs.writeFileSync(prog, b, { mode: 0o755 });
+    const trace = path.join(work, 'trace-libs');
+    const d = new Daemon(work, writeConf(work, [`mount = ${rw}`, 'device = nvme', 'sidecar = none', 'residency = no']), { strace: trace, calls: 'pread64,readahead' });
+    t.ok(await d.waitFor(/watching execs/), 'listening');
+    const libLine = new RegExp(`^elfprefetch: ${escapeRegExp(libFile)}: prefetched 1 runs`, 'gm');
+    const lines = () => (d.text().match(libLine) ?? []).length;
+    /** Lines of the trace on the library: its header reads, its requests. */
+    const onLib = (call: string) => fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(`${call}(`) && l.includes(`<${libFile}>`)).length;
+    const exec = async (n: number, what: string) => {
+      t.equal((await run([prog])).stdout, EXPECTED, `${what}: it runs`);
+      t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${escapeRegExp(libFile)}: prefetched[\\s\\S]*){${n}}`, 'm')), `${what}: the library's set was requested`);
+    };
+    await exec(1, 'first exec');
+    const firstReads = onLib('pread64');
+    t.ok(firstReads > 0, `the first exec read the library's headers (${firstReads} pread64)`);
+    await exec(2, 'second exec');
+    await exec(3, 'third exec');
+    t.equal(onLib('pread64'), firstReads, 'the next execs did not read them again');
+    t.equal(lines(), 3, 'and requested its set each time');
+    // Any change to the file changes its change time (chmod here): checked again.
+    fs.chmodSync(libFile, 0o600);
+    await exec(4, 'after chmod');
+    t.ok(onLib('pread64') > firstReads, 'a changed library is read again');
+    // A library that is another build is never remembered as good.
+    fs.copyFileSync('/bin/true', libFile);
+    for (let i = 0; i < 2; i++) t.equal((await run([prog])).stdout, EXPECTED, `another build, exec ${i + 1}: it runs`);
+    t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${escapeRegExp(libFile)}: the library is another build than the note's$[\\s\\S]*){2}`, 'm')), 'another build is found at both execs');
+    d.signal('SIGTERM');
+    t.same(await d.ended(), { code: 0, signal: null });
   });
 
   await sub(t, 'a storm of distinct cold programs is held to the I/O budget', async (t) => {

@@ -14,6 +14,8 @@
 
 #include <syslog.h>
 
+#include "../epf_devclass.h"
+#include "checked.h"
 #include "service.h"
 
 #ifndef FAN_OPEN_EXEC
@@ -93,6 +95,10 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   l->o.residency = c->residency; /* it was never set (0): every warm exec issued its whole sets again */
   static struct epf_held held;      /* one exec at a time */
   l->o.held = &held;
+  static struct epfd_checked checked; /* kept across reloads: a file's identity says all */
+  l->o.checked_before = epfd_checked_before;
+  l->o.checked = epfd_checked_keep;
+  l->o.checked_ctx = &checked;
   l->max_bytes_per_exec = c->max_bytes_per_exec;
   l->bytes_per_second = c->bytes_per_second;
   l->burst_bytes = c->burst_bytes;
@@ -104,12 +110,12 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   l->ignore_ns = (uint64_t)c->ignore_seconds * 1000000000ull;
   l->ignored_since_ns = now_ns();
   l->rest_ns = (uint64_t)c->recheck_seconds * 1000000000ull;
+  epf_devclass_forget(); /* a reload looks at each device again */
   return 0;
 }
 
-/* The resting programs' descriptors, closed (their marks are gone or going with them). */
-static void close_resting(struct epfd_listener *l) {
-  for (unsigned i = 0; i < l->resting; i++) close(l->rest[(l->rest_first + i) % EPFD_MAX_RESTING].fd);
+/* No program rests any more (their marks are gone or going with the group). */
+static void forget_resting(struct epfd_listener *l) {
   l->resting = 0;
   l->rest_first = 0;
 }
@@ -118,10 +124,11 @@ static void close_resting(struct epfd_listener *l) {
 static void forget_ignored(struct epfd_listener *l) {
   if ((l->ignoring || l->resting) && fanotify_mark(l->fd, FAN_MARK_FLUSH, 0, AT_FDCWD, 0) != 0 && l->verbose)
     epfd_log(LOG_DEBUG, "forgetting the ignore marks: %s", strerror(errno));
-  close_resting(l);
+  forget_resting(l);
   l->ignoring = 0;
   l->ignored_since_ns = now_ns();
   epf_recheck_sidecar_dir();
+  epf_devclass_forget();
 }
 
 /*
@@ -155,13 +162,16 @@ static void ignore_file(struct epfd_listener *l, int fd, const char *label) {
 }
 
 /*
- * Ends the rest of the oldest resting program: the kernel reports its execs again. The mark may
- * be gone already (the file was written, or all marks were forgotten): nothing to take off then.
+ * Ends the rest of the oldest resting program: the kernel reports its execs again. The mark is
+ * taken off by the file's name, if that still names the same file; the mark may be gone already
+ * (the file was written, or all marks were forgotten). A file renamed or deleted meanwhile keeps
+ * its mark until the marks are next forgotten, the file is written, or its inode is evicted.
  */
 static void end_rest(struct epfd_listener *l) {
   struct epfd_resting *e = &l->rest[l->rest_first];
-  fanotify_mark(l->fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, exec_mask(l), e->fd, 0);
-  close(e->fd);
+  struct stat st;
+  if (lstat(e->path, &st) == 0 && (uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino)
+    fanotify_mark(l->fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK | FAN_MARK_DONT_FOLLOW, exec_mask(l), AT_FDCWD, e->path);
   l->rest_first = (l->rest_first + 1) % EPFD_MAX_RESTING;
   l->resting--;
 }
@@ -171,10 +181,11 @@ static void end_rest(struct epfd_listener *l) {
  * report its execs for recheck-seconds. Its pages were read or found in the page cache a moment
  * ago, so looking again at the next exec, a few milliseconds later in a storm of them, would
  * find them there: the exec would pay for an event and the daemon for a check that cannot do
- * anything. Returns 1 when fd is kept (to take the mark off again), 0 when the caller closes it.
+ * anything. Not for a program in another root or mount namespace: its libraries depend on the
+ * view of the process that runs it.
  */
-static int rest_file(struct epfd_listener *l, int fd, const struct stat *st, const char *label) {
-  if (!l->rest_ns) return 0;
+static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, const char *label) {
+  if (!l->rest_ns) return;
   /* Resting already: the file was written (the kernel dropped the mark) or the event was queued
    * before the mark was placed. The mark is placed again; the rest ends when it was due to. */
   int again = 0;
@@ -182,21 +193,30 @@ static int rest_file(struct epfd_listener *l, int fd, const struct stat *st, con
     const struct epfd_resting *e = &l->rest[(l->rest_first + i) % EPFD_MAX_RESTING];
     again = e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino;
   }
+  /* Its name in the daemon's view, to take the mark off by; a name too long for the ring, or
+   * none (deleted), and it does not rest. */
+  char link[64], name[EPFD_RESTING_PATH];
+  ssize_t n = 0;
+  if (!again) {
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, name, sizeof name);
+    if (n <= 0 || n >= (ssize_t)sizeof name || name[0] != '/') return;
+    name[n] = 0;
+  }
   if (!again && l->resting == EPFD_MAX_RESTING) end_rest(l);
   if (place_ignore_mark(l, fd) != 0) {
     if (l->verbose) epfd_log(LOG_DEBUG, "%s: cannot rest it (%s)", label, strerror(errno));
-    return 0;
+    return;
   }
   l->stats.resting++;
   if (l->verbose) epfd_log(LOG_DEBUG, "%s: handled: its execs are not reported for %llu s", label, (unsigned long long)(l->rest_ns / 1000000000ull));
-  if (again) return 0;
+  if (again) return;
   struct epfd_resting *e = &l->rest[(l->rest_first + l->resting) % EPFD_MAX_RESTING];
-  e->fd = fd;
+  memcpy(e->path, name, (size_t)n + 1);
   e->dev = (uint64_t)st->st_dev;
   e->ino = (uint64_t)st->st_ino;
   e->until_ns = now_ns() + l->rest_ns;
   l->resting++;
-  return 1;
 }
 
 static int ms_until(uint64_t t, uint64_t due) {
@@ -281,12 +301,12 @@ static void keep_note(void *ctx, const uint8_t *desc, size_t len) {
 /*
  * One exec of the file open at fd. A program owned by someone else than root is read with its
  * owner's file system identity, so its note cannot make the daemon open, for that user, a file
- * the user could not open. Returns 1 when it kept fd (a resting program), else 0.
+ * the user could not open.
  */
-static int handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *a) {
+static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *a) {
   l->stats.events++;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
   refill(l);
   char label[256];
   if (l->verbose) {
@@ -301,7 +321,7 @@ static int handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *
   if (l->tokens < MIN_TOKENS) {
     l->stats.over_budget++;
     if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): left alone, the I/O budget is spent", label, pid);
-    return 0;
+    return;
   }
   uint64_t budget = l->tokens < l->max_bytes_per_exec ? l->tokens : l->max_bytes_per_exec, start = budget;
   l->o.budget = &budget;
@@ -360,6 +380,7 @@ static int handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *
   l->o.queued = 0;
   l->o.queued_ctx = 0;
   if (root >= 0) close(root);
+  int own_view = root == -1;
   l->o.in_root = 0;
   l->o.root_fd = -1;
   if (!watch && l->ignore) ignore_file(l, fd, label);
@@ -370,9 +391,9 @@ static int handle_exec(struct epfd_listener *l, int fd, int pid, struct answer *
   }
   if (budget == 0) {
     if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): the per-exec I/O budget ran out", label, pid);
-    return 0; /* what was left out is requested at its next exec */
+    return; /* what was left out is requested at its next exec */
   }
-  return watch && rest_file(l, fd, &st, label);
+  if (watch && own_view) rest_file(l, fd, &st, label);
 }
 
 int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
@@ -395,9 +416,9 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
     }
     if (m->fd < 0) continue;
     struct answer a = {l->fd, m->fd, (m->mask & FAN_OPEN_EXEC_PERM) != 0};
-    int kept = (m->mask & (FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM)) && handle_exec(l, m->fd, m->pid, &a);
+    if (m->mask & (FAN_OPEN_EXEC | FAN_OPEN_EXEC_PERM)) handle_exec(l, m->fd, m->pid, &a);
     allow(&a); /* always allowed, whatever happened above */
-    if (!kept) close(m->fd);
+    close(m->fd);
   }
   return 0;
 }
@@ -405,5 +426,5 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
 void epfd_close(struct epfd_listener *l) {
   if (l->fd >= 0) close(l->fd); /* pending permission events are allowed by the kernel */
   l->fd = -1;
-  close_resting(l);
+  forget_resting(l);
 }

@@ -23,11 +23,13 @@ struct epfd_stats {
 };
 
 /* A stamped program whose execs the kernel does not report for a while (config recheck-seconds):
- * its descriptor, kept to take the ignore mark off again, and when that is due. */
+ * its name and identity, to take the ignore mark off again, and when that is due. Not its
+ * descriptor: an open file keeps its mount from being unmounted. */
 #define EPFD_MAX_RESTING 256
+#define EPFD_RESTING_PATH 512
 struct epfd_resting {
-  int fd;
   uint64_t dev, ino, until_ns;
+  char path[EPFD_RESTING_PATH];
 };
 
 struct epfd_listener {
@@ -68,7 +70,7 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen);
  */
 int epfd_tick(struct epfd_listener *l);
 
-/* Closes the group (its marks go with it) and the resting programs' descriptors. */
+/* Closes the group (its marks go with it). */
 void epfd_close(struct epfd_listener *l);
 
 #endif
