@@ -189,13 +189,13 @@ static int check_library(const struct epf_note *n, uint32_t index, const struct 
     first = 1;
   }
   const char *why = 0;
-  if (o->checked_before && o->checked_before(o->checked_ctx, &f->st, obj->build_id, obj->build_id_len, obj->layout_digest)) {
+  if (o->checked_before && o->checked_before(o->checked_ctx, f->fd, &f->st, obj->build_id, obj->build_id_len, obj->layout_digest)) {
     memset(&id, 0, sizeof id); /* nothing read: the same file was this build when last checked */
   } else {
     why = epf_inspect_file(f, (uint8_t *)page, &id, 0);
     put_path(page, obj); /* the head is not needed any more: the path again, for what follows */
     if (!why && !epf_same_build(obj, &id)) why = "the library is another build than the note's";
-    if (!why && o->checked) o->checked(o->checked_ctx, &f->st, obj->build_id, obj->build_id_len, obj->layout_digest);
+    if (!why && o->checked) o->checked(o->checked_ctx, f->fd, &f->st, obj->build_id, obj->build_id_len, obj->layout_digest);
   }
   if (why) {
     epf_debug(o, page, why, 0);

@@ -76,11 +76,11 @@ struct epf_options {
    * near its descriptor limit never finds one taken. */
   struct epf_held *held;
   /* Set by the daemon only: libraries whose build it has checked before. checked_before says
-   * whether the open library (its fstat) was found to be the build the note names (build-id and
+   * whether the open library (fd, its fstat) was found to be the build the note names (build-id and
    * layout digest) while its identity was what it is now; then its headers are not read again
    * and its set is requested at once. checked is told of each library whose check passed. */
-  int (*checked_before)(void *ctx, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
-  void (*checked)(void *ctx, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
+  int (*checked_before)(void *ctx, int fd, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
+  void (*checked)(void *ctx, int fd, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
   void *checked_ctx;
 };
 

@@ -1,10 +1,11 @@
 /*
  * elfprefetchd's memory of the libraries whose build it has checked (docs/DAEMON.md, "Libraries
- * checked before"): by file identity (device, inode, size, modification and change times to the
- * nanosecond), the build-id and layout digest their headers had. A library found again with the
- * same identity and named by a note with the same build needs no read of its headers: on a cold
- * start that read waits for the library's first request, and the rest of its set waited for it.
- * In memory only, a fixed table (a slot per identity's hash; a newer library takes the slot).
+ * checked before"): by file identity (the note cache's key: file system id, inode, size,
+ * modification and change times to the nanosecond), the build-id and layout digest their headers
+ * had. A library found again with the same identity and named by a note with the same build needs
+ * no read of its headers: on a cold start that read waits for the library's first request, and
+ * the rest of its set waited for it. A fixed table, a slot per identity's hash (a newer library
+ * takes the slot); kept in the note cache's file with the notes (notecache.c).
  */
 #ifndef EPFD_CHECKED_H
 #define EPFD_CHECKED_H
@@ -16,19 +17,33 @@
 
 #define EPFD_CHECKED_SLOTS 1024
 
-struct epfd_checked_entry {
-  uint64_t dev, ino, size, layout;
+/* A file, as the note cache and this table know it. */
+struct epfd_file_key {
+  uint64_t fs, ino, size;
   int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
-  uint8_t used, bid_len;
+};
+
+/* The key of the open file fd whose fstat is st (its file system's id from fstatfs). */
+void epfd_file_key(int fd, const struct stat *st, struct epfd_file_key *k);
+
+/* One library, as stored in memory and in the note cache's file (this machine's byte order). */
+struct epfd_checked_entry {
+  struct epfd_file_key k;
+  uint64_t layout;
+  uint8_t used, bid_len, pad[6];
   uint8_t bid[EPF_MAX_BUILD_ID];
 };
 
 struct epfd_checked {
   struct epfd_checked_entry e[EPFD_CHECKED_SLOTS];
+  int dirty; /* changed since the note cache was last saved */
 };
 
 /* The core's o->checked_before and o->checked, with ctx a struct epfd_checked. */
-int epfd_checked_before(void *ctx, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
-void epfd_checked_keep(void *ctx, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
+int epfd_checked_before(void *ctx, int fd, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
+void epfd_checked_keep(void *ctx, int fd, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
+
+/* Puts an entry read from a file into its slot; -1 when it is not one this table could hold. */
+int epfd_checked_put(struct epfd_checked *c, const struct epfd_checked_entry *e);
 
 #endif

@@ -164,7 +164,7 @@ static void load_notes(struct epfd_note_cache *notes, const struct epfd_config *
 
 static void save_notes(struct epfd_note_cache *notes, const struct epfd_config *c) {
   char err[1400];
-  if (!c->note_cache_on || !c->note_cache[0] || !notes->dirty) return;
+  if (!c->note_cache_on || !c->note_cache[0] || !(notes->dirty || notes->libs.dirty)) return;
   if (epfd_notes_save(notes, c->note_cache, err, sizeof err) != 0) epfd_log(LOG_WARNING, "%s", err);
 }
 
@@ -219,7 +219,7 @@ int main(int argc, char **argv) {
     epfd_log(LOG_ERR, "%s", err);
     return 1;
   }
-  l.notes = c.note_cache_on ? &notes : 0;
+  epfd_use_notes(&l, c.note_cache_on ? &notes : 0);
   uint64_t dirty_since = 0, last_event = 0; /* when the cache first changed since saved; the last events */
   if (!a.foreground) daemonize();
   describe(&c, &l);
@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
     if (watchdog && (timeout < 0 || watchdog / 2 < timeout)) timeout = watchdog / 2;
     /* A changed cache is written a minute after its first change, once no exec has come for a
      * second: never in the middle of the burst of execs that changed it. */
-    if (notes.dirty) {
+    if (notes.dirty || notes.libs.dirty) {
       uint64_t t = now_ms();
       if (!dirty_since) dirty_since = t;
       uint64_t due = dirty_since + NOTES_SAVE_MS > last_event + NOTES_QUIET_MS ? dirty_since + NOTES_SAVE_MS : last_event + NOTES_QUIET_MS;
@@ -291,7 +291,7 @@ int main(int argc, char **argv) {
         c = nc;
         notes.max_bytes = c.note_cache_bytes; /* a smaller bound evicts at the next note kept */
         if (other_file) load_notes(&notes, &c);
-        l.notes = c.note_cache_on ? &notes : 0;
+        epfd_use_notes(&l, c.note_cache_on ? &notes : 0);
         epfd_log(LOG_INFO, "reloaded %s", a.config);
         describe(&c, &l);
       }

@@ -95,10 +95,9 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   l->o.residency = c->residency; /* it was never set (0): every warm exec issued its whole sets again */
   static struct epf_held held;      /* one exec at a time */
   l->o.held = &held;
-  static struct epfd_checked checked; /* kept across reloads: a file's identity says all */
   l->o.checked_before = epfd_checked_before;
   l->o.checked = epfd_checked_keep;
-  l->o.checked_ctx = &checked;
+  epfd_use_notes(l, 0);
   l->max_bytes_per_exec = c->max_bytes_per_exec;
   l->bytes_per_second = c->bytes_per_second;
   l->burst_bytes = c->burst_bytes;
@@ -421,6 +420,12 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
     close(m->fd);
   }
   return 0;
+}
+
+void epfd_use_notes(struct epfd_listener *l, struct epfd_note_cache *notes) {
+  static struct epfd_checked checked;
+  l->notes = notes;
+  l->o.checked_ctx = notes ? &notes->libs : &checked;
 }
 
 void epfd_close(struct epfd_listener *l) {

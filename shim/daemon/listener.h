@@ -70,6 +70,10 @@ int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen);
  */
 int epfd_tick(struct epfd_listener *l);
 
+/* The note cache the listener keeps programs' notes and checked libraries in (NULL: none, the
+ * libraries then in memory only). */
+void epfd_use_notes(struct epfd_listener *l, struct epfd_note_cache *notes);
+
 /* Closes the group (its marks go with it). */
 void epfd_close(struct epfd_listener *l);
 

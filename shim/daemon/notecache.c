@@ -7,20 +7,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "../epf_note.h"
 
 /* The file: a header, then per entry the key, the note's length and its bytes (padded to 8),
- * all in this machine's byte order (a file of another byte order fails the version check). */
+ * then the libraries checked before (checked.h), all in this machine's byte order (a file of
+ * another byte order fails the version check). Version 1 had no libraries. */
 static const char MAGIC[8] = {'E', 'P', 'F', 'D', 'N', 'O', 'T', 'E'};
-#define VERSION 1u
+#define VERSION 2u
 #define MAX_ENTRIES 65536u
 
 struct header {
   char magic[8];
-  uint32_t version, count;
+  uint32_t version, count;  /* notes */
+  uint32_t libs, pad;       /* libraries */
   uint64_t payload, digest; /* bytes after the header, and their FNV-1a */
 };
 
@@ -31,7 +32,7 @@ struct record {
 
 /* The largest file a full cache makes: 64 MiB of notes (config.c's bound), a header, and per
  * entry a record and at most 7 bytes of padding. */
-#define MAX_FILE ((64u << 20) + MAX_ENTRIES * (sizeof(struct record) + 7) + sizeof(struct header))
+#define MAX_FILE ((64u << 20) + MAX_ENTRIES * (sizeof(struct record) + 7) + EPFD_CHECKED_SLOTS * sizeof(struct epfd_checked_entry) + sizeof(struct header))
 
 struct epfd_note_entry {
   struct epfd_file_key k;
@@ -50,27 +51,6 @@ void epfd_notes_free(struct epfd_note_cache *c) {
   free(c->e);
   uint64_t max = c->max_bytes;
   epfd_notes_init(c, max);
-}
-
-void epfd_file_key(int fd, const struct stat *st, struct epfd_file_key *k) {
-  memset(k, 0, sizeof *k);
-  struct statfs fs;
-  uint64_t id = 0;
-  /* The file system's id: from its UUID on ext4 and btrfs, so it outlives a reboot; the device
-   * number on xfs and others, which a loop or device-mapper device may change at the next boot
-   * (then the notes miss, once). A file system without one is known by its device number. */
-  if (fstatfs(fd, &fs) == 0) {
-    uint32_t v[2];
-    memcpy(v, &fs.f_fsid, sizeof v);
-    id = (uint64_t)v[0] << 32 | v[1];
-  }
-  k->fs = id ? id : (uint64_t)st->st_dev | 1ull << 63;
-  k->ino = st->st_ino;
-  k->size = (uint64_t)st->st_size;
-  k->mtime_s = st->st_mtim.tv_sec;
-  k->mtime_ns = st->st_mtim.tv_nsec;
-  k->ctime_s = st->st_ctim.tv_sec;
-  k->ctime_ns = st->st_ctim.tv_nsec;
 }
 
 static int same(const struct epfd_file_key *a, const struct epfd_file_key *b) { return memcmp(a, b, sizeof *a) == 0; }
@@ -190,7 +170,7 @@ int epfd_notes_load(struct epfd_note_cache *c, const char *path, char *err, unsi
     if (got != n) why = "cannot read it";
     else if (memcmp(h.magic, MAGIC, sizeof MAGIC) != 0) why = "not a note cache (its magic)";
     else if (h.version != VERSION) why = "a note cache of another version or byte order";
-    else if (h.payload != n - sizeof h || h.count > MAX_ENTRIES) why = "a truncated or corrupt note cache (its header)";
+    else if (h.payload != n - sizeof h || h.count > MAX_ENTRIES || h.libs > EPFD_CHECKED_SLOTS) why = "a truncated or corrupt note cache (its header)";
     else if (epf_fnv1a64(EPF_FNV_OFFSET, buf + sizeof h, (size_t)h.payload) != h.digest) why = "a corrupt note cache (its checksum)";
     else {
       size_t at = sizeof h;
@@ -210,7 +190,13 @@ int epfd_notes_load(struct epfd_note_cache *c, const char *path, char *err, unsi
         if (add(c, &r.k, buf + at, r.len, ++c->clock) != 0) why = "no memory to keep it";
         at += padded(r.len);
       }
-      if (!why && at != n) why = "a corrupt note cache (bytes after its last entry)";
+      if (!why && (n - at) != (size_t)h.libs * sizeof(struct epfd_checked_entry)) why = "a corrupt note cache (the length of its libraries)";
+      for (uint32_t i = 0; i < h.libs && !why; i++) {
+        struct epfd_checked_entry e;
+        memcpy(&e, buf + at, sizeof e);
+        at += sizeof e;
+        if (epfd_checked_put(&c->libs, &e) != 0) why = "a corrupt note cache (a library entry)";
+      }
     }
   }
   free(buf);
@@ -221,6 +207,7 @@ int epfd_notes_load(struct epfd_note_cache *c, const char *path, char *err, unsi
     return -1;
   }
   c->dirty = 0;
+  c->libs.dirty = 0;
   return 0;
 }
 
@@ -251,6 +238,8 @@ int epfd_notes_save(struct epfd_note_cache *c, const char *path, char *err, unsi
   memcpy(h.magic, MAGIC, sizeof MAGIC);
   h.version = VERSION;
   h.count = c->count;
+  h.libs = 0;
+  h.pad = 0;
   h.payload = 0;
   h.digest = EPF_FNV_OFFSET;
   static const uint8_t zero[8];
@@ -262,6 +251,12 @@ int epfd_notes_save(struct epfd_note_cache *c, const char *path, char *err, unsi
     h.digest = epf_fnv1a64(h.digest, order[i]->desc, r.len);
     h.digest = epf_fnv1a64(h.digest, zero, padded(r.len) - r.len);
     h.payload += sizeof r + padded(r.len);
+  }
+  for (uint32_t i = 0; i < EPFD_CHECKED_SLOTS; i++) {
+    if (!c->libs.e[i].used) continue;
+    h.libs++;
+    h.digest = epf_fnv1a64(h.digest, (const uint8_t *)&c->libs.e[i], sizeof c->libs.e[i]);
+    h.payload += sizeof c->libs.e[i];
   }
   char tmp[4200];
   int fd = -1;
@@ -280,6 +275,8 @@ int epfd_notes_save(struct epfd_note_cache *c, const char *path, char *err, unsi
     struct record r = {order[i]->k, order[i]->len, 0};
     ok = write_all(fd, &r, sizeof r) == 0 && write_all(fd, order[i]->desc, r.len) == 0 && write_all(fd, zero, padded(r.len) - r.len) == 0;
   }
+  for (uint32_t i = 0; ok && i < EPFD_CHECKED_SLOTS; i++)
+    if (c->libs.e[i].used) ok = write_all(fd, &c->libs.e[i], sizeof c->libs.e[i]) == 0;
   int saved = errno;
   if (fd >= 0 && close(fd) != 0 && ok) ok = 0, saved = errno;
   if (ok && rename(tmp, path) != 0) ok = 0, saved = errno;
@@ -290,5 +287,6 @@ int epfd_notes_save(struct epfd_note_cache *c, const char *path, char *err, unsi
     return -1;
   }
   c->dirty = 0;
+  c->libs.dirty = 0;
   return 0;
 }

@@ -14,11 +14,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-/* A file, as the cache knows it. */
-struct epfd_file_key {
-  uint64_t fs, ino, size;
-  int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
-};
+#include "checked.h"
 
 struct epfd_note_entry;
 
@@ -28,14 +24,12 @@ struct epfd_note_cache {
   uint64_t bytes, max_bytes; /* note bytes held, and the most it may hold */
   uint64_t clock;            /* for least-recently-used eviction */
   int dirty;                 /* changed since it was last saved */
+  struct epfd_checked libs;  /* the libraries checked before, saved in the same file */
 };
 
-/* An empty cache holding at most max_bytes of notes (0: none at all). */
+/* An empty cache holding at most max_bytes of notes (0: none at all), and no library. */
 void epfd_notes_init(struct epfd_note_cache *c, uint64_t max_bytes);
 void epfd_notes_free(struct epfd_note_cache *c);
-
-/* The key of the open file fd whose fstat is st (its file system's id from fstatfs). */
-void epfd_file_key(int fd, const struct stat *st, struct epfd_file_key *k);
 
 /* The note kept for k, or NULL. */
 const uint8_t *epfd_notes_find(struct epfd_note_cache *c, const struct epfd_file_key *k, size_t *len);
