@@ -17,8 +17,10 @@
 # IGNORE=no turns the daemon's ignore marks off (ignore-unstamped = no), so that every exec is
 # handled: the cost of a first look, repeated N times. By default the program is looked at once
 # per round and the kernel stops reporting its execs (docs/DAEMON.md).
-# RECHECK=N sets recheck-seconds (default: the daemon's, 5): a stamped program handled is not
-# reported again for N seconds; RECHECK=0 has every exec of it handled.
+# RECHECK=N sets recheck-seconds (unset: the daemon's default, 5): a stamped program handled is
+# not reported again for N seconds; RECHECK=0 has every exec of it handled. DAEMON=PATH runs
+# another build of the daemon (an older one, side by side: leave RECHECK unset for one that
+# does not know the key).
 # The figures are in docs/BENCHMARKS.md ("elfprefetchd").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,10 +30,10 @@ shift || true
 ROUNDS=${ROUNDS:-10}
 MODE=${MODE:-notify}
 IGNORE=${IGNORE:-yes}
-RECHECK=${RECHECK:-5}
+RECHECK=${RECHECK:-}
 [ "$(id -u)" = 0 ] || { echo "daemon-storm.sh: run it as root (fanotify needs CAP_SYS_ADMIN)" >&2; exit 1; }
 make -s -C shim
-DAEMON=$PWD/build/native/elfprefetchd
+DAEMON=${DAEMON:-$PWD/build/native/elfprefetchd}
 tmp=$(mktemp -d)
 pid=
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -70,7 +72,8 @@ gcc -O2 -o "$tmp/storm" "$tmp/storm.c"
 PROG=$(command -v "$1")
 shift
 FS=$(df --output=target "$PROG" | tail -1)
-printf 'mode = %s\nfilesystem = %s\nignore-unstamped = %s\nrecheck-seconds = %s\n' "$MODE" "$FS" "$IGNORE" "$RECHECK" >"$tmp/elfprefetchd.conf"
+printf 'mode = %s\nfilesystem = %s\nignore-unstamped = %s\n%s' "$MODE" "$FS" "$IGNORE" "${RECHECK:+recheck-seconds = $RECHECK
+}" >"$tmp/elfprefetchd.conf"
 chmod 644 "$tmp/elfprefetchd.conf"
 per=$((N / ROUNDS))
 : >"$tmp/off"
@@ -125,7 +128,7 @@ const perRound = (a, b, p) => {
   return sorted(d)[Math.floor(d.length / 2)];
 };
 const row = (name, f, p) => console.log(`| ${name} | ${f1(f(off))} | ${f1(f(on))} | ${f1(f(on) - f(off))} | ${p === undefined ? "" : f1(perRound(offRaw, onRaw, p))} | ${f1(f(st))} | ${f1(f(st) - f(off))} |`);
-console.log(`exec storm: ${off.length} execs of ${prog} each without the daemon, with it (${mode} mode, ignore marks ${ignore === "no" ? "off" : "on"}, recheck-seconds ${recheck}), and with it stopped; ${off.length / per} interleaved rounds`);
+console.log(`exec storm: ${off.length} execs of ${prog} each without the daemon, with it (${mode} mode, ignore marks ${ignore === "no" ? "off" : "on"}, recheck-seconds ${recheck || "default"}), and with it stopped; ${off.length / per} interleaved rounds`);
 console.log("| µs per exec | without daemon | with daemon | added | added, median of rounds | daemon stopped | added |");
 console.log("|---|---|---|---|---|---|---|");
 row("median", (a) => q(a, 0.5), 0.5);

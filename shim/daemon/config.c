@@ -20,7 +20,7 @@ void epfd_config_defaults(struct epfd_config *c) {
   memcpy(c->mark[0].path, "/", 2);
   snprintf(c->sidecar, sizeof c->sidecar, "%s", EPF_SIDECAR_DIR);
   memcpy(c->set, "default", 8);
-  c->max_bytes_per_exec = 64ull << 20;
+  c->max_bytes_per_exec = 256ull << 20; /* llvm-readelf's sets are 66 MiB: 64M left 15-19 faults */
   c->bytes_per_second = 256ull << 20;
   c->burst_bytes = 512ull << 20;
   c->skip_resident = 0; /* see elfprefetchd.conf: every request is checked for residency anyway */
