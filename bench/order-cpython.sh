@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The ordered-link benchmark of docs/BENCHMARKS.md ("Ordered link: CPython"): CPython 3.11 from
 # the Debian source package, compiled once with -ffunction-sections -fdata-sections
-# (bench/order-cpython-build.sh), linked three times by lld from the same objects: in stock
+# (bench/order-cpython-build.sh), linked by lld from the same objects three times: in stock
 # order (stock), with the --symbol-ordering-file that `elfprefetch order` makes from page-grained
 # profiles of the stock link and of a first ordered link (ordered: two rounds, see below), and
 # with the order made from one profile of the training link (exact: GNU ld with the script of
-# `order --training`, every function on a page of its own). The copies lose their debug info
+# `order --training`, every function on a page of its own); the last also by gold (exact-gold).
+# The copies lose their debug info
 # (strip --strip-debug: whole-file preload would otherwise read 16 MB of DWARF no start-up
 # touches) and keep .symtab. Then, per link: the pages and runs of the program's start-up set
 # (`record`, exact, RUNS runs), by section, and `elfprefetch bench` under MODELS (default "none
@@ -48,7 +49,10 @@ ep order --training -o "$OUT/training.ld"
 ep record --runs "$RUNS" -o "$OUT/training.json" -- "$B/python-training" "${args[@]}" >/dev/null
 ep order "$OUT/training.json" --format lld -o "$OUT/exact.order"
 link exact "$OUT/exact.order"
-LINKS="stock ordered exact"
+# The same with gold, whose order names sections: it moves the functions' switch tables too.
+ep order "$OUT/training.json" --format gold -o "$OUT/exact.gold"
+"$WORK/link.sh" "$B/python-exact-gold" gold -Wl,--section-ordering-file="$OUT/exact.gold"
+LINKS="stock ordered exact exact-gold"
 for v in $LINKS; do
   strip --strip-debug "$B/python-$v"
   "$B/python-$v" "${args[@]}" # runs, and writes the .pyc files before anything is measured

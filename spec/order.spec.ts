@@ -109,6 +109,7 @@ t.test('scatter: each format links its 32 started modules together, in fewer rec
         t.ok(lines.includes('modules'), 'the data start-up reads (the table of modules) after the code');
       } else if (linker === 'gold') {
         t.match(text, /^\.text\.module_100\n\.text\.hot\.module_100\n\.text\.unlikely\.module_100\n\.text\.startup\.module_100$/m, 'gold: .text.NAME and its hot/unlikely/startup forms');
+        t.match(text, /^\.text\.startup\.module_100\n\.rodata\.module_100$/m, "then the function's switch tables, .rodata.NAME");
         t.match(text, /^\.text\.startup\.main$/m, 'main in .text.startup is named so');
         t.notOk(/[*?[]/.test(text), 'no wildcard lines (gold tries each against every input section)');
         t.match(text, /^\.data\.rel\.ro\.local\.modules$/m, 'data by its -fdata-sections names');
