@@ -10,7 +10,7 @@
 # (strip --strip-debug: whole-file preload would otherwise read 16 MB of DWARF no start-up
 # touches) and keep .symtab. Then, per link: the pages and runs of the program's start-up set
 # (`record`, exact, RUNS runs), by section, and `elfprefetch bench` under MODELS (default "none
-# cloud hdd") with demand paging, whole-file preload and the exec wrapper, the three links one
+# cloud hdd") with demand paging, whole-file preload and the exec wrapper, the four links one
 # after the other in this one invocation. Root only. Not in CI.
 #
 #   bash bench/order-cpython.sh [WORKDIR] [RUNS]      (default /tmp/elfprefetch-order-cpython, 3)
