@@ -9,12 +9,17 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseRanges } from '../src/note/pageset';
 import { parseProfile } from '../src/profile/schema';
 import { onPath } from './helpers/capabilities';
 import { scratchWithCli } from './helpers/cli-on-path';
 import { repoRoot, runCommand, type RunResult } from './helpers/fixtures';
-import { LINKERS, type Linker } from './helpers/ordered-build';
+import { LINKERS, LINKER_PROGRAM, copySample, diag, mustIn, pagesAndRuns, said, type Linker } from './helpers/ordered-build';
+
+const OUTPUT = 'mingle: 32 modules started, checksum 17888\n';
+const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+const { tmp, env } = scratchWithCli('elfprefetch-order-training-');
+delete env.NODE_OPTIONS;
+const run = (argv: string[], cwd: string): Promise<RunResult> => runCommand(argv, { cwd, env, timeoutMs: 300_000 });
 
 /** How one build system runs the stages; every command runs in the build folder. */
 interface TrainingBuildSystem {
@@ -69,43 +74,19 @@ const SYSTEMS: TrainingBuildSystem[] = [
   },
 ];
 
-const OUTPUT = 'mingle: 32 modules started, checksum 17888\n';
-const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
-const { tmp, env } = scratchWithCli('elfprefetch-order-training-');
-delete env.NODE_OPTIONS;
-const run = (argv: string[], cwd: string): Promise<RunResult> => runCommand(argv, { cwd, env, timeoutMs: 300_000 });
-const diag = (r: RunResult): Record<string, unknown> => ({ status: r.status, stdout: r.stdout.slice(-3000), stderr: r.stderr.slice(-3000) });
-const said = (r: RunResult): string => r.stdout + r.stderr;
-
-/** Pages and runs of consecutive pages of the program in a profile. */
-function pagesAndRuns(file: string): [number, number] {
-  const p = parseProfile(fs.readFileSync(file, 'utf8'), file);
-  const runs = parseRanges(p.objects.find((o) => o.main)!.pages);
-  return [runs.reduce((n, r) => n + r.count, 0), runs.length];
-}
-
 for (const sys of SYSTEMS) {
   for (const linker of LINKERS) {
-    const program = linker === 'lld' ? 'ld.lld' : linker === 'gold' ? 'ld.gold' : 'ld';
-    const tool = sys.project === 'cmake' ? 'cmake' : sys.project === 'meson' ? 'meson' : 'make';
-    const skip = !onPath(tool) ? `${tool} is not installed` : !onPath(program) ? `${program} is not installed (scripts/setup.sh)` : !onPath('ld.bfd') ? 'GNU ld (ld.bfd) is not installed' : false;
+    const [program, pkg] = LINKER_PROGRAM[linker];
+    // The training link is GNU ld's, whatever the final linker.
+    const missing = [program, 'ld.bfd'].find((p) => !onPath(p));
+    const skip = missing ? `${missing} is not installed (Debian package ${missing === program ? pkg : 'binutils'}, scripts/setup.sh)` : false;
     t.test(`${sys.project}: training link, then the ordered link with ${linker}`, { skip }, async (t) => {
       const home = path.join(tmp, sys.project, linker);
-      // Laid out as in the repository: the samples reach ../../../integrations and ../cmake/src.
-      const src = path.join(home, 'samples', 'projects', sys.project);
-      const noProfiles = (p: string): boolean => !p.endsWith('.profile.json');
-      fs.cpSync(path.join(repoRoot, 'samples', 'projects', sys.project), src, { recursive: true, filter: noProfiles });
-      fs.cpSync(path.join(repoRoot, 'samples', 'projects', 'cmake', 'src'), path.join(home, 'samples', 'projects', 'cmake', 'src'), { recursive: true });
-      fs.cpSync(path.join(repoRoot, 'integrations', sys.project), path.join(home, 'integrations', sys.project), { recursive: true });
+      const src = copySample(home, sys.project);
       const build = path.join(home, 'build');
       const exe = path.join(build, 'mingle');
       const profile = path.join(src, sys.profile);
-      const must = async (what: string, argv: string[]): Promise<RunResult> => {
-        const r = await run(argv, build);
-        t.equal(r.status, 0, what, diag(r));
-        if (r.status !== 0) throw new Error(`${what} failed`);
-        return r;
-      };
+      const must = mustIn(t, run, build);
       const configure = async (training: boolean, first = false): Promise<string> => {
         let out = '';
         for (const argv of sys.configure(src, build, linker, training, first)) out += said(await must(`configure: ${argv.join(' ')}`, argv));
