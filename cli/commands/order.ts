@@ -56,7 +56,7 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
           const profiles = a.profiles ?? [];
           if (a.training) {
             if (profiles.length || a.format !== undefined || a.object !== undefined) {
-              throw new InvalidInputError('--training writes the training link\'s linker script and takes no profile, --format or --object');
+              throw new InvalidInputError("--training writes the training link's linker script and takes no profile, --format or --object");
             }
             const { trainingScript } = await import('../../src/order/training');
             if (a.output === undefined) process.stdout.write(trainingScript());
@@ -64,7 +64,7 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
             note(io, `the training link's script${a.output !== undefined ? `: wrote ${a.output}` : ''}; link with -fuse-ld=bfd -Wl,-T,FILE, record the program, then \`elfprefetch order\` its profile`);
             return EXIT.ok;
           }
-          if (!profiles.length) throw new InvalidInputError('give a profile to order (or --training for the training link\'s script)');
+          if (!profiles.length) throw new InvalidInputError("give a profile to order (or --training for the training link's script)");
           if (a.format === undefined) throw new InvalidInputError(`give --format: ${ORDER_FORMATS.join(', ')}`);
           const { rankSymbols, seenInAll } = await import('../../src/order/rank');
           const ranks = profiles.map((file) => {
