@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The ordered-link benchmark of docs/BENCHMARKS.md ("Ordered link: CPython"): CPython 3.11 from
 # the Debian source package, compiled once with -ffunction-sections -fdata-sections
-# (bench/order-cpython-build.sh), linked twice by lld from the same objects: in stock order,
-# and with the --symbol-ordering-file that `elfprefetch order` makes from profiles of the stock
-# link and of a first ordered link (two rounds, see below). Both copies lose their debug info (strip --strip-debug: whole-file preload would
-# otherwise read 16 MB of DWARF no start-up touches) and keep .symtab. Then, per link: the pages
-# and runs of the program's start-up set (`record`, exact, RUNS runs), and `elfprefetch bench`
-# under MODELS (default "none cloud hdd") with demand paging, whole-file preload and the exec
-# wrapper, the two links one after the other in this one invocation. Root only. Not in CI.
+# (bench/order-cpython-build.sh), linked by lld from the same objects three times: in stock
+# order (stock), with the --symbol-ordering-file that `elfprefetch order` makes from page-grained
+# profiles of the stock link and of a first ordered link (ordered: two rounds, see below), and
+# with the order made from one profile of the training link (exact: GNU ld with the script of
+# `order --training`, every function on a page of its own); the last also by gold (exact-gold).
+# The copies lose their debug info
+# (strip --strip-debug: whole-file preload would otherwise read 16 MB of DWARF no start-up
+# touches) and keep .symtab. Then, per link: the pages and runs of the program's start-up set
+# (`record`, exact, RUNS runs), by section, and `elfprefetch bench` under MODELS (default "none
+# cloud hdd") with demand paging, whole-file preload and the exec wrapper, the four links one
+# after the other in this one invocation. Root only. Not in CI.
 #
 #   bash bench/order-cpython.sh [WORKDIR] [RUNS]      (default /tmp/elfprefetch-order-cpython, 3)
 #
@@ -38,25 +42,50 @@ link round1 "$OUT/round1.order"
 echo "== round 2: the stock profile without what round 1 did not use" >&2
 ep order "$OUT/stock-unstripped.json" "$OUT/round1-unstripped.json" --format lld -o "$OUT/python.order"
 link ordered "$OUT/python.order"
-for v in stock ordered; do
+# The function-exact order: one profile of the training link names just what start-up ran.
+echo "== training link (GNU ld, every function on a page of its own), then the exact order" >&2
+ep order --training -o "$OUT/training.ld"
+"$WORK/link.sh" "$B/python-training" bfd -Wl,-T,"$OUT/training.ld"
+ep record --runs "$RUNS" -o "$OUT/training.json" -- "$B/python-training" "${args[@]}" >/dev/null
+ep order "$OUT/training.json" --format lld -o "$OUT/exact.order"
+link exact "$OUT/exact.order"
+# The same with gold, whose order names sections: it moves the functions' switch tables too.
+ep order "$OUT/training.json" --format gold -o "$OUT/exact.gold"
+"$WORK/link.sh" "$B/python-exact-gold" gold -Wl,--section-ordering-file="$OUT/exact.gold"
+LINKS="stock ordered exact exact-gold"
+for v in $LINKS; do
   strip --strip-debug "$B/python-$v"
   "$B/python-$v" "${args[@]}" # runs, and writes the .pyc files before anything is measured
   ep record --runs "$RUNS" --json -o "$OUT/$v.json" -- "$B/python-$v" "${args[@]}" >/dev/null
 done
-# Pages and runs of the program's own start-up set, and the file sizes.
+# Pages and runs of the program's own start-up set, the file sizes, and per section of the file
+# the pages and runs (ranges of consecutive pages) that fall in it.
 node -e '
 const fs = require("fs");
-for (const v of ["stock", "ordered"]) {
+for (const v of process.argv[2].split(" ")) {
   const p = JSON.parse(fs.readFileSync(process.argv[1] + "/" + v + ".json", "utf8"));
   const o = p.objects.find((x) => x.main);
-  const runs = o.pages.split(",").map((r) => r.split("-").map(Number));
-  const pages = runs.reduce((n, r) => n + (r.length > 1 ? r[1] - r[0] + 1 : 1), 0);
+  const runs = o.pages.split(",").map((r) => r.split("-").map(Number)).map(([a, b]) => [a, b ?? a]);
+  const pages = runs.reduce((n, [a, b]) => n + b - a + 1, 0);
   const inAll = (o.counts || []).filter((c) => c === p.runs).length;
-  console.log(`${v}: ${o.path} ${o.size} bytes: ${pages} pages (${inAll} in all ${p.runs} runs) in ${runs.length} runs`);
-}' "$OUT" | tee "$OUT/pages.txt"
+  const by = new Map();
+  for (const [a, b] of runs) {
+    for (let pg = a; pg <= b; pg++) {
+      const s = o.sections.find((s) => pg * p.pageSize < s.offset + s.size && (pg + 1) * p.pageSize > s.offset);
+      const n = s ? s.name : "(headers)";
+      const e = by.get(n) ?? { pages: 0, runs: 0, last: -2 };
+      e.pages++;
+      if (e.last !== pg - 1) e.runs++;
+      e.last = pg;
+      by.set(n, e);
+    }
+  }
+  const secs = [...by].map(([n, e]) => `${n} ${e.pages}/${e.runs}`).join(", ");
+  console.log(`${v}: ${o.path} ${o.size} bytes: ${pages} pages (${inAll} in all ${p.runs} runs) in ${runs.length} runs; pages/runs by section: ${secs}`);
+}' "$OUT" "$LINKS" | tee "$OUT/pages.txt"
 margs=()
 for m in $MODELS; do margs+=(--model "$m"); done
-for v in stock ordered; do
+for v in $LINKS; do
   echo "== bench: $v" >&2
   ep bench "${margs[@]}" --strategy demand --strategy wholefile --strategy elfprefetch-exec --runs "$RUNS" \
     --report "$OUT/bench-$v.json" -- "$B/python-$v" "${args[@]}" | tee "$OUT/bench-$v.txt"

@@ -1,8 +1,10 @@
 // `elfprefetch order` (src/order/, cli/commands/order.ts) on profiles recorded from real
 // programs: the sample whose start-up code is spread over 128 pages (samples/projects/cmake/
 // src/scatter.c), compiled once with -ffunction-sections and linked by lld, gold and GNU ld with
-// the order file of each format; a C++ program (mangled names); the touch sample for the
-// hottest-first rule; and the errors.
+// the order file of each format; the training link (`order --training`) on the sample whose
+// start-up functions share pages with code it never runs (samples/projects/cmake/src/mingle.c),
+// against the page-grained order, for each linker; a C++ program (mangled names); the touch
+// sample for the hottest-first rule; and the errors.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +18,7 @@ type Test = tap.Test;
 
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 const scatterC = path.join(repoRoot, 'samples', 'projects', 'cmake', 'src', 'scatter.c');
+const mingleC = path.join(repoRoot, 'samples', 'projects', 'cmake', 'src', 'mingle.c');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'elfprefetch-order-spec-'));
 if (!process.env.ELFPREFETCH_KEEP) t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
 else t.comment(`keeping ${work}`);
@@ -69,6 +72,7 @@ async function addresses(t: Test, file: string, name: RegExp): Promise<Map<strin
 const MODULES: string[] = [];
 for (const hi of ['10', '11', '12', '13', '14', '15', '16', '17', '20', '21', '22', '23', '24', '25', '26', '27']) for (let lo = 0; lo < 8; lo++) MODULES.push(`module_${hi}${lo}`);
 const STARTED = MODULES.filter((_, i) => i % 4 === 0);
+const MINGLE_OUTPUT = 'mingle: 32 modules started, checksum 17888\n';
 
 const LINKS = {
   lld: (order: string) => ['-fuse-ld=lld', `-Wl,--symbol-ordering-file=${order}`],
@@ -105,6 +109,7 @@ t.test('scatter: each format links its 32 started modules together, in fewer rec
         t.ok(lines.includes('modules'), 'the data start-up reads (the table of modules) after the code');
       } else if (linker === 'gold') {
         t.match(text, /^\.text\.module_100\n\.text\.hot\.module_100\n\.text\.unlikely\.module_100\n\.text\.startup\.module_100$/m, 'gold: .text.NAME and its hot/unlikely/startup forms');
+        t.match(text, /^\.text\.startup\.module_100\n\.rodata\.module_100$/m, "then the function's switch tables, .rodata.NAME");
         t.match(text, /^\.text\.startup\.main$/m, 'main in .text.startup is named so');
         t.notOk(/[*?[]/.test(text), 'no wildcard lines (gold tries each against every input section)');
         t.match(text, /^\.data\.rel\.ro\.local\.modules$/m, 'data by its -fdata-sections names');
@@ -147,6 +152,62 @@ t.test('scatter: each format links its 32 started modules together, in fewer rec
       // The last module shares its page with what follows it in either link (page granularity).
       t.ok(both.filter((l) => MODULES.includes(l) && !STARTED.includes(l)).length <= 1, 'at most one module start-up did not run');
       t.match(again.stderr, /\(\d+ left out that another profile did not see used\)/, 'it says how many it left out');
+    });
+  }
+});
+
+t.test('mingle: the training link names just the started modules, and its order packs them where the page-grained one cannot', async (t) => {
+  const obj = path.join(work, 'mingle.o');
+  await must(t, ['gcc', '-O2', '-ffunction-sections', '-fdata-sections', '-c', '-o', obj, mingleC]);
+  const script = path.join(work, 'training.ld');
+  const s = await ep('order', '--training', '-o', script);
+  t.equal(s.status, 0, 'order --training exits 0', diag(s));
+  t.match(s.stderr, /the training link's script: wrote \S+training\.ld; link with -fuse-ld=bfd -Wl,-T,FILE/, 'it says how to link');
+  const text = fs.readFileSync(script, 'utf8');
+  t.match(text, /^ {2}\.text\.elfprefetch_training : SUBALIGN\(4096\)$/m, 'the code: SUBALIGN(4096)');
+  t.match(text, /^INSERT BEFORE \.text;$/m, 'INSERTed into the default script');
+  t.match(text, /^ {2}\.rodata\.elfprefetch_training : SUBALIGN\(4096\) \{ \*\(\.rodata \.rodata\.\*\) \}$/m, 'the read-only data too');
+  const stdout = await ep('order', '--training');
+  t.equal(stdout.stdout, text, 'without -o the same script on stdout');
+
+  // The training link: GNU ld (lld and gold take no INSERT script; the names are the same).
+  const training = path.join(work, 'mingle-training');
+  const l = await must(t, ['gcc', '-fuse-ld=bfd', `-Wl,-T,${script}`, '-o', training, obj]);
+  t.notMatch(l.stderr, /warning|error/i, 'GNU ld takes the script without a word', diag(l));
+  t.equal((await must(t, [training, 'started'])).stdout, MINGLE_OUTPUT, 'the training link runs');
+  const at = await addresses(t, training, /^(module|helper)_\d+$/);
+  t.equal(at.size, 256, 'nm lists its 128 modules and 128 helpers');
+  t.ok([...at.values()].every((a) => a % 4096n === 0n), 'each on a page of its own');
+  const trained = (await record(t, 'mingle-training', [training, 'started'])).objects.find((o) => o.main)!;
+  const named = (trained.functions ?? []).map((f) => f.name).filter((n) => /^(module|helper)_/.test(n));
+  t.same(named.sort(), [...STARTED].sort(), 'its profile names exactly the 32 started modules, no helper');
+
+  for (const linker of ['lld', 'gold', 'gnu-ld'] as const) {
+    await t.test(linker, async (t) => {
+      const stock = path.join(work, `mingle-${linker}-stock`);
+      await must(t, ['gcc', ...(linker === 'gnu-ld' ? [] : [`-fuse-ld=${linker}`]), '-o', stock, obj]);
+      const stockProfile = await record(t, `mingle-${linker}-stock`, [stock, 'started']);
+      /** Links with the order `order` makes from PROFILE, records it: its [pages, runs] and the order's lines. */
+      const ordered = async (name: string, profile: string): Promise<[number, number, string[]]> => {
+        const order = path.join(work, `mingle-${name}.${linker}`);
+        const o = await ep('order', profile, '--format', linker, '-o', order);
+        t.equal(o.status, 0, `${name}: order exits 0`, diag(o));
+        const exe = path.join(work, `mingle-${linker}-${name}`);
+        const k = await must(t, ['gcc', ...LINKS[linker](order), '-o', exe, obj]);
+        t.notMatch(k.stderr, /warning|error/i, `${name}: the linker takes the order file without a word`, diag(k));
+        t.equal((await must(t, [exe, 'started'])).stdout, MINGLE_OUTPUT, `${name}: the link runs as the stock one`);
+        return [...pagesAndRuns(await record(t, `mingle-${linker}-${name}`, [exe, 'started'])), fs.readFileSync(order, 'utf8').split('\n')];
+      };
+      const [sp, sr] = pagesAndRuns(stockProfile);
+      const [pp, pr, pageOrder] = await ordered('page', path.join(work, `mingle-${linker}-stock.json`));
+      const [ep_, er, exactOrder] = await ordered('exact', path.join(work, 'mingle-training.json'));
+      const helpers = (lines: string[]): number => lines.filter((l) => /\bhelper_\d+\b/.test(l)).length;
+      t.ok(helpers(pageOrder) >= 32, `the page-grained order lists the helpers on the started modules' pages (${helpers(pageOrder)} lines)`);
+      t.equal(helpers(exactOrder), 0, 'the exact order lists no helper');
+      t.ok(sr >= 30, `stock link: ${sp} pages in ${sr} runs`);
+      t.ok(pr >= 30, `page-grained order: ${pp} pages in ${pr} runs (the helpers keep the modules apart)`);
+      t.ok(er <= 4, `exact order: ${ep_} pages in ${er} runs`);
+      t.ok(ep_ < pp && ep_ < sp, `and fewer pages (${ep_} against ${pp} and ${sp})`);
     });
   }
 });
@@ -234,7 +295,10 @@ t.test('errors: a clear message, exit 1, no file written', async (t) => {
   await fail('not a profile', [path.join(work, 'other.json'), '--format', 'lld', '-o', out], /other\.json: format: /);
   await fail('missing file', [path.join(work, 'gone.json'), '--format', 'lld', '-o', out], /gone\.json: .*(No such file|does not exist)/i);
   await fail('unknown format', [profile, '--format', 'bfd', '-o', out], /Invalid values:\s+Argument: format, Given: "bfd", Choices: "lld", "gold", "gnu-ld"/);
-  await fail('no format', [profile, '-o', out], /Missing required argument: format/);
+  await fail('no format', [profile, '-o', out], /give --format: lld, gold, gnu-ld/);
+  await fail('no profile', ['--format', 'lld', '-o', out], /give a profile to order \(or --training/);
+  await fail('--training with a profile', ['--training', profile, '-o', out], /--training writes the training link's linker script and takes no profile, --format or --object/);
+  await fail('--training with a format', ['--training', '--format', 'lld', '-o', out], /takes no profile, --format or --object/);
   await fail('unknown object', [profile, '--format', 'lld', '--object', 'libnothing.so', '-o', out], /--object libnothing\.so: no such object in the profile \(it has .*scatter-lld-stock \(the program\)/);
   await fail('a library', [profile, '--format', 'lld', '--object', 'libc.so.6', '-o', out], /keeps no functions of \S+libc\.so\.6.*--main \S+libc\.so\.6/);
   await fail('output is a folder', [profile, '--format', 'lld', '-o', work], /is a directory/);

@@ -11,6 +11,7 @@
 #   elfprefetch_install(<target> DESTINATION <dir>)  # after install(): stamp the installed copy again
 #   elfprefetch_order(<target> LINKER lld|gold|gnu-ld  # link its start-up functions together
 #                     [PROFILE <path>])              # default: the profile of elfprefetch_target
+#   cmake -DELFPREFETCH_ORDER_TRAINING=ON ...        # link them as training links (exact profiles)
 #
 # Call it in the directory that defines <target>. For <target> (an executable or shared library) it
 # - with RESERVE: makes an object with `elfprefetch reserve --cc ${CMAKE_C_COMPILER}` (so a cross
@@ -43,6 +44,11 @@
 # file is empty and the link is the stock one; train, build again: the target is relinked in
 # start-up order and stamped from the same profile (carried over by function). A profile that
 # `order` cannot use is a warning and an empty order file (an error with STRICT).
+# With ELFPREFETCH_ORDER_TRAINING=ON the targets of elfprefetch_order are training links instead:
+# GNU ld with the script of `elfprefetch order --training` (every function on a page of its own),
+# whatever LINKER says (lld and gold take no INSERT script; the names are the same). Train then,
+# and the profile names just the functions start-up ran; configure with OFF and build: the
+# ordered link from that profile packs them tighter than one from a profile of the stock link.
 #
 # The same file is the POST_BUILD step: run as `cmake -P ElfPrefetch.cmake` with EPF_* defined.
 
@@ -60,6 +66,15 @@ if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
     # The pre-link step of elfprefetch_order: the order file, rewritten only when it changes, so
     # that an unchanged profile does not relink.
     set(_epf_new "${EPF_ORDER}.new")
+    if(EPF_TRAINING)
+      execute_process(COMMAND ${_epf_cli} order --training -o "${_epf_new}" RESULT_VARIABLE _epf_rc)
+      if(NOT _epf_rc STREQUAL "0")
+        message(FATAL_ERROR "elfprefetch: no training link script for ${EPF_TARGET} (${_epf_rc})")
+      endif()
+      execute_process(COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${_epf_new}" "${EPF_ORDER}")
+      file(REMOVE "${_epf_new}")
+      return()
+    endif()
     if(EPF_FORMAT STREQUAL "gnu-ld")
       # Not an empty file: GNU ld takes a -T script without INSERT as the whole linker script.
       set(_epf_none "/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n")
@@ -118,6 +133,7 @@ endif()
 
 set(ELFPREFETCH "elfprefetch" CACHE STRING "The elfprefetch command (name on PATH, full path, or a list of words)")
 option(ELFPREFETCH_STRICT "Fail the build when stamping a binary fails (default: warn, keep it unstamped)" OFF)
+option(ELFPREFETCH_ORDER_TRAINING "Link the targets of elfprefetch_order as training links (GNU ld, every function on a page of its own), whose profiles make exact orders" OFF)
 set(ELFPREFETCH_STAMP_ARGS "--carry-over" CACHE STRING "Extra arguments of the POST_BUILD `elfprefetch stamp`")
 set(ELFPREFETCH_TRAIN_ARGS "--runs;3" CACHE STRING "Extra arguments of `elfprefetch train` in <target>-elfprefetch-train")
 set(_ELFPREFETCH_MODULE "${CMAKE_CURRENT_LIST_FILE}" CACHE INTERNAL "")
@@ -262,25 +278,37 @@ function(elfprefetch_order target)
     endif()
   endif()
   get_filename_component(profile "${EPF_PROFILE}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
-  set(order "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}.order")
   string(REPLACE ";" "|" cli "${ELFPREFETCH}")
+  if(ELFPREFETCH_ORDER_TRAINING)
+    set(order "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}-training.ld")
+    set(what "training link script")
+    message(STATUS "elfprefetch: ${target} is a training link (ELFPREFETCH_ORDER_TRAINING): build, run the target "
+                   "${target}-elfprefetch-train, then configure with -DELFPREFETCH_ORDER_TRAINING=OFF and build")
+  else()
+    set(order "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}.order")
+    set(what "order file")
+  endif()
   # Runs before every link of the target; BYPRODUCTS lets Ninja see the order file change.
   add_custom_target(${target}-elfprefetch-order
     COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch"
     COMMAND "${CMAKE_COMMAND}" "-DEPF_CLI=${cli}" "-DEPF_ORDER=${order}" "-DEPF_FORMAT=${EPF_LINKER}"
-            "-DEPF_PROFILE=${profile}" "-DEPF_TARGET=${target}" "-DEPF_STRICT=${strict}" -P "${_ELFPREFETCH_MODULE}"
+            "-DEPF_PROFILE=${profile}" "-DEPF_TARGET=${target}" "-DEPF_STRICT=${strict}"
+            "-DEPF_TRAINING=${ELFPREFETCH_ORDER_TRAINING}" -P "${_ELFPREFETCH_MODULE}"
     BYPRODUCTS "${order}"
-    COMMENT "elfprefetch: order file of ${target}"
+    COMMENT "elfprefetch: ${what} of ${target}"
     VERBATIM)
   add_dependencies(${target} ${target}-elfprefetch-order)
   set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${order}")
   # Each function in its own input section, which is what all three linkers order; each variable
-  # too for lld and gold, which order data (a GNU ld script orders code only).
+  # too for lld and gold, which order data (a GNU ld script orders code only). The training link
+  # compiles alike, so that switching it on or off only relinks.
   target_compile_options(${target} PRIVATE -ffunction-sections)
   if(NOT EPF_LINKER STREQUAL "gnu-ld")
     target_compile_options(${target} PRIVATE -fdata-sections)
   endif()
-  if(EPF_LINKER STREQUAL "lld")
+  if(ELFPREFETCH_ORDER_TRAINING)
+    target_link_options(${target} PRIVATE -fuse-ld=bfd "LINKER:-T,${order}")
+  elseif(EPF_LINKER STREQUAL "lld")
     # A name of the profile missing from this build (code changed since) is no reason to warn.
     target_link_options(${target} PRIVATE -fuse-ld=lld "LINKER:--symbol-ordering-file=${order}" "LINKER:--no-warn-symbol-ordering")
   elseif(EPF_LINKER STREQUAL "gold")

@@ -46,6 +46,10 @@
 # - $(call elfprefetch_order_ldflags,ORDER): the link flags: lld `-fuse-ld=lld
 #   --symbol-ordering-file` (and --no-warn-symbol-ordering: a profile of an older build names
 #   functions that are gone), gold `-fuse-ld=gold --section-ordering-file`, GNU ld `-T ORDER`.
+# - ELFPREFETCH_ORDER_TRAINING=1: a training link instead (docs/BUILD-SYSTEMS.md): ORDER holds the
+#   script of `elfprefetch order --training` and the flags are `-fuse-ld=bfd -T ORDER` (GNU ld for
+#   every ELFPREFETCH_ORDER_LINKER): every function on a page of its own, so the profile recorded
+#   on it names just the functions start-up ran. Record, then make without it: the ordered link.
 #
 # Variables (on the command line, or in the Makefile: ELFPREFETCH_NOTE_O before the include,
 # since it names a rule; the others before or after it):
@@ -56,6 +60,7 @@ ELFPREFETCH_STAMP_ARGS ?= --carry-over
 ELFPREFETCH_TRAIN_ARGS ?= --runs 3
 ELFPREFETCH_STRICT ?=
 ELFPREFETCH_ORDER_LINKER ?=
+ELFPREFETCH_ORDER_TRAINING ?=
 
 # This rule must not become the including Makefile's default goal.
 _elfprefetch_goal := $(.DEFAULT_GOAL)
@@ -92,7 +97,10 @@ ELFPREFETCH_ORDER_CFLAGS ?= -ffunction-sections $(if $(filter lld gold,$(_elfpre
 _elfprefetch_ldflags_lld = -fuse-ld=lld -Wl,--symbol-ordering-file='$(1)' -Wl,--no-warn-symbol-ordering
 _elfprefetch_ldflags_gold = -fuse-ld=gold -Wl,--section-ordering-file='$(1)'
 _elfprefetch_ldflags_gnu-ld = -Wl,-T,'$(1)'
-elfprefetch_order_ldflags = $(call _elfprefetch_ldflags_$(_elfprefetch_linker),$(1))
+# The training link (ELFPREFETCH_ORDER_TRAINING non-empty): GNU ld whatever the linker, since
+# lld and gold take no INSERT script; ORDER then holds the script of `elfprefetch order --training`.
+_elfprefetch_ldflags_training = -fuse-ld=bfd -Wl,-T,'$(1)'
+elfprefetch_order_ldflags = $(call _elfprefetch_ldflags_$(if $(ELFPREFETCH_ORDER_TRAINING),training,$(_elfprefetch_linker)),$(1))
 
 # No order yet: an empty file, but for GNU ld a script that changes nothing (it takes a -T script
 # without INSERT as the whole linker script).
@@ -100,7 +108,10 @@ _elfprefetch_no_order_gnu-ld = /* elfprefetch: no order (yet) */\nSECTIONS { .te
 
 define elfprefetch_order
 	@new='$(1).new'; none='$(_elfprefetch_no_order_$(_elfprefetch_linker))'; printf "$$none" > "$$new" || exit 1; \
-	if [ ! -f '$(2)' ]; then \
+	if [ -n '$(ELFPREFETCH_ORDER_TRAINING)' ]; then \
+	  $(ELFPREFETCH) order --training -o "$$new" || { rm -f "$$new"; exit 1; }; \
+	  echo "elfprefetch: $(basename $(notdir $(1))) is a training link (ELFPREFETCH_ORDER_TRAINING): record it, then make without it"; \
+	elif [ ! -f '$(2)' ]; then \
 	  echo "elfprefetch: no profile $(2): $(basename $(notdir $(1))) linked in stock order (record one with elfprefetch train, then make again)"; \
 	elif $(ELFPREFETCH) order '$(2)' --format $(_elfprefetch_linker) -o "$$new"; then :; else \
 	  rc=$$?; printf "$$none" > "$$new"; \

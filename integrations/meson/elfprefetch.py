@@ -20,6 +20,9 @@ Meson has no post-link step and no functions, so its meson.build calls this scri
       custom commands are `restat`). No profile: an empty order (for GNU ld a script that changes
       nothing), the program is linked in stock order, and a message says so. A profile `order`
       cannot use: a warning and the stock order; with --strict an error.
+      With --training: ORDER is the script of `elfprefetch order --training` instead (link with
+      -fuse-ld=bfd -Wl,-T,ORDER: the training link, every function on a page of its own, whose
+      profile names just the functions start-up ran); failing to write it is an error.
 
 Python 3 and the standard library only: it runs with the interpreter Meson itself runs on.
 """
@@ -68,7 +71,19 @@ def order(file: str, args: argparse.Namespace) -> int:
     none = NO_ORDER.get(args.format, '')
     with open(new, 'w') as f:
         f.write(none)
-    if not os.path.isfile(args.profile):
+    if args.training:
+        try:
+            rc = subprocess.call([args.elfprefetch, 'order', '--training', '-o', new])
+        except OSError as e:
+            print(f'elfprefetch: cannot run {args.elfprefetch}: {e}', file=sys.stderr)
+            rc = 1
+        if rc != 0:
+            os.remove(new)
+            print(f'elfprefetch: no training link script for {program} ({rc})', file=sys.stderr)
+            return 1
+        print(f'elfprefetch: {program} is a training link: record it (the run target '
+              f'{program}-elfprefetch-train), then build without the training link')
+    elif not os.path.isfile(args.profile):
         print(f'elfprefetch: no profile {args.profile}: {program} linked in stock order '
               f'(record one with the run target {program}-elfprefetch-train, then build again)')
     else:
@@ -103,6 +118,7 @@ def main() -> int:
     p.add_argument('--profile', required=True, help='profile JSON kept in the source tree')
     p.add_argument('--stamp-file', help='stamp: file to write when done (the custom_target output)')
     p.add_argument('--format', choices=['lld', 'gold', 'gnu-ld'], help='order: the linker the order file is for')
+    p.add_argument('--training', action='store_true', default=False, help='order: write the training link script instead')
     p.add_argument('--strict', action='store_true', default=False, help='a failing stamp (or order) fails the build')
     p.add_argument('--no-strict', dest='strict', action='store_false', help='a failing stamp (or order) is a warning (default)')
     args = p.parse_args()

@@ -19,7 +19,7 @@ export const LINKERS = ['lld', 'gold', 'gnu-ld'] as const;
 export type Linker = (typeof LINKERS)[number];
 
 /** The program `-fuse-ld=` (or the default) runs for each linker, and its Debian package. */
-const LINKER_PROGRAM: Record<Linker, [string, string]> = { lld: ['ld.lld', 'lld'], gold: ['ld.gold', 'binutils'], 'gnu-ld': ['ld', 'binutils'] };
+export const LINKER_PROGRAM: Record<Linker, [string, string]> = { lld: ['ld.lld', 'lld'], gold: ['ld.gold', 'binutils'], 'gnu-ld': ['ld', 'binutils'] };
 
 /** How one build system runs the stages; every command runs in the build folder. */
 export interface OrderedBuildSystem {
@@ -43,14 +43,37 @@ const EXIT_VALID = 0;
 const EXIT_ABSENT = 10;
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
-const diag = (r: RunResult): Record<string, unknown> => ({ status: r.status, stdout: r.stdout.slice(-3000), stderr: r.stderr.slice(-3000) });
-const said = (r: RunResult): string => r.stdout + r.stderr;
+export const diag = (r: RunResult): Record<string, unknown> => ({ status: r.status, stdout: r.stdout.slice(-3000), stderr: r.stderr.slice(-3000) });
+export const said = (r: RunResult): string => r.stdout + r.stderr;
 
 /** Pages and runs of consecutive pages of the program in a profile. */
-function pagesAndRuns(file: string): [number, number] {
+export function pagesAndRuns(file: string): [number, number] {
   const p = parseProfile(fs.readFileSync(file, 'utf8'), file);
   const runs = parseRanges(p.objects.find((o) => o.main)!.pages);
   return [runs.reduce((n, r) => n + r.count, 0), runs.length];
+}
+
+/**
+ * Copies the sample of `project` (without profiles) and its integration into `home`, laid out as in
+ * the repository: the samples reach ../../../integrations and ../cmake/src. Returns the sample's folder.
+ */
+export function copySample(home: string, project: OrderedBuildSystem['project']): string {
+  const src = path.join(home, 'samples', 'projects', project);
+  const noProfiles = (p: string): boolean => !p.endsWith('.profile.json');
+  fs.cpSync(path.join(repoRoot, 'samples', 'projects', project), src, { recursive: true, filter: noProfiles });
+  fs.cpSync(path.join(repoRoot, 'samples', 'projects', 'cmake', 'src'), path.join(home, 'samples', 'projects', 'cmake', 'src'), { recursive: true });
+  fs.cpSync(path.join(repoRoot, 'integrations', project), path.join(home, 'integrations', project), { recursive: true });
+  return src;
+}
+
+/** A runner of commands in `cwd` that must succeed: a failed one is a failed check, and stops the subtest. */
+export function mustIn(t: tap.Test, run: (argv: string[], cwd: string) => Promise<RunResult>, cwd: string): (what: string, argv: string[]) => Promise<RunResult> {
+  return async (what, argv) => {
+    const r = await run(argv, cwd);
+    t.equal(r.status, 0, what, diag(r));
+    if (r.status !== 0) throw new Error(`${what} failed`);
+    return r;
+  };
 }
 
 /** Registers a subtest per linker that runs the two stages with `sys`. */
@@ -69,21 +92,11 @@ export function twoStageBuilds(sys: OrderedBuildSystem): void {
     const skip = onPath(program) ? false : `${program} is not installed (Debian package ${pkg}, scripts/setup.sh)`;
     t.test(`${sys.project}: two-stage build with ${linker}`, { skip }, async (t) => {
       const home = path.join(tmp, linker);
-      // Laid out as in the repository: the samples reach ../../../integrations and ../cmake/src.
-      const src = path.join(home, 'samples', 'projects', sys.project);
-      const noProfiles = (p: string): boolean => !p.endsWith('.profile.json');
-      fs.cpSync(path.join(repoRoot, 'samples', 'projects', sys.project), src, { recursive: true, filter: noProfiles });
-      fs.cpSync(path.join(repoRoot, 'samples', 'projects', 'cmake', 'src'), path.join(home, 'samples', 'projects', 'cmake', 'src'), { recursive: true });
-      fs.cpSync(path.join(repoRoot, 'integrations', sys.project), path.join(home, 'integrations', sys.project), { recursive: true });
+      const src = copySample(home, sys.project);
       const build = path.join(home, 'build');
       const exe = path.join(build, 'scatter');
       const profile = path.join(src, sys.profile);
-      const must = async (what: string, argv: string[]): Promise<RunResult> => {
-        const r = await run(argv, build);
-        t.equal(r.status, 0, what, diag(r));
-        if (r.status !== 0) throw new Error(`${what} failed`);
-        return r;
-      };
+      const must = mustIn(t, run, build);
       fs.mkdirSync(build);
       for (const argv of sys.configure(src, build, linker)) await must(`configure: ${argv.join(' ')}`, argv);
 
