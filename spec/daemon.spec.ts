@@ -310,6 +310,20 @@ t.test('on a loop device', async (t) => {
   // (strace 6.x prints cachestat, syscall 451, by number whatever -e trace says.)
   const callsOf = (trace: string) => parseStrace(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => !/ syscall_0x1c3\(/.test(l)).join('\n'));
 
+  /**
+   * A directory of `work` bind-mounted on itself, to be watched alone (`mount = DIR`): the daemon
+   * then sees only the subtest's execs, not the stamped programs of specs running beside it.
+   */
+  const ownMount = (t: Test, name: string): string => {
+    const dir = path.join(work, name);
+    fs.mkdirSync(dir, { recursive: true });
+    sh('mount', ['--bind', dir, dir]);
+    t.teardown(() => unmount(dir));
+    return dir;
+  };
+  /** How many `call`s of a trace were on `file` (strace -yy names each descriptor's file). */
+  const callsOn = (trace: string, call: string, file: string) => fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(`${call}(`) && l.includes(`<${file}>`)).length;
+
   /** A daemon with permission events on the loop device, or undefined (killed, the test skipped) where the kernel has none. */
   const permissionDaemon = async (t: Test): Promise<Daemon | undefined> => {
     const d = new Daemon(work, writeConf(work, [...baseConf, 'mode = permission']));
@@ -515,11 +529,7 @@ t.test('on a loop device', async (t) => {
     t.match(d.text(), /execs seen, .* 2 programs rested\n/, 'the count at exit');
 
     // Written in place while it rests (a new note, say): the kernel drops the mark, the next exec is seen.
-    // A bind mount of its own, watched as a mount: only this subtest's execs are counted.
-    const rw = path.join(work, 'rw-rest');
-    fs.mkdirSync(rw, { recursive: true });
-    sh('mount', ['--bind', rw, rw]);
-    t.teardown(() => unmount(rw));
+    const rw = ownMount(t, 'rw-rest');
     const prog = path.join(rw, 'stamped');
     fs.copyFileSync(stamped, prog);
     fs.chmodSync(prog, 0o755);
@@ -592,12 +602,8 @@ t.test('on a loop device', async (t) => {
   });
 
   await sub(t, 'keeps the notes of programs it prefetched: the next exec reads no note, after a restart too; a changed file is read again; a cache file it did not write is not used', async (t) => {
-    // A mount of its own (a bind mount of a writable directory), watched alone: the daemon then
-    // sees and keeps only this spec's execs, not the stamped programs of specs running beside it.
-    const rw = path.join(work, 'rw-notes');
-    fs.mkdirSync(rw, { recursive: true });
-    sh('mount', ['--bind', rw, rw]);
-    t.teardown(() => unmount(rw));
+    // A mount of its own: the cache then keeps only this subtest's notes.
+    const rw = ownMount(t, 'rw-notes');
     const prog = path.join(rw, 'stamped');
     fs.copyFileSync(stamped, prog);
     fs.chmodSync(prog, 0o755);
@@ -608,7 +614,7 @@ t.test('on a loop device', async (t) => {
     const prefetched = new RegExp(`^elfprefetch: ${esc}: prefetched 2 runs`, 'gm');
     const count = (d: Daemon, re: RegExp) => (d.text().match(re) ?? []).length;
     /** pread64 calls of the daemon on the program (strace -yy names the descriptor's file). */
-    const reads = (trace: string) => fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(`pread64(`) && l.includes(`<${prog}>`)).length;
+    const reads = (trace: string) => callsOn(trace, 'pread64', prog);
     const exec = async (d: Daemon, n: number, what: string) => {
       t.equal((await run([prog])).stdout, EXPECTED, `${what}: it runs`);
       t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${esc}: prefetched[\\s\\S]*){${n}}`, 'm')), `${what}: prefetched`);
@@ -718,10 +724,7 @@ t.test('on a loop device', async (t) => {
 
   await sub(t, 'a library whose build it has checked is not read again while its identity holds; a changed one is', async (t) => {
     // A program whose note names a library beside it (a copy of `plain`, its build named right).
-    const rw = path.join(work, 'rw-libs');
-    fs.mkdirSync(rw, { recursive: true });
-    sh('mount', ['--bind', rw, rw]);
-    t.teardown(() => unmount(rw));
+    const rw = ownMount(t, 'rw-libs');
     const libFile = path.join(rw, 'lib.so');
     fs.copyFileSync(plain, libFile);
     const prog = path.join(rw, 'prog');
@@ -738,7 +741,7 @@ t.test('on a loop device', async (t) => {
     const libLine = new RegExp(`^elfprefetch: ${escapeRegExp(libFile)}: prefetched 1 runs`, 'gm');
     const lines = () => (d.text().match(libLine) ?? []).length;
     /** Lines of the trace on the library: its header reads, its requests. */
-    const onLib = (call: string) => fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(`${call}(`) && l.includes(`<${libFile}>`)).length;
+    const onLib = (call: string) => callsOn(trace, call, libFile);
     const exec = async (n: number, what: string) => {
       t.equal((await run([prog])).stdout, EXPECTED, `${what}: it runs`);
       t.ok(await d.waitFor(new RegExp(`(^elfprefetch: ${escapeRegExp(libFile)}: prefetched[\\s\\S]*){${n}}`, 'm')), `${what}: the library's set was requested`);
