@@ -194,6 +194,14 @@ int main(int argc, char **argv) {
     if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0) epfd_log(LOG_WARNING, "SCHED_BATCH: %s", strerror(errno));
     if (setpriority(PRIO_PROCESS, 0, c.nice) != 0) epfd_log(LOG_WARNING, "nice %d: %s", c.nice, strerror(errno));
   }
+  /* Each event read carries a descriptor (up to a batch of 256), each library one while it is
+   * checked: a permission event whose descriptor the kernel cannot create is denied, so the soft
+   * limit goes up to the hard one (at most 65536) instead of staying at the usual 1024. */
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max < 65536 ? nofile.rlim_max : 65536;
+    if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) epfd_log(LOG_WARNING, "RLIMIT_NOFILE: %s", strerror(errno));
+  }
   umask(077);
   if (chdir("/") != 0) epfd_log(LOG_WARNING, "chdir /: %s", strerror(errno));
 
