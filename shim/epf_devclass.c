@@ -43,8 +43,7 @@ static void sys_block(char *p, unsigned maj, unsigned min, const char *tail) {
   *put_str(p, tail) = 0;
 }
 
-/* NFS, CIFS/SMB (two), FUSE, 9p, Ceph, GFS2. */
-static int network_fs(unsigned long t) {
+int epf_network_fs(unsigned long t) {
   return t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653;
 }
 
@@ -80,7 +79,7 @@ static int block_class(unsigned maj, unsigned min) {
     loop = PICK_LOOP;
     if (major(b.st_dev) == 0) {
       struct statfs fs;
-      return (statfs(buf, &fs) == 0 && network_fs((unsigned long)fs.f_type) ? WHY_NETWORK : WHY_UNKNOWN) | loop;
+      return (statfs(buf, &fs) == 0 && epf_network_fs((unsigned long)fs.f_type) ? WHY_NETWORK : WHY_UNKNOWN) | loop;
     }
     maj = major(b.st_dev);
     min = minor(b.st_dev);
@@ -135,7 +134,7 @@ struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const str
     if (maj == 0) {
       /* An anonymous device: network and FUSE file systems count as net. */
       struct statfs fs;
-      pick = fstatfs(fd, &fs) == 0 && network_fs((unsigned long)fs.f_type) ? WHY_NETWORK : WHY_UNKNOWN;
+      pick = fstatfs(fd, &fs) == 0 && epf_network_fs((unsigned long)fs.f_type) ? WHY_NETWORK : WHY_UNKNOWN;
     } else {
       pick = block_class((unsigned)maj, (unsigned)min);
     }

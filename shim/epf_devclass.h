@@ -18,6 +18,10 @@ struct epf_devpick {
 
 struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const struct stat *st);
 
+/* Whether a statfs f_type is a network or user-space file system (NFS, CIFS/SMB, FUSE, 9p,
+ * Ceph, GFS2): their files count as net, and what they report of a file is their server's word. */
+int epf_network_fs(unsigned long f_type);
+
 /* Forgets the devices' classes (the daemon, now and then: device numbers are reused, a loop
  * device can be attached to another file). */
 void epf_devclass_forget(void);

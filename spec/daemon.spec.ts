@@ -43,11 +43,12 @@ class Daemon {
   readonly log: string;
   readonly traced: boolean;
   exit?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  constructor(dir: string, conf: string, opts: { strace?: string; calls?: string } = {}) {
+  /** opts.wrap: a command the daemon is started through (e.g. into a mount namespace of its own). */
+  constructor(dir: string, conf: string, opts: { strace?: string; calls?: string; wrap?: string[] } = {}) {
     this.traced = !!opts.strace;
     this.log = path.join(dir, `daemon-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
     const err = fs.openSync(this.log, 'w');
-    const argv = [daemonBin, '--foreground', '--verbose', '--config', conf];
+    const argv = [...(opts.wrap ?? []), daemonBin, '--foreground', '--verbose', '--config', conf];
     const cmd = opts.strace ? ['strace', '-f', '-qq', '-yy', '-e', `trace=${opts.calls ?? 'readahead,fadvise64'}`, '-e', 'signal=none', '-o', opts.strace, ...argv] : argv;
     this.proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', err] });
     fs.closeSync(err);
@@ -527,6 +528,21 @@ t.test('on a loop device', async (t) => {
     d.signal('SIGTERM');
     t.same(await d.ended(), { code: 0, signal: null });
     t.match(d.text(), /execs seen, .* 2 programs rested\n/, 'the count at exit');
+
+    // A daemon whose own view differs from the programs' (as under the unit: ProtectSystem,
+    // PrivateTmp): a mount namespace of its own with a tmpfs over /mnt. Programs still rest, and
+    // their rests end (the file is opened again by its handle, not looked up by name).
+    const own = new Daemon(work, writeConf(work, [...baseConf, 'recheck-seconds = 2']), {
+      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs epfd-private /mnt && exec "$0" "$@"'],
+    });
+    t.ok(await own.waitFor(/watching execs/), 'a daemon in a mount namespace of its own: listening');
+    t.equal((await run([at('stamped')])).stdout, EXPECTED);
+    t.ok(await own.waitFor(rests(at('stamped'), 2)), 'the program rests');
+    await new Promise((r) => setTimeout(r, 2500));
+    t.equal((await run([at('stamped')])).stdout, EXPECTED);
+    t.ok(await own.waitFor(new RegExp(`(^elfprefetch: ${at('stamped')}: prefetched [\\s\\S]*){2}`, 'm')), 'and its rest ends: the next exec is handled');
+    own.signal('SIGTERM');
+    t.same(await own.ended(), { code: 0, signal: null });
 
     // Written in place while it rests (a new note, say): the kernel drops the mark, the next exec is seen.
     const rw = ownMount(t, 'rw-rest');

@@ -4,8 +4,9 @@
  * modification and change times to the nanosecond), the build-id and layout digest their headers
  * had. A library found again with the same identity and named by a note with the same build needs
  * no read of its headers: on a cold start that read waits for the library's first request, and
- * the rest of its set waited for it. A fixed table, a slot per identity's hash (a newer library
- * takes the slot); kept in the note cache's file with the notes (notecache.c).
+ * the rest of its set waited for it. Files on network and user-space file systems are never
+ * remembered (what they report of a file is their server's word). A fixed table of 4-way sets
+ * (the least recently used of a set gives way); kept in the note cache's file (notecache.c).
  */
 #ifndef EPFD_CHECKED_H
 #define EPFD_CHECKED_H
@@ -15,7 +16,8 @@
 
 #include "../epf_note.h"
 
-#define EPFD_CHECKED_SLOTS 1024
+#define EPFD_CHECKED_WAYS 4
+#define EPFD_CHECKED_SLOTS 4096
 
 /* A file, as the note cache and this table know it. */
 struct epfd_file_key {
@@ -23,8 +25,14 @@ struct epfd_file_key {
   int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
 };
 
-/* The key of the open file fd whose fstat is st (its file system's id from fstatfs). */
-void epfd_file_key(int fd, const struct stat *st, struct epfd_file_key *k);
+/*
+ * The key of the open file fd whose fstat is st (its file system's id from fstatfs, remembered
+ * per device). Returns 1 when the file is on a network or user-space file system, else 0.
+ */
+int epfd_file_key(int fd, const struct stat *st, struct epfd_file_key *k);
+
+/* Forgets the file systems' ids per device (device numbers are reused). */
+void epfd_file_key_forget(void);
 
 /* One library, as stored in memory and in the note cache's file (this machine's byte order). */
 struct epfd_checked_entry {
@@ -36,6 +44,8 @@ struct epfd_checked_entry {
 
 struct epfd_checked {
   struct epfd_checked_entry e[EPFD_CHECKED_SLOTS];
+  uint32_t last_used[EPFD_CHECKED_SLOTS]; /* clock at the last find or keep (memory only) */
+  uint32_t clock;
   int dirty; /* changed since the note cache was last saved */
 };
 
@@ -43,7 +53,7 @@ struct epfd_checked {
 int epfd_checked_before(void *ctx, int fd, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
 void epfd_checked_keep(void *ctx, int fd, const struct stat *st, const uint8_t *build_id, uint32_t build_id_len, uint64_t layout);
 
-/* Puts an entry read from a file into its slot; -1 when it is not one this table could hold. */
+/* Puts an entry read from a file into its set; -1 when it is not one this table could hold. */
 int epfd_checked_put(struct epfd_checked *c, const struct epfd_checked_entry *e);
 
 #endif

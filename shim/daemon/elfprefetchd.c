@@ -164,7 +164,12 @@ static void load_notes(struct epfd_note_cache *notes, const struct epfd_config *
 
 static void save_notes(struct epfd_note_cache *notes, const struct epfd_config *c) {
   char err[1400];
-  if (!c->note_cache_on || !c->note_cache[0] || !(notes->dirty || notes->libs.dirty)) return;
+  if (!c->note_cache_on || !c->note_cache[0]) { /* in memory only: nothing to write, ever */
+    notes->dirty = 0;
+    notes->libs.dirty = 0;
+    return;
+  }
+  if (!(notes->dirty || notes->libs.dirty)) return;
   if (epfd_notes_save(notes, c->note_cache, err, sizeof err) != 0) epfd_log(LOG_WARNING, "%s", err);
 }
 

@@ -109,7 +109,14 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
   l->ignore_ns = (uint64_t)c->ignore_seconds * 1000000000ull;
   l->ignored_since_ns = now_ns();
   l->rest_ns = (uint64_t)c->recheck_seconds * 1000000000ull;
+  l->marks = c->marks;
+  for (unsigned i = 0; i < c->marks; i++) {
+    struct stat st;
+    memcpy(l->mark_path[i], c->mark[i].path, sizeof l->mark_path[i]);
+    l->mark_dev[i] = stat(c->mark[i].path, &st) == 0 ? (uint64_t)st.st_dev : UINT64_MAX;
+  }
   epf_devclass_forget(); /* a reload looks at each device again */
+  epfd_file_key_forget();
   return 0;
 }
 
@@ -128,6 +135,7 @@ static void forget_ignored(struct epfd_listener *l) {
   l->ignored_since_ns = now_ns();
   epf_recheck_sidecar_dir();
   epf_devclass_forget();
+  epfd_file_key_forget();
 }
 
 /*
@@ -161,16 +169,29 @@ static void ignore_file(struct epfd_listener *l, int fd, const char *label) {
 }
 
 /*
- * Ends the rest of the oldest resting program: the kernel reports its execs again. The mark is
- * taken off by the file's name, if that still names the same file; the mark may be gone already
- * (the file was written, or all marks were forgotten). A file renamed or deleted meanwhile keeps
- * its mark until the marks are next forgotten, the file is written, or its inode is evicted.
+ * Ends the rest of the oldest resting program: the kernel reports its execs again. The file is
+ * opened by its handle beneath the watched path of its file system (no name is walked, so no
+ * one can swap one in) and the mark taken off; the mark may be gone already (the file was
+ * written, or all marks were forgotten). A deleted file has nothing left to report.
  */
 static void end_rest(struct epfd_listener *l) {
   struct epfd_resting *e = &l->rest[l->rest_first];
-  struct stat st;
-  if (lstat(e->path, &st) == 0 && (uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino)
-    fanotify_mark(l->fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK | FAN_MARK_DONT_FOLLOW, exec_mask(l), AT_FDCWD, e->path);
+  int dir = open(l->mark_path[e->mark], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+  if (dir >= 0) {
+    struct {
+      struct file_handle h;
+      unsigned char bytes[EPFD_HANDLE_BYTES];
+    } fh;
+    fh.h.handle_bytes = e->handle_bytes;
+    fh.h.handle_type = e->handle_type;
+    memcpy(fh.h.f_handle, e->handle, e->handle_bytes);
+    int fd = open_by_handle_at(dir, &fh.h, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino)
+      fanotify_mark(l->fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, exec_mask(l), fd, 0);
+    if (fd >= 0) close(fd);
+    close(dir);
+  }
   l->rest_first = (l->rest_first + 1) % EPFD_MAX_RESTING;
   l->resting--;
 }
@@ -192,15 +213,19 @@ static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, co
     const struct epfd_resting *e = &l->rest[(l->rest_first + i) % EPFD_MAX_RESTING];
     again = e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino;
   }
-  /* Its name in the daemon's view, to take the mark off by; a name too long for the ring, or
-   * none (deleted), and it does not rest. */
-  char link[64], name[EPFD_RESTING_PATH];
-  ssize_t n = 0;
+  /* Its handle and the watched file system it is on, to open it again by: a file system that
+   * gives no handle (or a larger one), or is not one of those configured, and it does not rest. */
+  struct {
+    struct file_handle h;
+    unsigned char bytes[EPFD_HANDLE_BYTES];
+  } fh;
+  unsigned mark = 0;
   if (!again) {
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    n = readlink(link, name, sizeof name);
-    if (n <= 0 || n >= (ssize_t)sizeof name || name[0] != '/') return;
-    name[n] = 0;
+    int mount_id;
+    fh.h.handle_bytes = EPFD_HANDLE_BYTES;
+    if (name_to_handle_at(fd, "", &fh.h, &mount_id, AT_EMPTY_PATH) != 0) return;
+    while (mark < l->marks && l->mark_dev[mark] != (uint64_t)st->st_dev) mark++;
+    if (mark == l->marks) return;
   }
   if (!again && l->resting == EPFD_MAX_RESTING) end_rest(l);
   if (place_ignore_mark(l, fd) != 0) {
@@ -211,7 +236,10 @@ static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, co
   if (l->verbose) epfd_log(LOG_DEBUG, "%s: handled: its execs are not reported for %llu s", label, (unsigned long long)(l->rest_ns / 1000000000ull));
   if (again) return;
   struct epfd_resting *e = &l->rest[(l->rest_first + l->resting) % EPFD_MAX_RESTING];
-  memcpy(e->path, name, (size_t)n + 1);
+  e->mark = mark;
+  e->handle_type = fh.h.handle_type;
+  e->handle_bytes = fh.h.handle_bytes;
+  memcpy(e->handle, fh.h.f_handle, fh.h.handle_bytes);
   e->dev = (uint64_t)st->st_dev;
   e->ino = (uint64_t)st->st_ino;
   e->until_ns = now_ns() + l->rest_ns;
@@ -252,12 +280,23 @@ static void refill(struct epfd_listener *l) {
  * own is the likely one; a library found there that is not the note's build still costs no
  * more than its first request (EPF_UNCHECKED_BUDGET). -2 when the process is there in another
  * view whose root cannot be opened: its libraries are then left alone.
+ *
+ * *host says whether the process sees files as init does (the host, not a container; a
+ * process already gone, or any where init's view is hidden, counts as one): under the shipped unit (ProtectSystem, PrivateTmp) the
+ * daemon's own view differs from every process's, so that is not what decides whether its
+ * program may rest.
  */
-static int process_root(int pid) {
-  static struct stat self_ns, self_root;
-  static int known;
+static int same_view(const struct stat *ns, const struct stat *root, const struct stat *ns2, const struct stat *root2) {
+  return ns->st_dev == ns2->st_dev && ns->st_ino == ns2->st_ino && root->st_dev == root2->st_dev && root->st_ino == root2->st_ino;
+}
+
+static int process_root(int pid, int *host) {
+  static struct stat self_ns, self_root, init_ns, init_root;
+  static int known, init_known;
+  *host = 1;
   if (!known) {
     if (stat("/proc/self/ns/mnt", &self_ns) != 0 || stat("/", &self_root) != 0) return -1;
+    init_known = stat("/proc/1/ns/mnt", &init_ns) == 0 && stat("/proc/1/root", &init_root) == 0;
     known = 1;
   }
   char p[64];
@@ -266,7 +305,10 @@ static int process_root(int pid) {
   if (stat(p, &ns) != 0) return -1;
   snprintf(p, sizeof p, "/proc/%d/root", pid);
   if (stat(p, &root) != 0) return -1;
-  if (ns.st_dev == self_ns.st_dev && ns.st_ino == self_ns.st_ino && root.st_dev == self_root.st_dev && root.st_ino == self_root.st_ino) return -1;
+  /* Where init's view cannot be looked at (a sandbox that hides PID 1), every process counts as
+   * the host's: the daemon's own view says nothing under the unit. */
+  *host = init_known ? same_view(&ns, &root, &init_ns, &init_root) : 1;
+  if (same_view(&ns, &root, &self_ns, &self_root)) return -1;
   int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
   return fd < 0 ? -2 : fd;
 }
@@ -324,7 +366,8 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
   }
   uint64_t budget = l->tokens < l->max_bytes_per_exec ? l->tokens : l->max_bytes_per_exec, start = budget;
   l->o.budget = &budget;
-  int root = pid > 0 ? process_root(pid) : -1;
+  int host = 1;
+  int root = pid > 0 ? process_root(pid, &host) : -1;
   l->o.in_root = root != -1;
   l->o.root_fd = root;
   if (root >= 0 && l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): in another root or mount namespace: its libraries are looked up in /proc/%d/root", label, pid, pid);
@@ -379,7 +422,6 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
   l->o.queued = 0;
   l->o.queued_ctx = 0;
   if (root >= 0) close(root);
-  int own_view = root == -1;
   l->o.in_root = 0;
   l->o.root_fd = -1;
   if (!watch && l->ignore) ignore_file(l, fd, label);
@@ -392,7 +434,7 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
     if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): the per-exec I/O budget ran out", label, pid);
     return; /* what was left out is requested at its next exec */
   }
-  if (watch && own_view) rest_file(l, fd, &st, label);
+  if (watch && host) rest_file(l, fd, &st, label);
 }
 
 int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {

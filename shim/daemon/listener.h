@@ -23,13 +23,18 @@ struct epfd_stats {
 };
 
 /* A stamped program whose execs the kernel does not report for a while (config recheck-seconds):
- * its name and identity, to take the ignore mark off again, and when that is due. Not its
- * descriptor: an open file keeps its mount from being unmounted. */
+ * its file handle (name_to_handle_at) and the watched path of its file system, to open it again
+ * and take the ignore mark off, and when that is due. Not its descriptor: an open file keeps its
+ * mount from being unmounted; not its name: a name may lead elsewhere, or nowhere, in the
+ * daemon's own view (a unit with PrivateTmp, a container's bind mount, a deleted file). */
 #define EPFD_MAX_RESTING 256
-#define EPFD_RESTING_PATH 512
+#define EPFD_HANDLE_BYTES 64
 struct epfd_resting {
   uint64_t dev, ino, until_ns;
-  char path[EPFD_RESTING_PATH];
+  unsigned mark; /* the configured file system or mount it is on */
+  int handle_type;
+  unsigned handle_bytes;
+  unsigned char handle[EPFD_HANDLE_BYTES];
 };
 
 struct epfd_listener {
@@ -47,6 +52,9 @@ struct epfd_listener {
   uint64_t ignored_since_ns; /* CLOCK_MONOTONIC of the last time they were forgotten */
   struct epfd_note_cache *notes; /* the notes of programs seen before, or NULL (note-cache = none) */
   uint64_t rest_ns;      /* recheck-seconds */
+  unsigned marks;        /* the configured file systems and mounts: their paths and devices */
+  char mark_path[EPFD_MAX_MARKS][EPFD_MAX_MARK_PATH + 1];
+  uint64_t mark_dev[EPFD_MAX_MARKS];
   struct epfd_resting rest[EPFD_MAX_RESTING]; /* a ring, oldest first: `resting` from `rest_first` */
   unsigned rest_first, resting;
   struct epfd_stats stats;

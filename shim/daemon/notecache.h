@@ -5,7 +5,7 @@
  * read is a cold read the program's own first faults would queue behind (notification events do
  * not make the exec wait). The identity is the file system's id, the inode, the size, and the
  * modification and change times to the nanosecond: any write, rename over or chmod changes the
- * change time, which no one but the clock's owner can set.
+ * change time, which utimensat cannot set back (docs/DAEMON.md says what that is worth).
  */
 #ifndef EPFD_NOTECACHE_H
 #define EPFD_NOTECACHE_H
