@@ -170,7 +170,7 @@ t.test('an unstamped program with a sidecar is prefetched as the stamped copy wo
       t.same(o.unparsed, [], `${what}: strace shows nothing else`);
       t.same(fmt(o.calls), fmt(want), `${what}: exactly the planned requests`);
       const bytes = want.reduce((n, r) => n + r.length, 0);
-      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(plain)}: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(${device}\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the debug line names the sidecar`);
+      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(plain)}: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(${device}, requests <= \\d+ KiB\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the debug line names the sidecar`);
       t.equal(withoutDiagnostics(o.stderr), '', `${what}: nothing else on stderr`);
       // The stamped copy, which has the same build-id: its own note, not the sidecar.
       const s = await traced(hook, [stamped, ...pie.args], { ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: device });
@@ -252,7 +252,7 @@ t.test('a sidecar names library sets like an in-file note; each library is read 
       const o = await traced(hook, [c.exe, ...shlib.args], { ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: device });
       t.equal(o.stdout, shlib.expected, `${what}: same output`);
       t.same(fmt(o.calls), fmt(want), `${what}: the program's set, then the library's, once`);
-      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(lib)}: prefetched 2 runs, \\d+ bytes in \\d+ requests \\(${device}\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the library line names the sidecar`);
+      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(lib)}: prefetched 2 runs, \\d+ bytes in \\d+ requests \\(${device}, requests <= \\d+ KiB\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the library line names the sidecar`);
       t.equal(withoutDiagnostics(o.stderr), '');
     }
   }
