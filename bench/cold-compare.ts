@@ -2,7 +2,7 @@
  * Two runs of bench/cold-start.sh side by side (e.g. the shim before and after a change, each
  * selected with ELFPREFETCH_NATIVE_DIR): per program and model, the exec wrapper's ratios to
  * demand paging and whole-file preload, its requests, bytes and major faults, its time over the
- * lower bounds (requests of <= 1 MiB, and of the largest the device takes unsplit), and the device
+ * lower bounds (requests of <= 1 MiB, and of <= the bench's deviceRequestKb), and the device
  * class (and request cap) the shim planned for.
  *
  *   npx ts-node --transpile-only bench/cold-compare.ts DIR_A DIR_B

@@ -62,19 +62,25 @@ static const struct {
     [WHY_ROT] = {EPF_DEV_HDD, "rotational"},
 };
 
-/* A decimal sysfs value, 0 when it cannot be read. */
+/* A decimal sysfs value, at most 2^31 (no queue limit that matters here is larger); 0 when it cannot be read. */
 static uint64_t read_u64(const char *path) {
   char buf[32];
   if (read_small(path, buf, sizeof buf) < 1) return 0;
   uint64_t v = 0;
-  for (const char *c = buf; *c >= '0' && *c <= '9' && v < (1ull << 40); c++) v = v * 10 + (uint64_t)(*c - '0');
-  return v;
+  for (const char *c = buf; *c >= '0' && *c <= '9' && v < (1ull << 31); c++) v = v * 10 + (uint64_t)(*c - '0');
+  return v < (1ull << 31) ? v : 1ull << 31;
 }
 
 /*
- * The largest read of 4 KiB page-cache pages queue MAJ:MIN takes as one request (a partition's
- * queue is its parent's): min(max_sectors_kb, max_segments x min(4 KiB, max_segment_size)); 0
- * when the queue does not say. A larger read reaches the device split in several.
+ * The largest request queue MAJ:MIN takes (a partition's queue is its parent's): min(max_sectors_kb,
+ * max_segments x max_segment_size); 0 when the queue does not say. A larger read always reaches
+ * the device split. A smaller one may be too: a page-cache read is one segment per run of
+ * physically contiguous pages, so with every page apart it is split past max_segments x 4 KiB
+ * (512 KiB on the benchmark's loop device). That worst case is not the cap: planned with it,
+ * node's start was 100 device requests in every run, with 1 MiB requests 63 to 101 (its pages
+ * were often contiguous; docs/BENCHMARKS.md, "Requests the device takes unsplit"). max_sectors_kb
+ * matters most: the kernel reads at most max(max_sectors_kb, read_ahead_kb) of a readahead call
+ * and drops the rest.
  */
 static uint64_t queue_cap(unsigned maj, unsigned min) {
   static const char *const tails[2][3] = {
@@ -89,7 +95,7 @@ static uint64_t queue_cap(unsigned maj, unsigned min) {
       v[i] = read_u64(p);
     }
     if (!v[0] || !v[1] || !v[2]) continue;
-    uint64_t seg = v[2] < 4096 ? v[2] : 4096, by_segments = v[1] * seg, by_sectors = v[0] << 10;
+    uint64_t by_segments = v[1] * v[2], by_sectors = v[0] << 10; /* each at most 2^62: no overflow */
     return by_sectors < by_segments ? by_sectors : by_segments;
   }
   return 0;

@@ -15,7 +15,7 @@ struct epf_devpick {
   const struct epf_device *dev;
   const char *why; /* 0 when ELFPREFETCH_DEVICE chose it */
   int loop;        /* a loop device: `why` is about its backing file's device */
-  uint32_t cap;    /* largest request the device takes unsplit, bytes, as epf_plan_cap() keeps it */
+  uint32_t cap;    /* largest request the device takes (larger: always split), bytes, as epf_plan_cap() keeps it */
 };
 
 /* The class (ELFPREFETCH_DEVICE, else detected) and the request cap of the file's device. The cap

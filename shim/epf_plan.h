@@ -37,8 +37,8 @@ typedef void (*epf_request_fn)(void *ctx, uint64_t offset, uint64_t length);
  * request iff h * iops < bandwidth (h / bandwidth < 1 / iops: the transfer costs less than the
  * request it saves) and the merged request stays within the cap, and splits a longer run into
  * pieces of the cap from its start. The cap is the largest request the file's device takes
- * unsplit (epf_devclass.c), so each planned request is one device request and the cost model
- * counts what the device does; epf_plan_cap() keeps it within EPF_MIN_REQUEST..EPF_MAX_REQUEST.
+ * (epf_devclass.c): a larger one is always split, and the cost model counts one request per
+ * planned request; epf_plan_cap() keeps it within EPF_MIN_REQUEST..EPF_MAX_REQUEST.
  */
 struct epf_plan {
   uint64_t file_size;

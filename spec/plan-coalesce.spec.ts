@@ -39,7 +39,7 @@ t.test('the cost model merges exactly the holes cheaper than a request', async (
 
 t.test('a device cap: no request larger, holes merged only within it, long runs split at it', async (t) => {
   const ps = 4096;
-  const cap = 512 << 10; // the benchmark's loop device: max_segments 128 x 4 KiB
+  const cap = 512 << 10; // a queue with max_sectors_kb 512
   // hdd merges any hole within the cap: 127 pages apart fit, 128 do not
   t.same(planReads([{ first: 0, count: 1 }, { first: 127, count: 1 }], ps, DEVICES.hdd, undefined, cap), [{ offset: 0, length: cap }]);
   t.equal(planReads([{ first: 0, count: 1 }, { first: 128, count: 1 }], ps, DEVICES.hdd, undefined, cap).length, 2);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { stampFile } from '../src/ops/stamp';
-import { deviceRequestBytes, queueLimits } from '../src/bench/device';
+import { queueLimits } from '../src/bench/device';
 import { DEVICES, ReadRequest, planReads, requestCap } from '../src/readplan/coalesce';
 import { capText, chooseDevice } from '../src/readplan/device';
 import { repoRoot } from './helpers/fixtures';
@@ -164,6 +164,12 @@ if (s) {
 
 // ---------------------------------------------------------------- the device class, C and TS
 
+/** The largest request a loop device takes: min(max_sectors_kb, max_segments x max_segment_size), kept as the plan keeps it. */
+const loopCap = (dev: string): number => {
+  const q = queueLimits({ dev })!;
+  return requestCap(Math.min(q.maxSectorsKb * 1024, q.maxSegments * q.maxSegmentSize));
+};
+
 /** "CLASS: WHY, requests <= N KiB" from the shim's debug line for `file`. */
 const classOf = (stderr: string, file: string): string | undefined => {
   const line = stderr.split('\n').find((l) => l.startsWith(`elfprefetch: ${file}: prefetched`));
@@ -206,7 +212,7 @@ if (s) {
         t.equal(c, twin(copy), 'the twin says the same');
         const why = (x?: string) => x?.replace(/^\w+: (loop device on )?/, '').replace(/, requests <= \d+ KiB$/, '');
         t.equal(why(c), why(twin(img)), 'the reason is that of the device the image lies on');
-        t.equal(chooseDevice(copy).cap, Math.min(chooseDevice(img).cap, requestCap(deviceRequestBytes(queueLimits({ dev })))), 'the cap: the smaller of the loop\'s queue and the disk\'s');
+        t.equal(chooseDevice(copy).cap, Math.min(chooseDevice(img).cap, loopCap(dev)), 'the cap: the smaller of the loop\'s queue and the disk\'s');
       } finally {
         sh('umount', [mnt]);
       }

@@ -198,6 +198,7 @@ t.test('the device class and the cap behind loop devices nested 1 to 5 deep (the
   let parent = fs.mkdtempSync(path.join(out, 'loops-'));
   const files: string[] = [];
   // max_sectors_kb per depth (0: the loop's default); the cap is the smallest on the way
+  // (min(max_sectors_kb, max_segments x max_segment_size) of each queue)
   const sectorsKb = [0, 300, 448, 190, 100];
   const caps: number[] = [];
   for (let depth = 1, mb = 48; depth <= 5; depth++, mb -= 8) {
@@ -207,8 +208,13 @@ t.test('the device class and the cap behind loop devices nested 1 to 5 deep (the
     const dev = sh('losetup', ['-f', '--show', img]);
     undo.push(() => sh('losetup', ['-d', dev]));
     const q = (k: string): number => Number(fs.readFileSync(`/sys/block/${path.basename(dev)}/queue/${k}`, 'utf8'));
-    if (sectorsKb[depth - 1]) fs.writeFileSync(`/sys/block/${path.basename(dev)}/queue/max_sectors_kb`, String(sectorsKb[depth - 1]));
-    caps.push(Math.min(q('max_sectors_kb') * 1024, q('max_segments') * Math.min(4096, q('max_segment_size'))));
+    if (sectorsKb[depth - 1]) {
+      // the setting outlives the attachment: back to the default (0) before the device is detached
+      const knob = `/sys/block/${path.basename(dev)}/queue/max_sectors_kb`;
+      fs.writeFileSync(knob, String(sectorsKb[depth - 1]));
+      undo.push(() => fs.writeFileSync(knob, '0'));
+    }
+    caps.push(Math.min(q('max_sectors_kb') * 1024, q('max_segments') * q('max_segment_size')));
     const mnt = path.join(parent, `mnt${depth}`);
     fs.mkdirSync(mnt);
     sh('mount', [dev, mnt]);
@@ -221,7 +227,7 @@ t.test('the device class and the cap behind loop devices nested 1 to 5 deep (the
   // the disk the outer image is on (a partition's queue is its parent's)
   const sys = `/sys/dev/block/${sh('stat', ['-c', '%Hd:%Ld', out])}`;
   const qd = (k: string): number => Number((fs.existsSync(`${sys}/queue/${k}`) ? fs.readFileSync(`${sys}/queue/${k}`, 'utf8') : fs.existsSync(`${sys}/../queue/${k}`) ? fs.readFileSync(`${sys}/../queue/${k}`, 'utf8') : 'x').trim());
-  const disk = Math.min(qd('max_sectors_kb') * 1024, qd('max_segments') * Math.min(4096, qd('max_segment_size'))) || Infinity;
+  const disk = Math.min(qd('max_sectors_kb') * 1024, qd('max_segments') * qd('max_segment_size')) || Infinity;
   const c = ask(files.map((f) => `device ${f}`));
   const forced = ask(files.map((f) => `device-as hdd ${f}`));
   files.forEach((f, i) => {

@@ -6,9 +6,9 @@
  * Cost model: a request costs 1/iops seconds, a byte 1/bandwidth. Merging a hole of h bytes
  * saves one request and costs h bytes of transfer, so a hole is merged iff h / bandwidth <
  * 1 / iops, i.e. h * iops < bandwidth, and only while the merged request stays within the cap:
- * the largest request the file's device takes unsplit (device.ts), at most 1 MiB (the kernel
- * silently caps a larger readahead call). Each planned request is then one device request, which
- * is what the model counts. A longer run is split into pieces of the cap from its start. Runs are
+ * the largest request the file's device takes (device.ts: a larger one is always split, and the
+ * model counts one request per planned request), at most 1 MiB (the kernel silently caps a larger
+ * readahead call). A longer run is split into pieces of the cap from its start. Runs are
  * clipped to the file size; a run at or past the end ends the plan.
  */
 import type { Run } from '../note/pageset';

@@ -8,8 +8,8 @@ export interface DeviceChoice {
   /** Why the shim picks this class, in the words of its debug line; undefined when it was set. */
   why?: string;
   /**
-   * Largest request the file's device takes unsplit, bytes, as requestCap keeps it (MAX_REQUEST
-   * when no queue says). Read from the queue even when the class is set.
+   * Largest request the file's device takes (larger ones are always split), bytes, as requestCap
+   * keeps it (MAX_REQUEST when no queue says). Read from the queue even when the class is set.
    */
   cap: number;
 }
@@ -47,21 +47,22 @@ function networkFs(file: string): boolean {
   }
 }
 
+/** A decimal sysfs value, at most 2^31 (as the shim reads it); 0 when it cannot be read. */
 function readNumber(file: string): number {
   const m = /^\d+/.exec(readSmall(file) ?? '');
-  return m ? Number(m[0]) : 0;
+  return m ? Math.min(Number(m[0]), 2 ** 31) : 0;
 }
 
 /**
- * The largest read of 4 KiB page-cache pages queue MAJ:MIN takes as one request (a partition's
- * queue is its parent's): min(max_sectors_kb, max_segments x min(4 KiB, max_segment_size)); 0
- * when the queue does not say.
+ * The largest request queue MAJ:MIN takes (a partition's queue is its parent's): min(max_sectors_kb,
+ * max_segments x max_segment_size); 0 when the queue does not say. A larger read is always split;
+ * a smaller one only when its pages are not physically contiguous (shim/epf_devclass.c queue_cap).
  */
 function queueCap(sys: string): number {
   for (const q of ['queue', '../queue']) {
     const [kb, segments, segment] = ['max_sectors_kb', 'max_segments', 'max_segment_size'].map((k) => readNumber(`${sys}/${q}/${k}`));
     if (!kb || !segments || !segment) continue;
-    return Math.min(kb * 1024, segments * Math.min(4096, segment));
+    return Math.min(kb * 1024, segments * segment);
   }
   return 0;
 }

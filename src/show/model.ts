@@ -49,7 +49,7 @@ export interface ShownObject {
   device: DeviceParams;
   /** How the class was chosen: as the shim detects it (and what that assumed), or set. */
   deviceWhy: string;
-  /** Largest request planned: what the file's device takes unsplit, as the shim reads it. */
+  /** Largest request planned: the largest the file's device takes, as the shim reads it. */
   cap: number;
   plan: ReadRequest[];
 }
@@ -231,6 +231,6 @@ export function summary(o: ShownObject): string {
   const ms = (o.plan.length / d.iops + bytes / d.bandwidth) * 1000;
   return (
     `set '${o.setName}': ${pageTotal(o.selected)} of ${o.pageCount} pages selected in ${o.selected.length} extent${o.selected.length === 1 ? '' : 's'}; ` +
-    `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms; device class ${o.deviceWhy}; ${capText(o.cap)}, the largest the device's queue takes unsplit (1024 KiB when no queue says)`
+    `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms; device class ${o.deviceWhy}; ${capText(o.cap)}, the largest request the device's queue takes (1024 KiB when no queue says)`
   );
 }
