@@ -21,7 +21,7 @@ static ssize_t read_small(const char *path, char *buf, size_t cap) {
   return n;
 }
 
-/* "/sys/dev/block/MAJ:MIN" and a tail: 15 + 10 + 1 + 10 + at most 26 ("/../queue/max_segment_size") + NUL. */
+/* "/sys/dev/block/MAJ:MIN" and a tail: 15 + 10 + 1 + 10 + at most 24 ("/../queue/max_sectors_kb") + NUL. */
 #define SYS_BLOCK_MAX 64
 
 static char *put_str(char *p, const char *s) {
@@ -62,7 +62,7 @@ static const struct {
     [WHY_ROT] = {EPF_DEV_HDD, "rotational"},
 };
 
-/* A decimal sysfs value, at most 2^31 (no queue limit that matters here is larger); 0 when it cannot be read. */
+/* A decimal sysfs value, at most 2^31 (no limit that matters here is larger); 0 when it cannot be read. */
 static uint64_t read_u64(const char *path) {
   char buf[32];
   if (read_small(path, buf, sizeof buf) < 1) return 0;
@@ -72,31 +72,23 @@ static uint64_t read_u64(const char *path) {
 }
 
 /*
- * The largest request queue MAJ:MIN takes (a partition's queue is its parent's): min(max_sectors_kb,
- * max_segments x max_segment_size); 0 when the queue does not say. A larger read always reaches
- * the device split. A smaller one may be too: a page-cache read is one segment per run of
- * physically contiguous pages, so with every page apart it is split past max_segments x 4 KiB
- * (512 KiB on the benchmark's loop device). That worst case is not the cap: planned with it,
- * node's start was 100 device requests in every run, with 1 MiB requests 63 to 101 (its pages
- * were often contiguous; docs/BENCHMARKS.md, "Requests the device takes unsplit"). max_sectors_kb
- * matters most: the kernel reads at most max(max_sectors_kb, read_ahead_kb) of a readahead call
- * and drops the rest.
+ * The largest request queue MAJ:MIN takes (a partition's queue is its parent's): its
+ * max_sectors_kb, in bytes; 0 when the queue does not say. A larger read is always split, and the
+ * kernel reads at most max(max_sectors_kb, read_ahead_kb) of a readahead call and drops the rest.
+ * max_segments x max_segment_size limits a request too, but is far above it in practice (8 MiB on
+ * a loop device, 254 x 4 GiB on this VM's virtio disk) and is not read: each sysfs file costs a warm start
+ * 15-20 us (docs/BENCHMARKS.md, "Requests the device takes unsplit"). With pages scattered in
+ * memory a request is split past max_segments x 4 KiB (512 KiB on the benchmark's loop device);
+ * that worst case is not the cap: planned with it, node's start was 100 device requests in every
+ * run, with 1 MiB requests 63 to 101 (its pages were often contiguous).
  */
 static uint64_t queue_cap(unsigned maj, unsigned min) {
-  static const char *const tails[2][3] = {
-      {"/queue/max_sectors_kb", "/queue/max_segments", "/queue/max_segment_size"},
-      {"/../queue/max_sectors_kb", "/../queue/max_segments", "/../queue/max_segment_size"},
-  };
+  static const char *const tails[2] = {"/queue/max_sectors_kb", "/../queue/max_sectors_kb"};
   char p[SYS_BLOCK_MAX];
   for (int k = 0; k < 2; k++) {
-    uint64_t v[3];
-    for (int i = 0; i < 3; i++) {
-      sys_block(p, maj, min, tails[k][i]);
-      v[i] = read_u64(p);
-    }
-    if (!v[0] || !v[1] || !v[2]) continue;
-    uint64_t by_segments = v[1] * v[2], by_sectors = v[0] << 10; /* each at most 2^62: no overflow */
-    return by_sectors < by_segments ? by_sectors : by_segments;
+    sys_block(p, maj, min, tails[k]);
+    uint64_t kb = read_u64(p);
+    if (kb) return kb << 10;
   }
   return 0;
 }

@@ -164,11 +164,8 @@ if (s) {
 
 // ---------------------------------------------------------------- the device class, C and TS
 
-/** The largest request a loop device takes: min(max_sectors_kb, max_segments x max_segment_size), kept as the plan keeps it. */
-const loopCap = (dev: string): number => {
-  const q = queueLimits({ dev })!;
-  return requestCap(Math.min(q.maxSectorsKb * 1024, q.maxSegments * q.maxSegmentSize));
-};
+/** The largest request a loop device takes: its max_sectors_kb, kept as the plan keeps it. */
+const loopCap = (dev: string): number => requestCap(queueLimits({ dev })!.maxSectorsKb * 1024);
 
 /** "CLASS: WHY, requests <= N KiB" from the shim's debug line for `file`. */
 const classOf = (stderr: string, file: string): string | undefined => {

@@ -198,7 +198,6 @@ t.test('the device class and the cap behind loop devices nested 1 to 5 deep (the
   let parent = fs.mkdtempSync(path.join(out, 'loops-'));
   const files: string[] = [];
   // max_sectors_kb per depth (0: the loop's default); the cap is the smallest on the way
-  // (min(max_sectors_kb, max_segments x max_segment_size) of each queue)
   const sectorsKb = [0, 300, 448, 190, 100];
   const caps: number[] = [];
   for (let depth = 1, mb = 48; depth <= 5; depth++, mb -= 8) {
@@ -214,7 +213,7 @@ t.test('the device class and the cap behind loop devices nested 1 to 5 deep (the
       fs.writeFileSync(knob, String(sectorsKb[depth - 1]));
       undo.push(() => fs.writeFileSync(knob, '0'));
     }
-    caps.push(Math.min(q('max_sectors_kb') * 1024, q('max_segments') * q('max_segment_size')));
+    caps.push(q('max_sectors_kb') * 1024);
     const mnt = path.join(parent, `mnt${depth}`);
     fs.mkdirSync(mnt);
     sh('mount', [dev, mnt]);
@@ -227,7 +226,7 @@ t.test('the device class and the cap behind loop devices nested 1 to 5 deep (the
   // the disk the outer image is on (a partition's queue is its parent's)
   const sys = `/sys/dev/block/${sh('stat', ['-c', '%Hd:%Ld', out])}`;
   const qd = (k: string): number => Number((fs.existsSync(`${sys}/queue/${k}`) ? fs.readFileSync(`${sys}/queue/${k}`, 'utf8') : fs.existsSync(`${sys}/../queue/${k}`) ? fs.readFileSync(`${sys}/../queue/${k}`, 'utf8') : 'x').trim());
-  const disk = Math.min(qd('max_sectors_kb') * 1024, qd('max_segments') * qd('max_segment_size')) || Infinity;
+  const disk = qd('max_sectors_kb') * 1024 || Infinity;
   const c = ask(files.map((f) => `device ${f}`));
   const forced = ask(files.map((f) => `device-as hdd ${f}`));
   files.forEach((f, i) => {

@@ -54,15 +54,14 @@ function readNumber(file: string): number {
 }
 
 /**
- * The largest request queue MAJ:MIN takes (a partition's queue is its parent's): min(max_sectors_kb,
- * max_segments x max_segment_size); 0 when the queue does not say. A larger read is always split;
- * a smaller one only when its pages are not physically contiguous (shim/epf_devclass.c queue_cap).
+ * The largest request queue MAJ:MIN takes (a partition's queue is its parent's): its
+ * max_sectors_kb, in bytes; 0 when the queue does not say (shim/epf_devclass.c queue_cap, which
+ * says why max_segments is not read).
  */
 function queueCap(sys: string): number {
   for (const q of ['queue', '../queue']) {
-    const [kb, segments, segment] = ['max_sectors_kb', 'max_segments', 'max_segment_size'].map((k) => readNumber(`${sys}/${q}/${k}`));
-    if (!kb || !segments || !segment) continue;
-    return Math.min(kb * 1024, segments * segment);
+    const kb = readNumber(`${sys}/${q}/max_sectors_kb`);
+    if (kb) return kb * 1024;
   }
   return 0;
 }
