@@ -75,12 +75,12 @@ static uint64_t read_u64(const char *path) {
  * The largest request queue MAJ:MIN takes (a partition's queue is its parent's): its
  * max_sectors_kb, in bytes; 0 when the queue does not say. A larger read is always split, and the
  * kernel reads at most max(max_sectors_kb, read_ahead_kb) of a readahead call and drops the rest.
- * max_segments x max_segment_size limits a request too, but is far above it in practice (8 MiB on
- * a loop device, 254 x 4 GiB on this VM's virtio disk) and is not read: each sysfs file costs a warm start
- * 15-20 us (docs/BENCHMARKS.md, "Requests the device takes unsplit"). With pages scattered in
- * memory a request is split past max_segments x 4 KiB (512 KiB on the benchmark's loop device);
- * that worst case is not the cap: planned with it, node's start was 100 device requests in every
- * run, with 1 MiB requests 63 to 101 (its pages were often contiguous).
+ * max_segments x max_segment_size limits a request too, but is far above it in practice (8 MiB
+ * on a loop device, 254 x 4 GiB on this VM's virtio disk) and is not read: each sysfs file costs
+ * a warm start 15-20 us (docs/BENCHMARKS.md, "Requests the device takes unsplit"). With pages
+ * scattered in memory a request is split past max_segments x 4 KiB (512 KiB on the benchmark's
+ * loop device); that worst case is not the cap: planned with it, node's start was 100 device
+ * requests in every run, with 1 MiB requests 63 to 101 (its pages were often contiguous).
  */
 static uint64_t queue_cap(unsigned maj, unsigned min) {
   static const char *const tails[2] = {"/queue/max_sectors_kb", "/../queue/max_sectors_kb"};
