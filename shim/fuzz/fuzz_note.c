@@ -287,7 +287,7 @@ static void one(uint8_t *d, size_t size) {
                             (uint64_t)rd32(d + 8) * 4099,
                             UINT64_MAX};
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-          if (sizes[s] > 0) check_plan(&R, n.page_shift, sizes[s], dev, s & 1 ? 0 : (uint32_t)(s + 1) * 100000u); /* no cap, or one of 200 KB to 700 KB */
+          if (sizes[s] > 0) check_plan(&R, n.page_shift, sizes[s], dev, s & 1 ? 0 : (uint32_t)(s + 1) * 100000u); /* no cap, or 300, 500 or 700 KB (rounded down to pages) */
       }
       /* An early stop after the first run. */
       uint32_t all = R.n;
