@@ -1,8 +1,9 @@
 /*
  * Two runs of bench/cold-start.sh side by side (e.g. the shim before and after a change, each
  * selected with ELFPREFETCH_NATIVE_DIR): per program and model, the exec wrapper's ratios to
- * demand paging and whole-file preload, its requests, bytes and major faults, and the device
- * class the shim planned for.
+ * demand paging and whole-file preload, its requests, bytes and major faults, its time over the
+ * lower bounds (requests of <= 1 MiB, and of <= the bench's deviceRequestKb), and the device
+ * class (and request cap) the shim planned for.
  *
  *   npx ts-node --transpile-only bench/cold-compare.ts DIR_A DIR_B
  */
@@ -34,10 +35,11 @@ const row = (m: ModelResult | undefined): string[] => {
     `${s('demand')?.ios.median ?? '-'} / ${s('wholefile')?.ios.median ?? '-'} / ${e?.ios.median ?? '-'} (${e?.planned?.median ?? '-'})`,
     `${mib(s('wholefile')?.bytes.median)} / ${mib(e?.bytes.median)}`,
     `${s('demand')?.majflt.median ?? '-'} → ${e?.majflt.median ?? '-'}`,
+    `${f2(e?.toBound)} / ${f2(e && m?.deviceBound ? e.wallMs.median / m.deviceBound.ms : undefined)}`,
   ];
 };
-console.log(`| program | model | run | shim planned for | wall ms demand / whole-file / exec / warm | exec / demand | exec / whole-file | requests demand / whole-file / exec (planned) | MiB whole-file / exec | major faults demand → exec |`);
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log(`| program | model | run | shim planned for | wall ms demand / whole-file / exec / warm | exec / demand | exec / whole-file | requests demand / whole-file / exec (planned) | MiB whole-file / exec | major faults demand → exec | exec / bound (1 MiB / device's) |`);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const n of names) {
   const ra = load(dirs[0]!, n);
   const rb = load(dirs[1]!, n);

@@ -5,6 +5,7 @@
 #ifndef EPF_DEVCLASS_H
 #define EPF_DEVCLASS_H
 
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "epf_prefetch.h"
@@ -14,8 +15,11 @@ struct epf_devpick {
   const struct epf_device *dev;
   const char *why; /* 0 when ELFPREFETCH_DEVICE chose it */
   int loop;        /* a loop device: `why` is about its backing file's device */
+  uint32_t cap;    /* largest request the device takes (larger: always split), bytes, as epf_plan_cap() keeps it */
 };
 
+/* The class (ELFPREFETCH_DEVICE, else detected) and the request cap of the file's device. The cap
+ * is read from the queue limits even when the class is forced: sysfs knows them, unlike the class. */
 struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const struct stat *st);
 
 /* Whether a statfs f_type is a network or user-space file system (NFS, CIFS/SMB, FUSE, 9p,

@@ -101,6 +101,9 @@ __attribute__((noinline)) static void say_prefetched(const char *label, const ch
       epf_put(&l, dp->loop ? ": loop device on " : ": ");
       epf_put(&l, dp->why);
     }
+    epf_put(&l, ", requests <= ");
+    epf_put_u64(&l, dp->cap >> 10);
+    epf_put(&l, " KiB");
     epf_put(&l, t->fadvise ? ", fadvise)" : ")");
     if (t->cached) {
       epf_put(&l, ", ");
@@ -124,7 +127,7 @@ static int prefetch_requests(const char *label, const char *via, int fd, const s
   struct ra r = {fd, from, to, 0, {fd, (uint64_t)st->st_size, 0}, t, o->budget};
   if (!o->residency) t->look = -1;
   struct epf_plan plan;
-  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, issue, &r);
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, dp.cap, issue, &r);
   int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
   if (e == EPF_OK) epf_plan_finish(&plan);
   epf_resident_release(&r.c);
@@ -312,7 +315,8 @@ static void check_resident(void *ctx, uint64_t off, uint64_t len) {
 static int set_resident(int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o) {
   struct whole w = {{fd, (uint64_t)st->st_size, 0}, 0};
   struct epf_plan plan;
-  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, epf_device_for(o, fd, st).dev, check_resident, &w);
+  struct epf_devpick dp = epf_device_for(o, fd, st);
+  epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, dp.cap, check_resident, &w);
   int ok = epf_note_runs(n, 0, o->set, o->set_len, epf_plan_run, &plan) == EPF_OK;
   if (ok) epf_plan_finish(&plan);
   epf_resident_release(&w.c);

@@ -18,8 +18,15 @@ const struct epf_device *epf_device_by_name(const char *name) {
   return 0;
 }
 
-void epf_plan_init(struct epf_plan *p, uint64_t file_size, uint32_t page_shift, const struct epf_device *dev, epf_request_fn emit, void *ctx) {
+uint32_t epf_plan_cap(uint64_t bytes) {
+  if (bytes == 0 || bytes >= EPF_MAX_REQUEST) return EPF_MAX_REQUEST;
+  if (bytes <= EPF_MIN_REQUEST) return EPF_MIN_REQUEST;
+  return (uint32_t)(bytes & ~(uint64_t)4095);
+}
+
+void epf_plan_init(struct epf_plan *p, uint64_t file_size, uint32_t page_shift, const struct epf_device *dev, uint32_t cap, epf_request_fn emit, void *ctx) {
   memset(p, 0, sizeof *p);
+  p->cap = epf_plan_cap(cap);
   p->file_size = file_size;
   p->page_shift = page_shift;
   p->iops = dev->iops;
@@ -51,14 +58,14 @@ int epf_plan_run(void *plan, uint32_t first, uint32_t count) {
   p->runs++;
   /* Merge the hole iff reading it costs less than the request it saves: h/bw < 1/iops. The size
    * test comes first, so h < 1 MiB and h * iops cannot overflow. */
-  if (p->have && a >= p->end && b - p->start <= EPF_MAX_REQUEST && (a - p->end) * p->iops < p->bandwidth) {
+  if (p->have && a >= p->end && b - p->start <= p->cap && (a - p->end) * p->iops < p->bandwidth) {
     p->end = b;
     return p->done;
   }
   if (p->have) plan_emit(p, p->start, p->end);
-  while (b - a > EPF_MAX_REQUEST) {
-    plan_emit(p, a, a + EPF_MAX_REQUEST);
-    a += EPF_MAX_REQUEST;
+  while (b - a > p->cap) {
+    plan_emit(p, a, a + p->cap);
+    a += p->cap;
   }
   p->have = 1;
   p->start = a;

@@ -1,7 +1,7 @@
 /*
  * Test driver: the C coalescer on cases from stdin, for the differential test against
- * src/readplan/coalesce.ts. Each input line is "DEVICE PAGE_SHIFT FILE_SIZE N first count ..."
- * (N runs); each output line lists the planned requests as "offset+length" separated by spaces.
+ * src/readplan/coalesce.ts. Each input line is "DEVICE CAP PAGE_SHIFT FILE_SIZE N first count ..."
+ * (CAP: the request cap in bytes, 0 for none; N runs); each output line lists the planned requests as "offset+length" separated by spaces.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,13 +17,13 @@ static void print_request(void *ctx, uint64_t off, uint64_t len) {
 int main(void) {
   char dev[16];
   unsigned shift, n;
-  unsigned long long size;
-  while (scanf("%15s %u %llu %u", dev, &shift, &size, &n) == 4) {
+  unsigned long long cap, size;
+  while (scanf("%15s %llu %u %llu %u", dev, &cap, &shift, &size, &n) == 5) {
     const struct epf_device *d = epf_device_by_name(dev);
     if (!d) return 2;
     int first = 1;
     struct epf_plan p;
-    epf_plan_init(&p, size, shift, d, print_request, &first);
+    epf_plan_init(&p, size, shift, d, epf_plan_cap(cap), print_request, &first);
     int stop = 0;
     for (unsigned i = 0; i < n; i++) {
       unsigned f, c;

@@ -7,7 +7,8 @@
  *                               -> the layout digest of that table (FORMAT.md 2), 16 hex digits
  *   file PATH                   -> "LAYOUT BUILD-ID NOTE" as the shim reads the file (NOTE:
  *                                  "note" or "none"), or "refused WHY"
- *   device PATH                 -> "CLASS: WHY" as the debug line says it, or "error"
+ *   device PATH                 -> "CLASS: WHY, requests <= N KiB" as the debug line says it, or "error"
+ *   device-as CLASS PATH        -> the same with ELFPREFETCH_DEVICE=CLASS: "CLASS, requests <= N KiB"
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -64,16 +65,18 @@ static void file_cmd(const char *path) {
   close(f.fd);
 }
 
-static void device_cmd(const char *path) {
+static void device_cmd(const char *path, const char *forced) {
   struct epf_options o;
   memset(&o, 0, sizeof o);
+  o.device = epf_device_by_name(forced);
   struct stat st;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 || fstat(fd, &st) != 0) {
     printf("error\n");
   } else {
     struct epf_devpick d = epf_device_for(&o, fd, &st);
-    printf("%s: %s%s\n", d.dev->name, d.loop ? "loop device on " : "", d.why);
+    if (d.why) printf("%s: %s%s, requests <= %u KiB\n", d.dev->name, d.loop ? "loop device on " : "", d.why, d.cap >> 10);
+    else printf("%s, requests <= %u KiB\n", d.dev->name, d.cap >> 10);
   }
   if (fd >= 0) close(fd);
 }
@@ -111,7 +114,12 @@ int main(void) {
     } else if (strncmp(line, "file ", 5) == 0) {
       file_cmd(arg);
     } else if (strncmp(line, "device ", 7) == 0) {
-      device_cmd(arg);
+      device_cmd(arg, 0);
+    } else if (strncmp(line, "device-as ", 10) == 0) {
+      char *path = strchr(arg, ' ');
+      if (!path) return 2;
+      *path++ = 0;
+      device_cmd(path, arg);
     } else {
       return 2;
     }

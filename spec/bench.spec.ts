@@ -77,12 +77,12 @@ t.test('what the device takes unsplit, and what the shim said it issued', async 
   const sum = shimSummary('exec', ['noise', ...lines].join('\n'));
   t.equal(sum.lines.length, 3);
   t.same([sum.objects, sum.requests, sum.bytes, sum.cached], [2, 4, 3 << 20, 0]);
-  // what the residency check left out, and the class with why it was detected
+  // what the residency check left out, and the class with why it was detected (and the cap, as the shim says it now)
   const warm = [
     'elfprefetch: /usr/bin/x: prefetched 10 runs, 4096 bytes in 1 requests (ssd: loop device on virtio disk, its rotational flag says nothing), 2 requests of 8192 bytes cached already',
-    'elfprefetch: /lib/libc.so.6: prefetched 4 runs, 0 bytes in 0 requests (ssd: non-rotational, fadvise), 1 requests of 4096 bytes cached already (sidecar /s/ab/cd.note)',
+    'elfprefetch: /lib/libc.so.6: prefetched 4 runs, 0 bytes in 0 requests (ssd: non-rotational, requests <= 512 KiB, fadvise), 1 requests of 4096 bytes cached already (sidecar /s/ab/cd.note)',
   ];
-  t.same(plannedBy(warm), { objects: 2, requests: 1, bytes: 4096, classes: ['ssd: loop device on virtio disk, its rotational flag says nothing', 'ssd: non-rotational'] });
+  t.same(plannedBy(warm), { objects: 2, requests: 1, bytes: 4096, classes: ['ssd: loop device on virtio disk, its rotational flag says nothing', 'ssd: non-rotational, requests <= 512 KiB'] });
   const w = shimSummary('audit', warm.join('\n'));
   t.same([w.objects, w.requests, w.bytes, w.cached, w.cachedBytes], [2, 1, 4096, 3, 12288]);
 });

@@ -23,6 +23,7 @@ import { sh } from '../src/io/spawn';
 import { writeSidecar } from '../src/ops/sidecar';
 import { stampFile } from '../src/ops/stamp';
 import { DEVICES, planReads } from '../src/readplan/coalesce';
+import { chooseDevice } from '../src/readplan/device';
 import { nativeDir, buildNative, cc, escapeRegExp, inspect, parseStrace } from './helpers/shim';
 import { objectBody, rawNote } from './helpers/raw-note';
 
@@ -307,7 +308,7 @@ t.test('on a loop device', async (t) => {
   // kernel's exec read first; the default (yes) is the note cache subtest's.
   const baseConf = [`filesystem = ${mnt}`, 'device = nvme', 'sidecar = none', 'residency = no'];
   const planned = (file: string, rs: Array<{ first: number; count: number }>) =>
-    planReads(rs, 4096, DEVICES.nvme, fs.statSync(file).size).map((r) => `readahead ${file} ${r.offset}+${r.length}`);
+    planReads(rs, 4096, DEVICES.nvme, fs.statSync(file).size, chooseDevice(file).cap).map((r) => `readahead ${file} ${r.offset}+${r.length}`);
   // (strace 6.x prints cachestat, syscall 451, by number whatever -e trace says.)
   const callsOf = (trace: string) => parseStrace(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => !/ syscall_0x1c3\(/.test(l)).join('\n'));
 
@@ -343,7 +344,7 @@ t.test('on a loop device', async (t) => {
     t.ok(await d.waitFor(/watching execs on the file system of .* with notification events/), 'listening with notification events');
     const r = await run([at('stamped')]);
     t.equal(r.stdout, EXPECTED, 'the stamped program prints what it prints');
-    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('stamped')}: prefetched 2 runs, 36864 bytes in 2 requests \\(nvme\\)$`, 'm')), `the daemon says it prefetched it:\n${d.text()}`);
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('stamped')}: prefetched 2 runs, 36864 bytes in 2 requests \\(nvme, requests <= \\d+ KiB\\)$`, 'm')), `the daemon says it prefetched it:\n${d.text()}`);
     const set = 8 * 4096;
     t.ok(resident(at('stamped')) >= set, `the set's ${set} bytes are in the page cache now (${resident(at('stamped'))} bytes resident; nothing but the daemon read them)`);
     const again = await run([at('stamped')]);
@@ -370,7 +371,7 @@ t.test('on a loop device', async (t) => {
     const d = new Daemon(work, writeConf(work, [`filesystem = ${mnt}`, 'device = nvme', `sidecar = ${dir}`, 'skip-resident = no', 'residency = no']));
     t.ok(await d.waitFor(/watching execs/), 'listening');
     t.equal((await run([at('plain')])).stdout, EXPECTED);
-    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('plain')}: prefetched 2 runs, 36864 bytes in 2 requests \\(nvme\\) \\(sidecar ${sc}\\)$`, 'm')), `prefetched from ${sc}`);
+    t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('plain')}: prefetched 2 runs, 36864 bytes in 2 requests \\(nvme, requests <= \\d+ KiB\\) \\(sidecar ${sc}\\)$`, 'm')), `prefetched from ${sc}`);
     fs.chmodSync(sc, 0o664);
     t.equal((await run([at('plain')])).stdout, EXPECTED);
     t.ok(await d.waitFor(new RegExp(`^elfprefetch: ${at('plain')}: no note; sidecar ${sc} ignored: writable by group or others$`, 'm')), 'a group-writable sidecar is ignored');
@@ -644,7 +645,7 @@ t.test('on a loop device', async (t) => {
     await exec(d, 2, 'second exec');
     t.equal(count(d, fromCache), 1, 'the second exec takes it from the note cache');
     // Its set is in the page cache now (the first exec read it): nothing is read again.
-    t.match(d.text(), new RegExp(`^elfprefetch: ${esc}: prefetched 2 runs, 0 bytes in 0 requests \\(nvme\\), 2 requests of \\d+ bytes cached already$`, 'm'), 'the second exec leaves out the requests whose pages are cached');
+    t.match(d.text(), new RegExp(`^elfprefetch: ${esc}: prefetched 2 runs, 0 bytes in 0 requests \\(nvme, requests <= \\d+ KiB\\), 2 requests of \\d+ bytes cached already$`, 'm'), 'the second exec leaves out the requests whose pages are cached');
     const when = new Date(Date.now() + 5000);
     fs.utimesSync(prog, when, when);
     await exec(d, 3, 'after touch');

@@ -10,6 +10,7 @@ import * as F from '../src/note/format';
 import { Run } from '../src/note/pageset';
 import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
+import { chooseDevice } from '../src/readplan/device';
 import { Fixture, copyFixture, fixture, runCommand } from './helpers/fixtures';
 import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, escapeRegExp, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
@@ -29,7 +30,7 @@ function expectedCalls(file: string, device: DeviceClass): Array<{ path: string;
   return me.note.objects.map((o, i) => {
     const p = i === 0 ? file : o.path;
     const set = o.pageSets.find((s) => s.name === 'default')!;
-    return { path: p, reqs: planReads(set.runs, pageSize, DEVICES[device], fs.statSync(p).size) };
+    return { path: p, reqs: planReads(set.runs, pageSize, DEVICES[device], fs.statSync(p).size, chooseDevice(p).cap) };
   });
 }
 
@@ -95,7 +96,7 @@ t.test('(a) a stamped program: each hook issues exactly the planned reads, outpu
         t.ok(o.calls.every((x) => x.syscall === 'readahead' && x.result === 0), `${what}: readahead succeeded`);
         for (const w of want) {
           const bytes = w.reqs.reduce((n, r) => n + r.length, 0);
-          const line = new RegExp(`^elfprefetch: ${escapeRegExp(w.path)}: prefetched \\d+ runs, ${bytes} bytes in ${w.reqs.length} requests \\(${device}\\)$`, 'm');
+          const line = new RegExp(`^elfprefetch: ${escapeRegExp(w.path)}: prefetched \\d+ runs, ${bytes} bytes in ${w.reqs.length} requests \\(${device}, requests <= ${chooseDevice(w.path).cap >> 10} KiB\\)$`, 'm');
           t.match(o.stderr, line, `${what}: the debug line for ${path.basename(w.path)}`);
         }
         t.equal(withoutDiagnostics(o.stderr), '', `${what}: nothing else on stderr`);
@@ -130,7 +131,8 @@ t.test('(a) a stamped program: each hook issues exactly the planned reads, outpu
     }
   }
   const bigNvme = expectedCalls(big, 'nvme')[0]!.reqs;
-  t.ok(bigNvme.some((r) => r.length === 1 << 20) && bigNvme.length >= 5, 'the big plan splits at 1 MiB and keeps far runs apart');
+  const bigCap = chooseDevice(big).cap;
+  t.ok(bigCap <= 1 << 20 && bigNvme.some((r) => r.length === bigCap) && bigNvme.length >= 5, `the big plan splits at the device's cap (${bigCap >> 10} KiB, at most 1 MiB) and keeps far runs apart`);
   const pieSsd = expectedCalls(a.exe, 'ssd')[0]!.reqs;
   t.equal(pieSsd[pieSsd.length - 1]!.offset + pieSsd[pieSsd.length - 1]!.length, fs.statSync(a.exe).size, 'the PIE plan ends at the end of the file');
 
@@ -465,7 +467,7 @@ t.test('(d) secure mode: a setuid-root program run as nobody ignores ELFPREFETCH
   fs.chmodSync(exe, 0o755);
   const plain = asNobody(exe);
   t.equal(plain.stdout, 'secure=0\n');
-  t.match(plain.stderr, /^elfprefetch: .*secure: prefetched 1 runs, \d+ bytes in 1 requests \(nvme\)$/m, 'not setuid: the diagnostics are there');
+  t.match(plain.stderr, /^elfprefetch: .*secure: prefetched 1 runs, \d+ bytes in 1 requests \(nvme, requests <= \d+ KiB\)$/m, 'not setuid: the diagnostics are there');
   fs.chmodSync(exe, 0o4755);
   const suid = asNobody(exe);
   t.equal(suid.stdout, 'secure=1\n', 'setuid: AT_SECURE is set');
@@ -658,7 +660,7 @@ t.test('other ELF classes and byte orders: refused by the native shim, read by a
   const planned = (exe: string) => {
     const want = expectedCalls(exe, 'nvme')[0]!.reqs;
     const bytes = want.reduce((n, q) => n + q.length, 0);
-    return { want, line: new RegExp(`: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(nvme\\)$`, 'm') };
+    return { want, line: new RegExp(`: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(nvme, requests <= \\d+ KiB\\)$`, 'm') };
   };
 
   // i386: the wrapper built for it prefetches exactly the planned requests, then runs the program.

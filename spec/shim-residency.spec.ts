@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { stampFile } from '../src/ops/stamp';
-import { DEVICES, ReadRequest, planReads } from '../src/readplan/coalesce';
-import { chooseDevice } from '../src/readplan/device';
+import { queueLimits } from '../src/bench/device';
+import { DEVICES, ReadRequest, planReads, requestCap } from '../src/readplan/coalesce';
+import { capText, chooseDevice } from '../src/readplan/device';
 import { repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cc, evict, inspect, runHooked } from './helpers/shim';
 
@@ -71,7 +72,7 @@ function setup(): { prog: string; cache: string; plan: ReadRequest[] } | undefin
   stampFile(prog, { pageShift: 12, sets: [{ name: 'default', runs: RUNS }] });
   const me = inspect(prog);
   const runs = me.note!.objects[0]!.pageSets.find((s) => s.name === 'default')!.runs;
-  return { prog, cache, plan: planReads(runs, PAGE, DEVICES.nvme, fs.statSync(prog).size) };
+  return { prog, cache, plan: planReads(runs, PAGE, DEVICES.nvme, fs.statSync(prog).size, chooseDevice(prog).cap) };
 }
 
 const s = setup();
@@ -97,7 +98,7 @@ if (s) {
       t.equal(o.status, 0, `${hook}: the program ran`);
       t.match(o.stdout, /^blob 2 x /, `${hook}: its output`);
       t.same(ofProg(o.calls), [], `${hook}: no readahead or fadvise call for the program`);
-      t.match(o.stderr, new RegExp(`: prefetched \\d+ runs, 0 bytes in 0 requests \\(nvme\\), ${plan.length} requests of ${plan.reduce((n, q) => n + q.length, 0)} bytes cached already$`, 'm'), `${hook}: the debug line says all were cached`);
+      t.match(o.stderr, new RegExp(`: prefetched \\d+ runs, 0 bytes in 0 requests \\(nvme, requests <= \\d+ KiB\\), ${plan.length} requests of ${plan.reduce((n, q) => n + q.length, 0)} bytes cached already$`, 'm'), `${hook}: the debug line says all were cached`);
     }
     // control: with the check off, every request is issued
     const off = await run('exec', { ELFPREFETCH_RESIDENCY: '0' });
@@ -132,7 +133,7 @@ if (s) {
         const o = await exec();
         t.equal(o.status, 0, `requests ${cached} cached: the program ran`);
         t.same(ofProg(o.calls), missing(cached), `requests ${cached} cached: only the others are issued`);
-        t.match(o.stderr, new RegExp(`requests \\(nvme\\), ${cached.length + 1} requests of \\d+ bytes cached already$`, 'm'), `requests ${cached} cached: the debug line counts them and page 0`);
+        t.match(o.stderr, new RegExp(`requests \\(nvme, requests <= \\d+ KiB\\), ${cached.length + 1} requests of \\d+ bytes cached already$`, 'm'), `requests ${cached} cached: the debug line counts them and page 0`);
       }
 
       // a request with one page of its run missing is issued whole
@@ -163,7 +164,10 @@ if (s) {
 
 // ---------------------------------------------------------------- the device class, C and TS
 
-/** "CLASS: WHY" from the shim's debug line for `file`. */
+/** The largest request a loop device takes: its max_sectors_kb, kept as the plan keeps it. */
+const loopCap = (dev: string): number => requestCap(queueLimits({ dev })!.maxSectorsKb * 1024);
+
+/** "CLASS: WHY, requests <= N KiB" from the shim's debug line for `file`. */
 const classOf = (stderr: string, file: string): string | undefined => {
   const line = stderr.split('\n').find((l) => l.startsWith(`elfprefetch: ${file}: prefetched`));
   return line ? /requests \(([^)]*)\)/.exec(line)?.[1] : undefined;
@@ -173,12 +177,12 @@ if (s) {
   t.test('the device class and why: the shim and src/readplan/device.ts agree', async (t) => {
     const twin = (file: string): string => {
       const c = chooseDevice(file);
-      return `${c.device.name}: ${c.why}`;
+      return `${c.device.name}: ${c.why}, ${capText(c.cap)}`;
     };
     const here = await runHooked('exec', [s.prog, 'x'], { env: { ELFPREFETCH_DEBUG: '1' } });
     t.equal(classOf(here.stderr, s.prog), twin(s.prog), `a file on ${s.prog}'s file system: ${twin(s.prog)}`);
     const forced = await runHooked('exec', [s.prog, 'x'], { env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'net' } });
-    t.equal(classOf(forced.stderr, s.prog), 'net', 'ELFPREFETCH_DEVICE: the class alone');
+    t.equal(classOf(forced.stderr, s.prog), `net, ${capText(chooseDevice(s.prog, 'net').cap)}`, 'ELFPREFETCH_DEVICE: the class alone, and the device\'s cap');
     t.equal(chooseDevice(s.prog, 'net').why, undefined, 'the twin: no why when set');
 
     // a loop device over an ext4 image in /tmp: the class of the device the image lies on
@@ -203,7 +207,9 @@ if (s) {
         const c = classOf(o.stderr, copy);
         t.match(c, /^\w+: loop device on /, `on ${dev}: ${c}`);
         t.equal(c, twin(copy), 'the twin says the same');
-        t.equal(c?.replace(/^\w+: loop device on /, ''), twin(img).replace(/^\w+: /, ''), 'the reason is that of the device the image lies on');
+        const why = (x?: string) => x?.replace(/^\w+: (loop device on )?/, '').replace(/, requests <= \d+ KiB$/, '');
+        t.equal(why(c), why(twin(img)), 'the reason is that of the device the image lies on');
+        t.equal(chooseDevice(copy).cap, Math.min(chooseDevice(img).cap, loopCap(dev)), 'the cap: the smaller of the loop\'s queue and the disk\'s');
       } finally {
         sh('umount', [mnt]);
       }

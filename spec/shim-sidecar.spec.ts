@@ -8,6 +8,7 @@ import { NoteObject, buildIdOf, contentSha256, decodeNote, emptyNote, encodeNote
 import { DEFAULT_SIDECAR_DIR, MAX_SIDECAR } from '../src/ops/sidecar';
 import type { Run } from '../src/index';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
+import { chooseDevice } from '../src/readplan/device';
 import { Fixture, copyFixture, fixture, repoRoot } from './helpers/fixtures';
 import { HookName, buildNative, cliMain, evict, parseStrace, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, cc, escapeRegExp } from './helpers/shim';
 import { needs } from './helpers/capabilities';
@@ -94,7 +95,7 @@ function runsOf(desc: Uint8Array, index = 0): Run[] {
 
 const fmt = (calls: Array<{ path: string; offset: number; length: number }>): string[] => calls.map((c) => `${c.path} ${c.offset}+${c.length}`);
 const at = (file: string, reqs: ReadRequest[]) => reqs.map((r) => ({ path: file, ...r }));
-const plan = (file: string, runs: Run[], device: DeviceClass) => at(file, planReads(runs, PAGE, DEVICES[device], fs.statSync(file).size));
+const plan = (file: string, runs: Run[], device: DeviceClass) => at(file, planReads(runs, PAGE, DEVICES[device], fs.statSync(file).size, chooseDevice(file).cap));
 
 /** Runs `argv` under strace, tracing `syscalls`; the readahead calls and every other line. */
 function strace(argv: string[], syscalls: string, env: Record<string, string>, opts: { user?: string; cwd?: string } = {}) {
@@ -169,7 +170,7 @@ t.test('an unstamped program with a sidecar is prefetched as the stamped copy wo
       t.same(o.unparsed, [], `${what}: strace shows nothing else`);
       t.same(fmt(o.calls), fmt(want), `${what}: exactly the planned requests`);
       const bytes = want.reduce((n, r) => n + r.length, 0);
-      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(plain)}: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(${device}\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the debug line names the sidecar`);
+      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(plain)}: prefetched \\d+ runs, ${bytes} bytes in ${want.length} requests \\(${device}, requests <= \\d+ KiB\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the debug line names the sidecar`);
       t.equal(withoutDiagnostics(o.stderr), '', `${what}: nothing else on stderr`);
       // The stamped copy, which has the same build-id: its own note, not the sidecar.
       const s = await traced(hook, [stamped, ...pie.args], { ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: device });
@@ -251,7 +252,7 @@ t.test('a sidecar names library sets like an in-file note; each library is read 
       const o = await traced(hook, [c.exe, ...shlib.args], { ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: device });
       t.equal(o.stdout, shlib.expected, `${what}: same output`);
       t.same(fmt(o.calls), fmt(want), `${what}: the program's set, then the library's, once`);
-      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(lib)}: prefetched 2 runs, \\d+ bytes in \\d+ requests \\(${device}\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the library line names the sidecar`);
+      t.match(o.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(lib)}: prefetched 2 runs, \\d+ bytes in \\d+ requests \\(${device}, requests <= \\d+ KiB\\) \\(sidecar ${escapeRegExp(sc)}\\)$`, 'm'), `${what}: the library line names the sidecar`);
       t.equal(withoutDiagnostics(o.stderr), '');
     }
   }
@@ -294,7 +295,7 @@ t.test('an in-file note wins over the sidecar: stale or corrupt, nothing is read
   const corruptDesc = Buffer.from(inFile);
   corruptDesc[30] ^= 0x40;
   const cases: Array<[string, string, RegExp]> = [
-    ['own note', base, /: prefetched 1 runs, 8192 bytes in 1 requests \(nvme\)$/m],
+    ['own note', base, /: prefetched 1 runs, 8192 bytes in 1 requests \(nvme, requests <= \d+ KiB\)$/m],
     ['stale', variant('stale', staleDesc), /: stale note \(another build-id\)$/m],
     ['corrupt', variant('corrupt', corruptDesc), /: corrupt note$/m],
     ['empty reservation', variant('empty', Buffer.from(emptyNote(12))), /\(sidecar /],
@@ -407,7 +408,7 @@ t.test('sidecars the shim must not use are ignored: nothing read, output unchang
       env: { ...stripHooks(process.env), ELFPREFETCH_DEBUG: '1', ELFPREFETCH_SIDECAR: dir, ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '0' },
       encoding: 'utf8',
     });
-  const usedLine = (p: string) => new RegExp(`^elfprefetch: ${escapeRegExp(prog)}: prefetched \\d+ runs, \\d+ bytes in ${want.length} requests \\(nvme\\) \\(sidecar ${escapeRegExp(p)}\\)$`, 'm');
+  const usedLine = (p: string) => new RegExp(`^elfprefetch: ${escapeRegExp(prog)}: prefetched \\d+ runs, \\d+ bytes in ${want.length} requests \\(nvme, requests <= \\d+ KiB\\) \\(sidecar ${escapeRegExp(p)}\\)$`, 'm');
   const owned = cases.find((c) => c.name === 'owned by nobody')!;
   const r1 = asNobody(owned.dir);
   t.equal(r1.stdout, pie.expected);

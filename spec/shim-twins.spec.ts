@@ -1,9 +1,9 @@
 // The TypeScript functions and their C twins in the shim give the same answers (shim/twin_driver.c,
 // `make -C shim twin`, built with AddressSanitizer here): CRC-32 and FNV-1a 64 on fixed and seeded
 // random bytes, the layout digest on seeded random program header tables and on real files (with
-// the build-id and whether a note is there, as the shim reads them), and the device class of files
-// on the file systems of this machine and behind loop devices nested up to one past the shim's
-// limit of 4. The coalescer and the note parser have their own differential specs
+// the build-id and whether a note is there, as the shim reads them), and the device class and
+// request cap of files on the file systems of this machine and behind loop devices nested up to
+// one past the shim's limit of 4, with queue limits of their own. The coalescer and the note parser have their own differential specs
 // (plan-coalesce, shim-note).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,7 +17,8 @@ import { crc32 } from '../src/note/crc32';
 import { buildIdOf, fnv1a64, layoutDigest } from '../src/note/identity';
 import { findOurNote } from '../src/note/locate';
 import { stampFile } from '../src/ops/stamp';
-import { chooseDevice } from '../src/readplan/device';
+import { DeviceChoice, capText, chooseDevice } from '../src/readplan/device';
+import { requestCap } from '../src/readplan/coalesce';
 import { loadFixtures, repoRoot } from './helpers/fixtures';
 import { prng } from './helpers/prng';
 
@@ -35,6 +36,9 @@ function ask(lines: string[]): string[] {
   if (answers.length !== lines.length) throw new Error(`epf-twin gave ${answers.length} answers to ${lines.length} lines: ${r.stderr}`);
   return answers;
 }
+
+/** What the twin driver says of a device choice. */
+const said = (d: DeviceChoice): string => `${d.device.name}${d.why ? `: ${d.why}` : ''}, ${capText(d.cap)}`;
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const h64 = (v: bigint): string => v.toString(16).padStart(16, '0');
@@ -158,7 +162,7 @@ t.test('real files: the layout digest, the build-id and the note, as the shim re
   t.comment(`refused as foreign: ${[...new Set(refused)].join(', ')}`);
 });
 
-t.test('the device class, and why, of files on this machine\'s file systems', async (t) => {
+t.test('the device class, and why, and the request cap of files on this machine\'s file systems', async (t) => {
   const tmp = path.join(out, 'f');
   fs.writeFileSync(tmp, 'x');
   const shm = fs.existsSync('/dev/shm') ? path.join(fs.mkdtempSync('/dev/shm/epf-twin-'), 'f') : undefined;
@@ -166,14 +170,16 @@ t.test('the device class, and why, of files on this machine\'s file systems', as
   t.teardown(() => shm && fs.rmSync(path.dirname(shm), { recursive: true, force: true }));
   const files = [process.execPath, '/bin/sh', tmp, '/proc/self/status', '/sys/kernel/mm/transparent_hugepage/enabled', '/dev/null', ...(shm ? [shm] : [])].filter((f) => fs.existsSync(f));
   const c = ask(files.map((f) => `device ${f}`));
+  const forced = ask(files.map((f, i) => `device-as ${['hdd', 'ssd', 'nvme', 'net'][i % 4]} ${f}`));
   files.forEach((f, i) => {
-    const d = chooseDevice(f);
-    t.equal(c[i], `${d.device.name}: ${d.why}`, f);
+    t.equal(c[i], said(chooseDevice(f)), f);
+    t.equal(forced[i], said(chooseDevice(f, ['hdd', 'ssd', 'nvme', 'net'][i % 4])), `${f}, its class set`);
   });
+  if (shm) t.equal(c[files.indexOf(shm)], 'ssd: unknown device, requests <= 1024 KiB', 'no queue (tmpfs): the 1 MiB cap');
 });
 
 const noLoops = process.getuid?.() !== 0 ? 'not root: loop devices need root' : ['losetup', 'mkfs.ext4', 'mount'].find((x) => spawnSync('which', [x]).status !== 0);
-t.test('the device class behind loop devices nested 1 to 5 deep (the shim follows 4)', { skip: noLoops ? `${noLoops}${noLoops.startsWith('not') ? '' : ' is missing'}` : false }, async (t) => {
+t.test('the device class and the cap behind loop devices nested 1 to 5 deep (the shim follows 4), each with its own max_sectors_kb', { skip: noLoops ? `${noLoops}${noLoops.startsWith('not') ? '' : ' is missing'}` : false }, async (t) => {
   const sh = (cmd: string, args: string[]): string => {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
@@ -191,12 +197,23 @@ t.test('the device class behind loop devices nested 1 to 5 deep (the shim follow
   });
   let parent = fs.mkdtempSync(path.join(out, 'loops-'));
   const files: string[] = [];
+  // max_sectors_kb per depth (0: the loop's default); the cap is the smallest on the way
+  const sectorsKb = [0, 300, 448, 190, 100];
+  const caps: number[] = [];
   for (let depth = 1, mb = 48; depth <= 5; depth++, mb -= 8) {
     const img = path.join(parent, `disk${depth}.img`);
     sh('truncate', ['-s', `${mb}M`, img]);
     sh('mkfs.ext4', ['-q', '-F', img]);
     const dev = sh('losetup', ['-f', '--show', img]);
     undo.push(() => sh('losetup', ['-d', dev]));
+    const q = (k: string): number => Number(fs.readFileSync(`/sys/block/${path.basename(dev)}/queue/${k}`, 'utf8'));
+    if (sectorsKb[depth - 1]) {
+      // the setting outlives the attachment: back to the default (0) before the device is detached
+      const knob = `/sys/block/${path.basename(dev)}/queue/max_sectors_kb`;
+      fs.writeFileSync(knob, String(sectorsKb[depth - 1]));
+      undo.push(() => fs.writeFileSync(knob, '0'));
+    }
+    caps.push(q('max_sectors_kb') * 1024);
     const mnt = path.join(parent, `mnt${depth}`);
     fs.mkdirSync(mnt);
     sh('mount', [dev, mnt]);
@@ -206,10 +223,22 @@ t.test('the device class behind loop devices nested 1 to 5 deep (the shim follow
     files.push(f);
     parent = mnt;
   }
+  // the disk the outer image is on (a partition's queue is its parent's)
+  const sys = `/sys/dev/block/${sh('stat', ['-c', '%Hd:%Ld', out])}`;
+  const qd = (k: string): number => Number((fs.existsSync(`${sys}/queue/${k}`) ? fs.readFileSync(`${sys}/queue/${k}`, 'utf8') : fs.existsSync(`${sys}/../queue/${k}`) ? fs.readFileSync(`${sys}/../queue/${k}`, 'utf8') : 'x').trim());
+  const disk = qd('max_sectors_kb') * 1024 || Infinity;
   const c = ask(files.map((f) => `device ${f}`));
+  const forced = ask(files.map((f) => `device-as hdd ${f}`));
   files.forEach((f, i) => {
     const d = chooseDevice(f);
-    t.equal(c[i], `${d.device.name}: ${d.why}`, `${i + 1} deep: ${c[i]}`);
+    t.equal(c[i], said(d), `${i + 1} deep: ${c[i]}`);
+    t.equal(forced[i], said(chooseDevice(f, 'hdd')), `${i + 1} deep, hdd set: ${forced[i]}`);
     t.match(c[i], /^\w+: loop device on /);
+    // its own queue and those of the 4 backing devices it follows: the disk under the outer loop up to 4 deep
+    const want = requestCap(Math.min(...caps.slice(0, i + 1), i < 4 ? disk : Infinity));
+    t.equal(d.cap, want, `${i + 1} deep: the smallest cap on the way, ${want >> 10} KiB`);
   });
+  t.equal(chooseDevice(files[1]!).cap, Math.min(300 << 10, caps[0]!), '2 deep: the smaller of its max_sectors_kb 300 and the outer loop\'s');
+  t.equal(chooseDevice(files[4]!).cap, 100 << 10, '5 deep: its own max_sectors_kb 100');
+  t.equal(chooseDevice(files[3]!, 'ssd').cap, 188 << 10, 'the cap stays the queue\'s (190 KiB, in whole 4 KiB pages) when the class is set');
 });

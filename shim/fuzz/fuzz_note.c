@@ -84,11 +84,12 @@ struct plan_check {
   uint32_t requests;
   uint64_t bytes;
   uint64_t off[64], len[64]; /* the first requests, for the coverage check */
+  uint32_t cap;
 };
 
 static void on_request(void *ctx, uint64_t off, uint64_t len) {
   struct plan_check *c = ctx;
-  CHECK(len > 0 && len <= EPF_MAX_REQUEST, "request %llu+%llu", (unsigned long long)off, (unsigned long long)len);
+  CHECK(len > 0 && len <= c->cap, "request %llu+%llu", (unsigned long long)off, (unsigned long long)len);
   CHECK(off < c->file_size && len <= c->file_size - off, "request %llu+%llu outside the file of %llu bytes", (unsigned long long)off,
         (unsigned long long)len, (unsigned long long)c->file_size);
   CHECK(c->requests == 0 || off >= c->last_end, "request %llu+%llu before the end of the previous one (%llu)", (unsigned long long)off,
@@ -104,13 +105,15 @@ static void on_request(void *ctx, uint64_t off, uint64_t len) {
 
 static const char *const device_names[] = {"hdd", "ssd", "nvme", "net"};
 
-static void check_plan(const struct runs *r, uint32_t page_shift, uint64_t file_size, const struct epf_device *dev) {
+static void check_plan(const struct runs *r, uint32_t page_shift, uint64_t file_size, const struct epf_device *dev, uint32_t cap_in) {
   struct plan_check c;
+  uint32_t cap = epf_plan_cap(cap_in);
   memset(&c, 0, sizeof c);
   c.file_size = file_size;
+  c.cap = cap;
   plans++;
   struct epf_plan p;
-  epf_plan_init(&p, file_size, page_shift, dev, on_request, &c);
+  epf_plan_init(&p, file_size, page_shift, dev, cap, on_request, &c);
   uint32_t fed = r->n < MAX_RUNS ? r->n : MAX_RUNS;
   uint64_t want_bytes = 0;
   int stopped = 0;
@@ -126,7 +129,7 @@ static void check_plan(const struct runs *r, uint32_t page_shift, uint64_t file_
         (unsigned long long)want_bytes);
   if (c.requests > 64 || fed > 512) return;
   /* Every page of every run inside the file is covered; every request starts at a run start or
-   * a 1 MiB step inside a run and ends at a run end, a step, or the end of the file. */
+   * a step of the cap inside a run and ends at a run end, a step, or the end of the file. */
   for (uint32_t i = 0; i < fed; i++) {
     uint64_t a = (uint64_t)r->first[i] << page_shift, b = ((uint64_t)r->first[i] + r->count[i]) << page_shift;
     if (a >= file_size) break;
@@ -143,9 +146,9 @@ static void check_plan(const struct runs *r, uint32_t page_shift, uint64_t file_
     for (uint32_t i = 0; i < fed; i++) {
       uint64_t a = (uint64_t)r->first[i] << page_shift, b = ((uint64_t)r->first[i] + r->count[i]) << page_shift;
       if (b > file_size) b = file_size;
-      if (c.off[k] >= a && c.off[k] < b && (c.off[k] - a) % EPF_MAX_REQUEST == 0) starts = 1;
+      if (c.off[k] >= a && c.off[k] < b && (c.off[k] - a) % cap == 0) starts = 1;
       uint64_t e = c.off[k] + c.len[k];
-      if (e > a && e <= b && (e == b || (e - a) % EPF_MAX_REQUEST == 0)) ends = 1;
+      if (e > a && e <= b && (e == b || (e - a) % cap == 0)) ends = 1;
     }
     CHECK(starts && ends, "request %llu+%llu does not start and end on runs", (unsigned long long)c.off[k], (unsigned long long)c.len[k]);
   }
@@ -284,7 +287,7 @@ static void one(uint8_t *d, size_t size) {
                             (uint64_t)rd32(d + 8) * 4099,
                             UINT64_MAX};
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-          if (sizes[s] > 0) check_plan(&R, n.page_shift, sizes[s], dev);
+          if (sizes[s] > 0) check_plan(&R, n.page_shift, sizes[s], dev, s & 1 ? 0 : (uint32_t)(s + 1) * 100000u); /* no cap, or 300, 500 or 700 KB (rounded down to pages) */
       }
       /* An early stop after the first run. */
       uint32_t all = R.n;

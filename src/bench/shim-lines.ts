@@ -1,6 +1,6 @@
 /*
  * The shim's diagnostics (ELFPREFETCH_DEBUG=1, docs/SHIM.md): one line per object,
- * `elfprefetch: PATH: prefetched N runs, M bytes in R requests (CLASS[: WHY][, fadvise])[, C
+ * `elfprefetch: PATH: prefetched N runs, M bytes in R requests (CLASS[: WHY][, requests <= K KiB][, fadvise])[, C
  * requests of B bytes cached already]`. M and R are what it issued; cached requests are not in them.
  */
 

@@ -5,9 +5,11 @@
  *
  * Cost model: a request costs 1/iops seconds, a byte 1/bandwidth. Merging a hole of h bytes
  * saves one request and costs h bytes of transfer, so a hole is merged iff h / bandwidth <
- * 1 / iops, i.e. h * iops < bandwidth, and only while the merged request stays within 1 MiB:
- * the kernel silently caps a larger readahead call. A longer run is split into 1 MiB pieces
- * from its start. Runs are clipped to the file size; a run at or past the end ends the plan.
+ * 1 / iops, i.e. h * iops < bandwidth, and only while the merged request stays within the cap:
+ * the largest request the file's device takes (device.ts: a larger one is always split, and the
+ * model counts one request per planned request), at most 1 MiB (the kernel silently caps a larger
+ * readahead call). A longer run is split into pieces of the cap from its start. Runs are
+ * clipped to the file size; a run at or past the end ends the plan.
  */
 import type { Run } from '../note/pageset';
 
@@ -34,10 +36,20 @@ export const DEVICE_CLASSES = Object.keys(DEVICES) as DeviceClass[];
 /** Largest request: each readahead/WILLNEED call is capped by the kernel near here. */
 export const MAX_REQUEST = 1 << 20;
 
+/** Smallest cap a device's queue can set: below it a large set's calls would grow past 16 times. */
+export const MIN_REQUEST = 64 << 10;
+
+/** A cap in bytes as the plan uses it (epf_plan_cap): 0 is MAX_REQUEST; else whole 4 KiB pages within MIN_REQUEST..MAX_REQUEST. */
+export function requestCap(bytes: number): number {
+  if (bytes === 0 || bytes >= MAX_REQUEST) return MAX_REQUEST;
+  if (bytes <= MIN_REQUEST) return MIN_REQUEST;
+  return Math.floor(bytes / 4096) * 4096;
+}
+
 export interface ReadRequest {
   /** Byte offset in the file. */
   offset: number;
-  /** Bytes, 1 to MAX_REQUEST. */
+  /** Bytes, 1 to the cap (at most MAX_REQUEST). */
   length: number;
 }
 
@@ -48,9 +60,11 @@ export function holeLimit(device: DeviceParams): number {
 
 /**
  * Plans the reads of `runs` (sorted, disjoint pages of `pageSize` bytes) for `device`,
- * clipped to `fileSize` bytes (default: no clipping).
+ * clipped to `fileSize` bytes (default: no clipping), in requests of at most `cap` bytes (the
+ * device's, from chooseDevice; kept by requestCap; default MAX_REQUEST).
  */
-export function planReads(runs: readonly Run[], pageSize: number, device: DeviceParams, fileSize = Number.MAX_SAFE_INTEGER): ReadRequest[] {
+export function planReads(runs: readonly Run[], pageSize: number, device: DeviceParams, fileSize = Number.MAX_SAFE_INTEGER, cap = MAX_REQUEST): ReadRequest[] {
+  const max = requestCap(cap);
   const out: ReadRequest[] = [];
   let have = false;
   let start = 0;
@@ -65,13 +79,13 @@ export function planReads(runs: readonly Run[], pageSize: number, device: Device
     if (a >= fileSize) break;
     const last = b >= fileSize;
     if (last) b = fileSize;
-    if (have && a >= end && b - start <= MAX_REQUEST && (a - end) * device.iops < device.bandwidth) {
+    if (have && a >= end && b - start <= max && (a - end) * device.iops < device.bandwidth) {
       end = b;
     } else {
       if (have) emit(start, end);
-      while (b - a > MAX_REQUEST) {
-        emit(a, a + MAX_REQUEST);
-        a += MAX_REQUEST;
+      while (b - a > max) {
+        emit(a, a + max);
+        a += max;
       }
       have = true;
       start = a;

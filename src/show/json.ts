@@ -14,6 +14,7 @@ export function showJson(objects: ShownObject[], svg?: string) {
       selectedPages: pageTotal(o.selected),
       selected: formatRanges(o.selected),
       device: o.device,
+      requestCap: o.cap,
       reads: o.plan,
       readBytes: o.plan.reduce((n, r) => n + r.length, 0),
       segments: o.segments,

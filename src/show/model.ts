@@ -13,7 +13,7 @@ import { DEFAULT_SET } from '../note/format';
 import { verifyElf } from '../ops/verify';
 import { parseProfile } from '../profile/schema';
 import { DeviceParams, ReadRequest, planReads } from '../readplan/coalesce';
-import { DeviceChoice, chooseDevice } from '../readplan/device';
+import { DeviceChoice, capText, chooseDevice } from '../readplan/device';
 import { readHead, readRegular } from '../io/regular';
 import { InvalidInputError } from '../errors';
 import { toIndex } from '../elf/errors';
@@ -49,6 +49,8 @@ export interface ShownObject {
   device: DeviceParams;
   /** How the class was chosen: as the shim detects it (and what that assumed), or set. */
   deviceWhy: string;
+  /** Largest request planned: the largest the file's device takes, as the shim reads it. */
+  cap: number;
   plan: ReadRequest[];
 }
 
@@ -93,7 +95,7 @@ function object(
   const pageCount = Math.ceil(fileSize / pageSize);
   const device = choice.device;
   const deviceWhy = choice.why ? `detected as the shim does: ${choice.why} (--device or ELFPREFETCH_DEVICE sets it)` : `set by ${opts.deviceSource ?? '--device'}`;
-  return { title, notes, fileSize, pageSize, pageCount, ...layout, setName, selected, device, deviceWhy, plan: planReads(selected, pageSize, device, fileSize) };
+  return { title, notes, fileSize, pageSize, pageCount, ...layout, setName, selected, device, deviceWhy, cap: choice.cap, plan: planReads(selected, pageSize, device, fileSize, choice.cap) };
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -229,6 +231,6 @@ export function summary(o: ShownObject): string {
   const ms = (o.plan.length / d.iops + bytes / d.bandwidth) * 1000;
   return (
     `set '${o.setName}': ${pageTotal(o.selected)} of ${o.pageCount} pages selected in ${o.selected.length} extent${o.selected.length === 1 ? '' : 's'}; ` +
-    `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms; device class ${o.deviceWhy}`
+    `plan for ${d.name} (${d.iops} IOPS, ${d.bandwidth / 1e6} MB/s): ${o.plan.length} read${o.plan.length === 1 ? '' : 's'}, ${bytes} bytes, about ${ms.toFixed(2)} ms; device class ${o.deviceWhy}; ${capText(o.cap)}, the largest request the device's queue takes (1024 KiB when no queue says)`
   );
 }
