@@ -169,7 +169,7 @@ static void save_notes(struct epfd_note_cache *notes, const struct epfd_config *
     notes->libs.dirty = 0;
     return;
   }
-  if (!(notes->dirty || notes->libs.dirty)) return;
+  if (!epfd_notes_changed(notes)) return;
   if (epfd_notes_save(notes, c->note_cache, err, sizeof err) != 0) epfd_log(LOG_WARNING, "%s", err);
 }
 
@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
     if (watchdog && (timeout < 0 || watchdog / 2 < timeout)) timeout = watchdog / 2;
     /* A changed cache is written a minute after its first change, once no exec has come for a
      * second: never in the middle of the burst of execs that changed it. */
-    if (notes.dirty || notes.libs.dirty) {
+    if (epfd_notes_changed(&notes)) {
       uint64_t t = now_ms();
       if (!dirty_since) dirty_since = t;
       uint64_t due = dirty_since + NOTES_SAVE_MS > last_event + NOTES_QUIET_MS ? dirty_since + NOTES_SAVE_MS : last_event + NOTES_QUIET_MS;

@@ -74,6 +74,13 @@ static int open_group(enum epfd_mode mode, const struct epfd_config *c, char *er
   return fd;
 }
 
+/* What is known of each device (its class and request cap, its file system's id): device numbers
+ * are reused, and a loop device can be attached to another file. */
+static void forget_devices(void) {
+  epf_devclass_forget();
+  epfd_file_key_forget();
+}
+
 int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbose, char *err, unsigned errlen) {
   memset(l, 0, sizeof *l);
   l->mode = c->mode;
@@ -115,27 +122,20 @@ int epfd_listen(struct epfd_listener *l, const struct epfd_config *c, int verbos
     memcpy(l->mark_path[i], c->mark[i].path, sizeof l->mark_path[i]);
     l->mark_dev[i] = stat(c->mark[i].path, &st) == 0 ? (uint64_t)st.st_dev : UINT64_MAX;
   }
-  epf_devclass_forget(); /* a reload looks at each device again */
-  epfd_file_key_forget();
+  forget_devices(); /* a reload looks at each device again */
   return 0;
-}
-
-/* No program rests any more (their marks are gone or going with the group). */
-static void forget_resting(struct epfd_listener *l) {
-  l->resting = 0;
-  l->rest_first = 0;
 }
 
 /* Drops every ignore mark (the group's only inode marks), so each file is looked at again. */
 static void forget_ignored(struct epfd_listener *l) {
   if ((l->ignoring || l->resting) && fanotify_mark(l->fd, FAN_MARK_FLUSH, 0, AT_FDCWD, 0) != 0 && l->verbose)
     epfd_log(LOG_DEBUG, "forgetting the ignore marks: %s", strerror(errno));
-  forget_resting(l);
+  l->resting = 0; /* the flush took their marks too */
+  l->rest_first = 0;
   l->ignoring = 0;
   l->ignored_since_ns = now_ns();
   epf_recheck_sidecar_dir();
-  epf_devclass_forget();
-  epfd_file_key_forget();
+  forget_devices();
 }
 
 /*
@@ -178,14 +178,7 @@ static void end_rest(struct epfd_listener *l) {
   struct epfd_resting *e = &l->rest[l->rest_first];
   int dir = open(l->mark_path[e->mark], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
   if (dir >= 0) {
-    struct {
-      struct file_handle h;
-      unsigned char bytes[EPFD_HANDLE_BYTES];
-    } fh;
-    fh.h.handle_bytes = e->handle_bytes;
-    fh.h.handle_type = e->handle_type;
-    memcpy(fh.h.f_handle, e->handle, e->handle_bytes);
-    int fd = open_by_handle_at(dir, &fh.h, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = open_by_handle_at(dir, &e->fh.h, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino)
       fanotify_mark(l->fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, exec_mask(l), fd, 0);
@@ -215,10 +208,7 @@ static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, co
   }
   /* Its handle and the watched file system it is on, to open it again by: a file system that
    * gives no handle (or a larger one), or is not one of those configured, and it does not rest. */
-  struct {
-    struct file_handle h;
-    unsigned char bytes[EPFD_HANDLE_BYTES];
-  } fh;
+  struct epfd_handle fh;
   unsigned mark = 0;
   if (!again) {
     int mount_id;
@@ -237,9 +227,7 @@ static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, co
   if (again) return;
   struct epfd_resting *e = &l->rest[(l->rest_first + l->resting) % EPFD_MAX_RESTING];
   e->mark = mark;
-  e->handle_type = fh.h.handle_type;
-  e->handle_bytes = fh.h.handle_bytes;
-  memcpy(e->handle, fh.h.f_handle, fh.h.handle_bytes);
+  e->fh = fh;
   e->dev = (uint64_t)st->st_dev;
   e->ino = (uint64_t)st->st_ino;
   e->until_ns = now_ns() + l->rest_ns;
@@ -473,5 +461,4 @@ void epfd_use_notes(struct epfd_listener *l, struct epfd_note_cache *notes) {
 void epfd_close(struct epfd_listener *l) {
   if (l->fd >= 0) close(l->fd); /* pending permission events are allowed by the kernel */
   l->fd = -1;
-  forget_resting(l);
 }

@@ -6,6 +6,7 @@
 #ifndef EPFD_LISTENER_H
 #define EPFD_LISTENER_H
 
+#include <fcntl.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -29,12 +30,14 @@ struct epfd_stats {
  * daemon's own view (a unit with PrivateTmp, a container's bind mount, a deleted file). */
 #define EPFD_MAX_RESTING 256
 #define EPFD_HANDLE_BYTES 64
+struct epfd_handle { /* a struct file_handle with room for its bytes */
+  struct file_handle h;
+  unsigned char bytes[EPFD_HANDLE_BYTES];
+};
 struct epfd_resting {
   uint64_t dev, ino, until_ns;
   unsigned mark; /* the configured file system or mount it is on */
-  int handle_type;
-  unsigned handle_bytes;
-  unsigned char handle[EPFD_HANDLE_BYTES];
+  struct epfd_handle fh;
 };
 
 struct epfd_listener {

@@ -118,6 +118,8 @@ void epfd_notes_forget(struct epfd_note_cache *c, const struct epfd_file_key *k)
   if (e) drop(c, (uint32_t)(e - c->e));
 }
 
+int epfd_notes_changed(const struct epfd_note_cache *c) { return c->dirty || c->libs.dirty; }
+
 static size_t padded(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /*

@@ -37,6 +37,9 @@ const uint8_t *epfd_notes_find(struct epfd_note_cache *c, const struct epfd_file
 /* Keeps a copy of a usable note for k, evicting the least recently used ones to stay in bounds. */
 void epfd_notes_keep(struct epfd_note_cache *c, const struct epfd_file_key *k, const uint8_t *desc, size_t len);
 
+/* Whether its notes or its libraries changed since it was last loaded or saved. */
+int epfd_notes_changed(const struct epfd_note_cache *c);
+
 /* Forgets the note kept for k, if any. */
 void epfd_notes_forget(struct epfd_note_cache *c, const struct epfd_file_key *k);
 
