@@ -323,6 +323,13 @@ t.test('on a loop device', async (t) => {
     t.teardown(() => unmount(dir));
     return dir;
   };
+  /** A copy of the stamped program in `dir` (mode 0755); its path. */
+  const stampedIn = (dir: string): string => {
+    const f = path.join(dir, 'stamped');
+    fs.copyFileSync(stamped, f);
+    fs.chmodSync(f, 0o755);
+    return f;
+  };
   /** How many `call`s of a trace were on `file` (strace -yy names each descriptor's file). */
   const callsOn = (trace: string, call: string, file: string) => fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes(`${call}(`) && l.includes(`<${file}>`)).length;
 
@@ -547,9 +554,7 @@ t.test('on a loop device', async (t) => {
 
     // Written in place while it rests (a new note, say): the kernel drops the mark, the next exec is seen.
     const rw = ownMount(t, 'rw-rest');
-    const prog = path.join(rw, 'stamped');
-    fs.copyFileSync(stamped, prog);
-    fs.chmodSync(prog, 0o755);
+    const prog = stampedIn(rw);
     const w = new Daemon(work, writeConf(work, [`mount = ${rw}`, 'device = nvme', 'sidecar = none', 'recheck-seconds = 3']));
     t.ok(await w.waitFor(/watching execs/), 'listening on the writable file system');
     t.equal((await run([prog])).stdout, EXPECTED);
@@ -567,9 +572,7 @@ t.test('on a loop device', async (t) => {
     sh('mount', ['-t', 'tmpfs', 'tmpfs', m2]);
     let mounted = true;
     t.teardown(() => mounted && unmount(m2));
-    const p2 = path.join(m2, 'stamped');
-    fs.copyFileSync(stamped, p2);
-    fs.chmodSync(p2, 0o755);
+    const p2 = stampedIn(m2);
     const u = new Daemon(work, writeConf(work, [`mount = ${m2}`, 'device = nvme', 'sidecar = none', 'recheck-seconds = 60']));
     t.ok(await u.waitFor(/watching execs/), 'listening on a tmpfs of its own');
     t.equal((await run([p2])).stdout, EXPECTED);
@@ -621,9 +624,7 @@ t.test('on a loop device', async (t) => {
   await sub(t, 'keeps the notes of programs it prefetched: the next exec reads no note, after a restart too; a changed file is read again; a cache file it did not write is not used', async (t) => {
     // A mount of its own: the cache then keeps only this subtest's notes.
     const rw = ownMount(t, 'rw-notes');
-    const prog = path.join(rw, 'stamped');
-    fs.copyFileSync(stamped, prog);
-    fs.chmodSync(prog, 0o755);
+    const prog = stampedIn(rw);
     const cache = path.join(work, 'notes.cache');
     const conf = writeConf(work, [`mount = ${rw}`, 'device = nvme', 'sidecar = none', `note-cache = ${cache}`]);
     const esc = escapeRegExp(prog);
