@@ -18,6 +18,8 @@ struct tally {
   uint64_t issued_bytes, cached_bytes;
   int fadvise; /* a file system without readahead: the rest went through fadvise */
   int look;    /* residency: 0 not decided yet, 1 look at each request, -1 issue all unlooked */
+  uint32_t quick;       /* of `cached`: requests of the warm look's plan (warm_look below), not the device's */
+  uint64_t quick_bytes; /* and their bytes */
 };
 
 struct ra {
@@ -77,7 +79,8 @@ static void put_via(struct epf_line *l, const char *via) {
 }
 
 /*
- * The debug line of a set: what was issued, or why nothing was. Its own frame (not inlined), so
+ * The debug line of a set: what was issued, or why nothing was (dp NULL: the warm look found
+ * every request cached and the device was not looked at). Its own frame (not inlined), so
  * the line's buffer is not on the stack while the requests are planned and issued.
  */
 __attribute__((noinline)) static void say_prefetched(const char *label, const char *via, const struct epf_options *o, int e, const struct epf_plan *p, const struct epf_devpick *dp, const struct tally *t) {
@@ -96,15 +99,23 @@ __attribute__((noinline)) static void say_prefetched(const char *label, const ch
     epf_put(&l, " bytes in ");
     epf_put_u64(&l, t->issued);
     epf_put(&l, " requests (");
-    epf_put(&l, dp->dev->name);
-    if (dp->why) {
-      epf_put(&l, dp->loop ? ": loop device on " : ": ");
-      epf_put(&l, dp->why);
+    if (!dp) { /* the warm look left out every request */
+      if (o->device) {
+        epf_put(&l, o->device->name);
+        epf_put(&l, ", ");
+      }
+      epf_put(&l, "device not looked at)");
+    } else {
+      epf_put(&l, dp->dev->name);
+      if (dp->why) {
+        epf_put(&l, dp->loop ? ": loop device on " : ": ");
+        epf_put(&l, dp->why);
+      }
+      epf_put(&l, ", requests <= ");
+      epf_put_u64(&l, dp->cap >> 10);
+      epf_put(&l, " KiB");
+      epf_put(&l, t->fadvise ? ", fadvise)" : ")");
     }
-    epf_put(&l, ", requests <= ");
-    epf_put_u64(&l, dp->cap >> 10);
-    epf_put(&l, " KiB");
-    epf_put(&l, t->fadvise ? ", fadvise)" : ")");
     if (t->cached) {
       epf_put(&l, ", ");
       epf_put_u64(&l, t->cached);
@@ -118,15 +129,84 @@ __attribute__((noinline)) static void say_prefetched(const char *label, const ch
 }
 
 /*
+ * The warm look: most starts are warm, and finding a file's device class and request cap costs
+ * three or four sysfs reads, 25-40 us of a warm start (more than the residency checks of a whole
+ * program). So before the device is looked at, the set's requests from..to-1 are planned for the
+ * class ELFPREFETCH_DEVICE names, else ssd, with the largest request size, and checked by the rule
+ * of issue(). If every one is cached the set is done, without the device. A coarser plan (hdd,
+ * net, a smaller cap) merges those requests or splits them inside runs, so its ends are theirs or
+ * pages amid them; a finer one (nvme) differs only in holes of under 50 KB inside them. Otherwise
+ * the checks stop at the first request with an end missing, and the set is planned for its device
+ * as before (its first request's last page missing: cold, issued without further looks).
+ */
+struct warm {
+  struct epf_resident c;
+  struct epf_plan *plan;
+  uint32_t from, to, seen;
+  uint32_t cached;
+  uint64_t cached_bytes;
+  int missing;
+  struct tally *t;
+};
+
+static void warm_check(void *ctx, uint64_t off, uint64_t len) {
+  struct warm *w = ctx;
+  uint32_t k = w->seen++;
+  if (w->missing || k < w->from) return;
+  if (w->to && k >= w->to) {
+    w->plan->done = 1; /* nothing more to look at: stop walking the runs */
+    return;
+  }
+  int first = w->t->look == 0, last = epf_page_cached(&w->c, off + len - 1);
+  if (first) w->t->look = last ? 1 : -1;
+  if (!last || !epf_page_cached(&w->c, off)) {
+    w->missing = 1;
+    w->plan->done = 1;
+    return;
+  }
+  w->cached++;
+  w->cached_bytes += len;
+}
+
+/* 1: every request from..to-1 is cached (added to *t); 0: not, or no such set. */
+static int warm_look(int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t, struct epf_plan *plan) {
+  struct warm w = {{fd, (uint64_t)st->st_size, 0}, plan, from, to, 0, 0, 0, 0, t};
+  epf_plan_init(plan, (uint64_t)st->st_size, n->page_shift, o->device ? o->device : &epf_devices[EPF_DEV_SSD], EPF_MAX_REQUEST, warm_check, &w);
+  int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, plan);
+  if (e == EPF_OK && !w.missing) epf_plan_finish(plan);
+  epf_resident_release(&w.c);
+  if (e != EPF_OK || w.missing) return 0;
+  t->cached += w.cached;
+  t->cached_bytes += w.cached_bytes;
+  t->quick += w.cached;
+  t->quick_bytes += w.cached_bytes;
+  return 1;
+}
+
+/*
  * Prefetches page set o->set of object `index` of note n from fd: the plan's requests from..to-1
  * (to 0: all the rest; only then is the diagnostic line written), adding what it did to *t.
- * Requests whose pages are cached already are left out (issue() above). Returns 1 if the set exists.
+ * Requests whose pages are cached already are left out (issue() above; warm_look first). Returns
+ * 1 if the set exists.
  */
 static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
+  struct epf_plan plan;
+  if (!o->residency) t->look = -1;
+  if (t->look >= 0 && !t->issued && warm_look(fd, st, n, index, o, from, to, t, &plan)) {
+    if (o->debug && !to) say_prefetched(label, via, o, EPF_OK, &plan, 0, t);
+    return 1;
+  }
+  if (t->quick && from > 0) {
+    /* The first requests were the warm look's plan; the device's first request may be larger:
+     * plan it again from the start (its ends are checked like any other request's). */
+    t->cached -= t->quick;
+    t->cached_bytes -= t->quick_bytes;
+    from = 0;
+  }
+  t->quick = 0;
+  t->quick_bytes = 0;
   struct epf_devpick dp = epf_device_for(o, fd, st);
   struct ra r = {fd, from, to, 0, {fd, (uint64_t)st->st_size, 0}, t, o->budget};
-  if (!o->residency) t->look = -1;
-  struct epf_plan plan;
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, dp.cap, issue, &r);
   int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
   if (e == EPF_OK) epf_plan_finish(&plan);
@@ -162,6 +242,7 @@ struct early {                /* 4 bytes: the array of them is on the stack of a
   uint32_t issued : 1;        /* it was issued (else cached) */
   uint32_t fadvise : 1;       /* through fadvise */
   uint32_t look : 2;          /* the residency decision it made (struct tally's look + 1) */
+  uint32_t quick : 1;         /* left out by the warm look (struct tally's quick) */
 };
 typedef char epf_request_fits_early[EPF_MAX_REQUEST < (1u << 21) ? 1 : -1];
 
@@ -187,6 +268,7 @@ static int check_library(const struct epf_note *n, uint32_t index, const struct 
     else t.cached = 1, t.cached_bytes = e->bytes;
     t.fadvise = e->fadvise;
     t.look = (int)e->look - 1;
+    if (e->quick) t.quick = 1, t.quick_bytes = e->bytes;
   } else if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
     prefetch_requests(page, via, f->fd, &f->st, n, index, o, 0, 1, &t);
     first = 1;
@@ -254,6 +336,7 @@ static void early_request(const struct epf_note *n, uint32_t index, const char *
       e->bytes = (uint32_t)(t.issued ? t.issued_bytes : t.cached_bytes) & ((1u << 21) - 1);
       e->fadvise = t.fadvise != 0;
       e->look = (uint32_t)(t.look + 1) & 3;
+      e->quick = t.quick > 0;
       if (held_fd) {
         *held_fd = fd;
         *held_st = st;

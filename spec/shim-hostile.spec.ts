@@ -295,8 +295,9 @@ t.test('secure mode: setuid-root copies run as nobody ignore every ELFPREFETCH_*
   ] as const) {
     const file = argv.length === 3 ? big : linked;
     fs.chmodSync(target, 0o755);
-    // Controls, not setuid: the variables are obeyed (so the checks below can fail).
-    const detect = asNobodyTraced([...argv], { ELFPREFETCH_DEBUG: '1' }, log());
+    // Controls, not setuid: the variables are obeyed (so the checks below can fail). The file was
+    // just written, so it is cached: with the residency check the device would not be looked at.
+    const detect = asNobodyTraced([...argv], { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_RESIDENCY: '0' }, log());
     const cls = /prefetched \d+ runs, \d+ bytes in \d+ requests \((\w+)/.exec(detect.stderr)?.[1] as DeviceClass | undefined;
     t.ok(cls && cls in DEVICES, `${form}, not setuid: the debug line names the detected class (${cls})`);
     if (!cls) continue;

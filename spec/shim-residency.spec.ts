@@ -11,7 +11,7 @@ import { queueLimits } from '../src/bench/device';
 import { DEVICES, ReadRequest, planReads, requestCap } from '../src/readplan/coalesce';
 import { capText, chooseDevice } from '../src/readplan/device';
 import { repoRoot } from './helpers/fixtures';
-import { HookName, buildNative, cc, evict, inspect, runHooked } from './helpers/shim';
+import { HookName, buildNative, cc, evict, hooked, inspect, runHooked } from './helpers/shim';
 
 const made = buildNative();
 if (made) throw new Error(made);
@@ -98,11 +98,34 @@ if (s) {
       t.equal(o.status, 0, `${hook}: the program ran`);
       t.match(o.stdout, /^blob 2 x /, `${hook}: its output`);
       t.same(ofProg(o.calls), [], `${hook}: no readahead or fadvise call for the program`);
-      t.match(o.stderr, new RegExp(`: prefetched \\d+ runs, 0 bytes in 0 requests \\(nvme, requests <= \\d+ KiB\\), ${plan.length} requests of ${plan.reduce((n, q) => n + q.length, 0)} bytes cached already$`, 'm'), `${hook}: the debug line says all were cached`);
+      t.match(o.stderr, new RegExp(`: prefetched \\d+ runs, 0 bytes in 0 requests \\(nvme, device not looked at\\), ${plan.length} requests of ${plan.reduce((n, q) => n + q.length, 0)} bytes cached already$`, 'm'), `${hook}: the debug line says all were cached, and that the device was not looked at`);
     }
     // control: with the check off, every request is issued
     const off = await run('exec', { ELFPREFETCH_RESIDENCY: '0' });
     t.same(ofProg(off.calls), at(prog, plan), 'ELFPREFETCH_RESIDENCY=0: every planned request');
+  });
+
+  t.test('the warm look: a fully cached file\'s device is not looked at, a cold one\'s is', async (t) => {
+    // What finding the device costs: sysfs reads (a block device) or fstatfs (anything else).
+    const looks = (text: string) => text.split('\n').filter((l) => /^\d+ +(openat\(.*"\/sys\/|readlink\("\/sys\/|fstatfs\(|statfs\()/.test(l));
+    const traced = (hook: HookName, env: Record<string, string>) => {
+      const log = path.join(dir, `look-${hook}.log`);
+      const h = hooked(hook, [prog, 'x']);
+      const sets = Object.entries({ ELFPREFETCH_DEBUG: '1', ELFPREFETCH_RESIDENCY: '1', ...h.env, ...env }).flatMap(([k, v]) => ['-E', `${k}=${v}`]);
+      const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,readlink,fstatfs,statfs', '-e', 'signal=none', '-o', log, ...sets, '--', ...h.argv], { encoding: 'utf8' });
+      t.equal(r.status, 0, `${hook}: the program ran under strace`);
+      return { stderr: r.stderr, looks: looks(fs.readFileSync(log, 'utf8')) };
+    };
+    bring(plan);
+    for (const hook of ['exec', 'audit', 'preload'] as HookName[]) {
+      const warm = traced(hook, {});
+      t.same(warm.looks, [], `${hook}, warm: no sysfs read, no statfs`);
+      t.match(warm.stderr, /blob: prefetched \d+ runs, 0 bytes in 0 requests \(device not looked at\), 6 requests of \d+ bytes cached already$/m, `${hook}, warm: the debug line says so`);
+    }
+    evict(prog);
+    const cold = traced('exec', {});
+    t.not(cold.looks, [], `cold: the device is looked at (${cold.looks.length} calls)`);
+    t.match(cold.stderr, /blob: prefetched \d+ runs, \d+ bytes in [1-9]\d* requests \(\w+: [^)]*requests <= \d+ KiB/m, 'cold: the debug line names the class and why');
   });
 
   // Page 0 is cached by the time the shim plans: its own read of the ELF header brought it in.
