@@ -177,6 +177,10 @@ int main(int argc, char **argv) {
     const char *file = resolve(prog, buf, sizeof buf);
     /* Files prefetched once are not read again when a note names them twice. */
     static struct epf_seen seen;
+    /* Each library's descriptor is kept from its first request to its check, not opened twice:
+     * this process has no program's descriptors to crowd yet, and all are closed before the exec. */
+    static struct epf_held held;
+    o.held = &held;
     if (file) epf_prefetch_path(file, &o, &seen);
   }
 #ifndef __GLIBC__
