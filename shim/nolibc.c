@@ -123,6 +123,9 @@ unsigned long getauxval(unsigned long type) {
   return 0;
 }
 
+/* libgcc's outline atomics (aarch64) ask it which instructions the CPU has, at load. */
+unsigned long __getauxval(unsigned long type) { return getauxval(type); }
+
 char *getenv(const char *name) {
   char **e = environment();
   if (!e) return 0;
