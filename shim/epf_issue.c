@@ -192,9 +192,15 @@ static int warm_look(int fd, const struct stat *st, const struct epf_note *n, ui
 static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
   struct epf_plan plan;
   if (!o->residency) t->look = -1;
-  if (t->look >= 0 && !t->issued && warm_look(fd, st, n, index, o, from, to, t, &plan)) {
-    if (o->debug && !to) say_prefetched(label, via, o, EPF_OK, &plan, 0, t);
-    return 1;
+  /* The warm look numbers requests by its own plan: after the first step it is tried only if it
+   * did that step too. Failed, it leaves the first-request decision to the device's plan. */
+  int look = t->look;
+  if (look >= 0 && !t->issued && (from == 0 || t->quick)) {
+    if (warm_look(fd, st, n, index, o, from, to, t, &plan)) {
+      if (o->debug && !to) say_prefetched(label, via, o, EPF_OK, &plan, 0, t);
+      return 1;
+    }
+    t->look = look;
   }
   if (t->quick && from > 0) {
     /* The first requests were the warm look's plan; the device's first request may be larger:

@@ -177,8 +177,9 @@ int main(int argc, char **argv) {
     const char *file = resolve(prog, buf, sizeof buf);
     /* Files prefetched once are not read again when a note names them twice. */
     static struct epf_seen seen;
-    /* Each library's descriptor is kept from its first request to its check, not opened twice:
-     * this process has no program's descriptors to crowd yet, and all are closed before the exec. */
+    /* Each library's descriptor is kept from its first request to its check, not opened twice
+     * (at most 64, all closed before the exec): no program code runs here yet. Near its caller's
+     * descriptor limit an open fails, and that library is opened again at its check. */
     static struct epf_held held;
     o.held = &held;
     if (file) epf_prefetch_path(file, &o, &seen);

@@ -8,8 +8,9 @@
  *
  * The environment and the auxiliary vector are read from the initial stack, which ld.so's
  * __libc_stack_end points to (argc, argv, NULL, envp, NULL, auxv). errno is this file's own:
- * the program's errno is never touched. Built with -fno-builtin, so that none of these loops is
- * turned into a call to itself.
+ * the program's errno is never touched; one for all threads, since the auditor's calls run under
+ * ld.so's lock (la_objopen from a dlopen on any thread too). Built with -fno-builtin, and the
+ * pragma below for any other build, so that none of these loops is turned into a call to itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +24,10 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
 
 #if !defined(__linux__) || !(defined(__x86_64__) && !defined(__ILP32__)) && !defined(__aarch64__)
 #error "nolibc.c: x86-64 and aarch64 Linux only (shim/Makefile builds the auditor with libc elsewhere)"
@@ -73,7 +78,7 @@ long syscall(long n, ...) {
 int open(const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
-  long mode = (flags & O_CREAT) ? va_arg(ap, int) : 0;
+  long mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, int) : 0;
   va_end(ap);
   return (int)sys(SYS_openat, AT_FDCWD, (long)path, flags, mode, 0, 0);
 }
@@ -114,13 +119,22 @@ static char **environment(void) {
   return (char **)(sp + 1 + sp[0] + 1);
 }
 
+/*
+ * In secure mode ld.so has unset the unsafe variables (LD_AUDIT among them) by moving the later
+ * pointers down, which leaves more than one NULL before the auxiliary vector; a program's own
+ * unsetenv does the same. The vector's first type is never AT_NULL, so every NULL is passed.
+ * AT_SECURE not found counts as secure: the environment is then not trusted.
+ */
 unsigned long getauxval(unsigned long type) {
   char **e = environment();
-  if (!e) return 0;
-  while (*e) e++;
-  for (unsigned long *a = (unsigned long *)(e + 1); a[0] != AT_NULL; a += 2)
-    if (a[0] == type) return a[1];
-  return 0;
+  if (e) {
+    while (*e) e++;
+    while (!*e) e++;
+    for (unsigned long *a = (unsigned long *)e; a[0] != AT_NULL; a += 2)
+      if (a[0] == type) return a[1];
+  }
+  err = ENOENT;
+  return type == AT_SECURE;
 }
 
 /* libgcc's outline atomics (aarch64) ask it which instructions the CPU has, at load. */

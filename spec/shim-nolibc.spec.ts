@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { stampFile } from '../src/ops/stamp';
-import { onPath } from './helpers/capabilities';
+import { needs, onPath } from './helpers/capabilities';
 import { repoRoot } from './helpers/fixtures';
-import { auditLib, buildNative } from './helpers/shim';
+import { BIG_PROGRAM_C, auditLib, buildNative, evict } from './helpers/shim';
 
 const made = buildNative();
 if (made) throw new Error(made);
@@ -67,4 +67,56 @@ t.test('aarch64, cross-built and run under qemu-user: the environment is read an
   t.equal(off.stdout, plain.stdout);
   const quiet = run({});
   t.equal(quiet.stderr, '', 'no ELFPREFETCH_DEBUG: silent');
+});
+
+// ld.so unsets LD_AUDIT and the other unsafe variables of a setuid program by moving the later
+// pointers of the environment down, which leaves more NULLs before the auxiliary vector: the
+// auditor must still find AT_SECURE there and ignore every ELFPREFETCH_* variable. In secure mode
+// glibc loads an auditor only by name from a system library directory, and only if it is setuid.
+t.test('secure mode: a setuid program under this auditor ignores every ELFPREFETCH_* variable', { skip: needs('root') || (!onPath('strace') && 'needs strace') }, async (t) => {
+  const multiarch = spawnSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).stdout.trim();
+  const sysDir = `/usr/lib/${multiarch}`;
+  if (!multiarch || !fs.existsSync(sysDir)) return t.fail(`no system library directory for ${multiarch}`);
+  const name = `libelfprefetch-audit-spec-${process.pid}.so`;
+  const installed = path.join(sysDir, name);
+  fs.copyFileSync(auditLib, installed);
+  fs.chmodSync(installed, 0o4755);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'epf-nolibc-suid-'));
+  t.teardown(() => {
+    fs.rmSync(installed, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  fs.chmodSync(dir, 0o755);
+  // A 32 MiB blob: page 4096 lies 16 MiB in, beyond anything the exec and ld.so bring into the
+  // page cache, so with the residency check on it is still read.
+  fs.writeFileSync(path.join(dir, 'p.c'), BIG_PROGRAM_C);
+  const prog = path.join(dir, 'p');
+  t.equal(spawnSync('gcc', ['-O2', '-DN=(32u<<20)', '-o', prog, path.join(dir, 'p.c')]).status, 0, 'compiled');
+  stampFile(prog, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 0, count: 1 }, { first: 4096, count: 1 }] }] });
+  const plain = spawnSync(prog, [], { encoding: 'utf8' }).stdout;
+  const run = (env: Record<string, string>) => {
+    const log = path.join(dir, `strace-${Object.keys(env).length}-${fs.readdirSync(dir).length}.log`);
+    evict(prog);
+    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=readahead,openat', '-o', log, prog], { encoding: 'utf8', env: { PATH: process.env.PATH, LD_AUDIT: name, ...env } });
+    const calls = fs.readFileSync(log, 'utf8');
+    return { ...r, loaded: calls.includes(installed) || calls.includes(`/${name}"`), readahead: /readahead\(/.test(calls) };
+  };
+  const asked = { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DISABLE: '1', ELFPREFETCH_RESIDENCY: '0' };
+  // Control, not setuid: the auditor is loaded by name and obeys the variables.
+  const control = run({ ELFPREFETCH_DEBUG: '1', ELFPREFETCH_RESIDENCY: '0' });
+  t.ok(control.loaded, 'not setuid: the auditor is loaded from the system directory');
+  t.match(control.stderr, new RegExp(`^elfprefetch: ${prog}: prefetched 2 runs, 8192 bytes in 2 requests`, 'm'), 'not setuid: ELFPREFETCH_DEBUG obeyed');
+  const obeyed = run(asked);
+  t.equal(obeyed.stderr, '', 'not setuid: ELFPREFETCH_DISABLE obeyed (nothing said)');
+  t.notOk(obeyed.readahead, 'not setuid: ELFPREFETCH_DISABLE obeyed (nothing read)');
+  // Setuid to nobody, run by root: AT_SECURE.
+  const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+  fs.chownSync(prog, nobody, 0);
+  fs.chmodSync(prog, 0o4755);
+  const secure = run(asked);
+  t.equal(secure.status, 3, 'setuid: the program ran');
+  t.equal(secure.stdout, plain, 'setuid: its output');
+  t.ok(secure.loaded, 'setuid: the auditor was loaded');
+  t.equal(secure.stderr, '', 'setuid: ELFPREFETCH_DEBUG ignored');
+  t.ok(secure.readahead, 'setuid: ELFPREFETCH_DISABLE ignored: the note was prefetched');
 });
