@@ -25,6 +25,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "epf_syscall.h"
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 #endif
@@ -33,33 +35,12 @@
 #error "nolibc.c: x86-64 and aarch64 Linux only (shim/Makefile builds the auditor with libc elsewhere)"
 #endif
 
-static long raw6(long n, long a, long b, long c, long d, long e, long f) {
-#if defined(__x86_64__)
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  long r;
-  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return r;
-#else
-  register long x8 __asm__("x8") = n;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  register long x3 __asm__("x3") = d;
-  register long x4 __asm__("x4") = e;
-  register long x5 __asm__("x5") = f;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
-  return x0;
-#endif
-}
-
 static int err;
 int *__errno_location(void) { return &err; }
 
 /* A system call's result, the libc way: -1 and errno on failure. */
 static long sys(long n, long a, long b, long c, long d, long e, long f) {
-  long r = raw6(n, a, b, c, d, e, f);
+  long r = epf_raw_syscall(n, a, b, c, d, e, f);
   if (r < 0 && r > -4096) {
     err = (int)-r;
     return -1;
@@ -103,9 +84,9 @@ void *mmap(void *addr, size_t n, int prot, int flags, int fd, off_t off) {
 /* posix_fadvise returns the error number instead of setting errno. */
 int posix_fadvise(int fd, off_t off, off_t len, int advice) {
 #ifdef SYS_fadvise64
-  long r = raw6(SYS_fadvise64, fd, (long)off, (long)len, advice, 0, 0);
+  long r = epf_raw_syscall(SYS_fadvise64, fd, (long)off, (long)len, advice, 0, 0);
 #else
-  long r = raw6(SYS_fadvise64_64, fd, (long)off, (long)len, advice, 0, 0);
+  long r = epf_raw_syscall(SYS_fadvise64_64, fd, (long)off, (long)len, advice, 0, 0);
 #endif
   return r < 0 ? (int)-r : 0;
 }
