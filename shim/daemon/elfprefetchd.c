@@ -314,9 +314,9 @@ int main(int argc, char **argv) {
   epfd_notify("STOPPING=1");
   epfd_close(&l);
   save_notes(&notes, &c);
-  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows, %llu files ignored, %llu notes from the note cache, %llu programs rested",
+  epfd_log(LOG_INFO, "%llu execs seen, %llu prefetched (%llu files), %llu left alone over the I/O budget, %llu queue overflows, %llu files ignored, %llu notes from the note cache, %llu programs rested, %llu execs of resting programs let through",
            (unsigned long long)l.stats.events, (unsigned long long)l.stats.prefetched, (unsigned long long)l.stats.files,
            (unsigned long long)l.stats.over_budget, (unsigned long long)l.stats.overflows, (unsigned long long)l.stats.ignored,
-           (unsigned long long)l.stats.known, (unsigned long long)l.stats.resting);
+           (unsigned long long)l.stats.known, (unsigned long long)l.stats.resting, (unsigned long long)l.stats.rest_let);
   return status;
 }

@@ -189,6 +189,15 @@ static void end_rest(struct epfd_listener *l) {
   l->resting--;
 }
 
+/* The rest of the file st describes, if it rests (NULL: it does not). */
+static struct epfd_resting *resting_entry(struct epfd_listener *l, const struct stat *st) {
+  for (unsigned i = 0; i < l->resting; i++) {
+    struct epfd_resting *e = &l->rest[(l->rest_first + i) % EPFD_MAX_RESTING];
+    if (e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino) return e;
+  }
+  return 0;
+}
+
 /*
  * A stamped program just handled (its sets queued, or found cached): the kernel is asked not to
  * report its execs for recheck-seconds. Its pages were read or found in the page cache a moment
@@ -199,13 +208,10 @@ static void end_rest(struct epfd_listener *l) {
  */
 static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, const char *label) {
   if (!l->rest_ns) return;
-  /* Resting already: the file was written (the kernel dropped the mark) or the event was queued
-   * before the mark was placed. The mark is placed again; the rest ends when it was due to. */
-  int again = 0;
-  for (unsigned i = 0; i < l->resting && !again; i++) {
-    const struct epfd_resting *e = &l->rest[(l->rest_first + i) % EPFD_MAX_RESTING];
-    again = e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino;
-  }
+  /* Resting already: the file was written since (the kernel dropped the mark; an unchanged one's
+   * exec is let through at the top of handle_exec). The mark is placed again; the rest ends when
+   * it was due to. */
+  struct epfd_resting *again = resting_entry(l, st);
   /* Its handle and the watched file system it is on, to open it again by: a file system that
    * gives no handle (or a larger one), or is not one of those configured, and it does not rest. */
   struct epfd_handle fh;
@@ -224,8 +230,14 @@ static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, co
   }
   l->stats.resting++;
   if (l->verbose) epfd_log(LOG_DEBUG, "%s: handled: its execs are not reported for %llu s", label, (unsigned long long)(l->rest_ns / 1000000000ull));
-  if (again) return;
+  if (again) {
+    again->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+    again->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
+    return;
+  }
   struct epfd_resting *e = &l->rest[(l->rest_first + l->resting) % EPFD_MAX_RESTING];
+  e->ctime_sec = (int64_t)st->st_ctim.tv_sec;
+  e->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
   e->mark = mark;
   e->fh = fh;
   e->dev = (uint64_t)st->st_dev;
@@ -336,6 +348,14 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
   l->stats.events++;
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  /* A resting program, unchanged since it was handled: its event was queued before the ignore
+   * mark was placed (a burst of execs, or one batch). Its requests went out then: let it through. */
+  const struct epfd_resting *r = resting_entry(l, &st);
+  if (r && r->ctime_sec == (int64_t)st.st_ctim.tv_sec && r->ctime_nsec == (int64_t)st.st_ctim.tv_nsec && now_ns() < r->until_ns) {
+    l->stats.rest_let++;
+    if (l->verbose) epfd_log(LOG_DEBUG, "exec of a resting program (pid %d): reported before its mark, let through", pid);
+    return;
+  }
   refill(l);
   char label[256];
   if (l->verbose) {

@@ -21,6 +21,7 @@ struct epfd_stats {
   uint64_t ignored;    /* files the kernel was asked to stop reporting (nothing to prefetch) */
   uint64_t known;      /* execs whose note came from the note cache (no read of it) */
   uint64_t resting;    /* times a handled program's execs went unreported for recheck-seconds */
+  uint64_t rest_let;   /* execs of a resting program reported before its mark was placed: let through */
 };
 
 /* A stamped program whose execs the kernel does not report for a while (config recheck-seconds):
@@ -36,6 +37,7 @@ struct epfd_handle { /* a struct file_handle with room for its bytes */
 };
 struct epfd_resting {
   uint64_t dev, ino, until_ns;
+  int64_t ctime_sec, ctime_nsec; /* as handled: a write changes it */
   unsigned mark; /* the configured file system or mount it is on */
   struct epfd_handle fh;
 };
