@@ -95,7 +95,8 @@ class Daemon {
 function writeConf(dir: string, lines: string[]): string {
   const conf = path.join(dir, `elfprefetchd-${Math.random().toString(36).slice(2)}.conf`);
   const given = (k: string) => lines.some((l) => l.startsWith(`${k} =`));
-  const all = [...lines, ...(given('note-cache') ? [] : ['note-cache = memory']), ...(given('recheck-seconds') ? [] : ['recheck-seconds = 0'])];
+  // Not the machine's sidecar directory unless a test names it: the daemon makes it if missing.
+  const all = [...lines, ...(given('note-cache') ? [] : ['note-cache = memory']), ...(given('recheck-seconds') ? [] : ['recheck-seconds = 0']), ...(given('sidecar') ? [] : ['sidecar = none'])];
   fs.writeFileSync(conf, all.join('\n') + '\n', { mode: 0o644 });
   return conf;
 }
