@@ -137,7 +137,7 @@ __attribute__((noinline)) static void say_prefetched(const char *label, const ch
  * net, a smaller cap) merges those requests or splits them inside runs, so its ends are theirs or
  * pages amid them; a finer one (nvme) differs only in holes of under 50 KB inside them. Otherwise
  * the checks stop at the first request with an end missing, and the set is planned for its device
- * as before (its first request's last page missing: cold, issued without further looks).
+ * as before, whose first request decides whether the file is cold (prefetch_requests).
  */
 struct warm {
   struct epf_resident c;
