@@ -35,23 +35,25 @@ struct ra {
  * A request is left out when the pages at both its ends are cached: a merged request starts and
  * ends with pages of the set, and a set's pages are cached together by whatever read them last
  * (a start, or this shim). Two one-page checks cost about a microsecond; checking every page would
- * cost about as much as the readahead call it saves (docs/SHIM.md). The first request decides for
- * the rest: if its last page is not cached the file is taken as cold and everything is issued
- * without looking again, so a cold start pays one check per set (the decision is kept in the
- * tally, which the calls issuing parts of one set share).
+ * cost about as much as the readahead call it saves (docs/SHIM.md). The first request looked at
+ * decides for the rest (*look, struct tally's): if its last page is not cached the file is taken
+ * as cold and everything is issued without looking again, so a cold start pays one check per set
+ * (the decision is kept in the tally, which the calls issuing parts of one set share).
  */
+static int request_cached(struct epf_resident *c, int *look, uint64_t off, uint64_t len) {
+  int last = epf_page_cached(c, off + len - 1);
+  if (*look == 0) *look = last ? 1 : -1;
+  return last && epf_page_cached(c, off);
+}
+
 static void issue(void *ctx, uint64_t off, uint64_t len) {
   struct ra *r = ctx;
   uint32_t k = r->seen++;
   if (k < r->from || (r->to && k >= r->to)) return;
-  if (r->t->look >= 0) {
-    int first = r->t->look == 0, cached = epf_page_cached(&r->c, off + len - 1);
-    if (first) r->t->look = cached ? 1 : -1;
-    if (cached && epf_page_cached(&r->c, off)) {
-      r->t->cached++;
-      r->t->cached_bytes += len;
-      return;
-    }
+  if (r->t->look >= 0 && request_cached(&r->c, &r->t->look, off, len)) {
+    r->t->cached++;
+    r->t->cached_bytes += len;
+    return;
   }
   if (r->budget) {
     if (*r->budget < len) {
@@ -157,9 +159,7 @@ static void warm_check(void *ctx, uint64_t off, uint64_t len) {
     w->plan->done = 1; /* nothing more to look at: stop walking the runs */
     return;
   }
-  int first = w->t->look == 0, last = epf_page_cached(&w->c, off + len - 1);
-  if (first) w->t->look = last ? 1 : -1;
-  if (!last || !epf_page_cached(&w->c, off)) {
+  if (!request_cached(&w->c, &w->t->look, off, len)) {
     w->missing = 1;
     w->plan->done = 1;
     return;
@@ -394,10 +394,11 @@ struct whole {
   int missing; /* a request with an end not cached */
 };
 
-/* The rule of issue(): a request counts as cached when the pages at both its ends are. */
+/* The rule of issue() (request_cached), every request looked at. */
 static void check_resident(void *ctx, uint64_t off, uint64_t len) {
   struct whole *w = ctx;
-  if (!w->missing && !(epf_page_cached(&w->c, off + len - 1) && epf_page_cached(&w->c, off))) w->missing = 1;
+  int look = 1;
+  if (!w->missing && !request_cached(&w->c, &look, off, len)) w->missing = 1;
 }
 
 /* Whether every request planned for object 0's set is in the page cache already. */
