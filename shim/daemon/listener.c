@@ -206,12 +206,11 @@ static struct epfd_resting *resting_entry(struct epfd_listener *l, const struct 
  * anything. Not for a program in another root or mount namespace: its libraries depend on the
  * view of the process that runs it.
  */
-static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, const char *label) {
+static void rest_file(struct epfd_listener *l, int fd, const struct stat *st, struct epfd_resting *again, const char *label) {
   if (!l->rest_ns) return;
-  /* Resting already: the file was written since (the kernel dropped the mark; an unchanged one's
-   * exec is let through at the top of handle_exec). The mark is placed again; the rest ends when
-   * it was due to. */
-  struct epfd_resting *again = resting_entry(l, st);
+  /* `again`: resting already (handle_exec looked it up). The file was written since (the kernel
+   * dropped the mark; an unchanged one's exec is let through at the top of handle_exec). The mark
+   * is placed again; the rest ends when it was due to. */
   /* Its handle and the watched file system it is on, to open it again by: a file system that
    * gives no handle (or a larger one), or is not one of those configured, and it does not rest. */
   struct epfd_handle fh;
@@ -350,7 +349,7 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
   /* A resting program, unchanged since it was handled: its event was queued before the ignore
    * mark was placed (a burst of execs, or one batch). Its requests went out then: let it through. */
-  const struct epfd_resting *r = resting_entry(l, &st);
+  struct epfd_resting *r = resting_entry(l, &st);
   if (r && r->ctime_sec == (int64_t)st.st_ctim.tv_sec && r->ctime_nsec == (int64_t)st.st_ctim.tv_nsec && now_ns() < r->until_ns) {
     l->stats.rest_let++;
     if (l->verbose) epfd_log(LOG_DEBUG, "exec of a resting program (pid %d): reported before its mark, let through", pid);
@@ -442,7 +441,8 @@ static void handle_exec(struct epfd_listener *l, int fd, int pid, struct answer 
     if (l->verbose) epfd_log(LOG_DEBUG, "%s (pid %d): the per-exec I/O budget ran out", label, pid);
     return; /* what was left out is requested at its next exec */
   }
-  if (watch && host) rest_file(l, fd, &st, label);
+  /* r is still this file's rest, if any: only ignore_file (never with watch) flushes the ring. */
+  if (watch && host) rest_file(l, fd, &st, r, label);
 }
 
 int epfd_handle_events(struct epfd_listener *l, char *err, unsigned errlen) {
