@@ -17,6 +17,12 @@ cd "$(dirname "$0")/.."
 REV=${1:-HEAD~1}
 N=${2:-100}
 ROUNDS=${3:-8}
+programs=${PROGRAMS:-git python3 go}
+# The command line of program $1.
+command_of() {
+  case $1 in git) echo git --version ;; python3) echo python3 -c pass ;; go) echo go version ;; *) echo "unknown program $1" >&2; exit 2 ;; esac
+}
+for p in $programs; do command_of "$p" >/dev/null; done # an unknown name stops here, not in a $(...)
 H=$(node -e "console.log(require('./dist/src/bench/helper').benchHelper())")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -24,34 +30,34 @@ mkdir -p "$tmp/src"
 git archive "$REV" shim | tar -x -C "$tmp/src"
 make -s -C "$tmp/src/shim" OUT="$tmp/before" >/dev/null
 now=$PWD/build/native
-cp /usr/bin/git "$tmp/git"
-cp -L /usr/bin/python3 "$tmp/python3"
-cp -L /usr/bin/go "$tmp/go"
-for p in "git --version" "python3 -c pass" "go version"; do
-  set -- $p
+for p in $programs; do
+  set -- $(command_of "$p")
+  cp -L "/usr/bin/$1" "$tmp/$1"
   node dist/cli/main.js train -- "$tmp/$1" "${@:2}" >/dev/null 2>&1
 done
-# A start through hook $2 of build $1: the variables it sets (env) and what runs before the program (wrap).
-hook() {
+# A start in configuration $1 (plain, before-HOOK, now-HOOK): the variables it sets (env) and what
+# runs before the program (wrap).
+configure() {
   env=() wrap=()
-  case $2 in
-    exec) wrap=("$1/elfprefetch-exec") ;;
-    audit) env=("LD_AUDIT=$1/libelfprefetch-audit.so") ;;
-    preload) env=("LD_PRELOAD=$1/libelfprefetch-preload.so") ;;
+  local d
+  case $1 in before-*) d=$tmp/before ;; now-*) d=$now ;; esac
+  case $1 in
+    *-exec) wrap=("$d/elfprefetch-exec") ;;
+    *-audit) env=("LD_AUDIT=$d/libelfprefetch-audit.so") ;;
+    *-preload) env=("LD_PRELOAD=$d/libelfprefetch-preload.so") ;;
   esac
 }
 med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 configs="plain before-exec now-exec before-audit now-audit before-preload now-preload"
 echo "warm look: shim of $REV (before) and build/native (now), $ROUNDS rounds x $N starts (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-for p in ${PROGRAMS:-git python3 go}; do
-  case $p in git) set -- git --version ;; python3) set -- python3 -c pass ;; go) set -- go version ;; *) echo "unknown program $p" >&2; exit 2 ;; esac
+for p in $programs; do
+  set -- $(command_of "$p")
   p="$*"
   prog=("$tmp/$1" "${@:2}")
   declare -A cpu=()
   for r in $(seq "$ROUNDS"); do
     for c in $configs; do
-      case $c in plain) d=- h=plain ;; before-*) d=$tmp/before h=${c#before-} ;; now-*) d=$now h=${c#now-} ;; esac
-      hook "$d" "$h"
+      configure "$c"
       cpu[$c,$r]=$(env "${env[@]}" "$H" loop "$N" -- "${wrap[@]}" "${prog[@]}" | awk '{print $2}' | med)
     done
   done
@@ -59,8 +65,7 @@ for p in ${PROGRAMS:-git python3 go}; do
   echo "$p (stamped copy; plain: $(for r in $(seq "$ROUNDS"); do echo "${cpu[plain,$r]}"; done | med) CPU us per start)"
   printf '%-15s %28s %7s %9s %15s\n' config 'CPU us vs plain [range]' minflt syscalls 'sysfs, statfs'
   for c in $configs; do
-    case $c in plain) d=- h=plain ;; before-*) d=$tmp/before h=${c#before-} ;; now-*) d=$now h=${c#now-} ;; esac
-    hook "$d" "$h"
+    configure "$c"
     env "${env[@]}" strace -f -qq -o "$tmp/calls" "${wrap[@]}" "${prog[@]}" >/dev/null 2>&1
     calls=$(grep -vc 'exited with\|+++' "$tmp/calls")
     looks=$(grep -Ec '"/sys/|statfs\(' "$tmp/calls" || true)
