@@ -74,8 +74,15 @@ for (const hi of ['10', '11', '12', '13', '14', '15', '16', '17', '20', '21', '2
 const STARTED = MODULES.filter((_, i) => i % 4 === 0);
 const MINGLE_OUTPUT = 'mingle: 32 modules started, checksum 17888\n';
 
+/** For lld, the lld-rodata script beside ORDER (LINKS.lld links with both), from the same profile. */
+async function rodataBeside(t: Test, linker: string, profile: string, order: string): Promise<void> {
+  if (linker !== 'lld') return;
+  const r = await ep('order', profile, '--format', 'lld-rodata', '-o', `${order}.rodata.ld`);
+  t.equal(r.status, 0, 'order --format lld-rodata exits 0', diag(r));
+}
+
 const LINKS = {
-  lld: (order: string) => ['-fuse-ld=lld', `-Wl,--symbol-ordering-file=${order}`],
+  lld: (order: string) => ['-fuse-ld=lld', `-Wl,--symbol-ordering-file=${order}`, `-Wl,-T,${order}.rodata.ld`],
   gold: (order: string) => ['-fuse-ld=gold', `-Wl,--section-ordering-file=${order}`],
   'gnu-ld': (order: string) => [`-Wl,-T,${order}`],
 } as const;
@@ -117,10 +124,16 @@ t.test('scatter: each format links its 32 started modules together, in fewer rec
         t.match(text, /^SECTIONS\n\{\n {2}\.text\.elfprefetch :\n/m, 'GNU ld: a SECTIONS script');
         t.match(text, /^ {4}\*\(\.text\.module_100 \.text\.hot\.module_100 \.text\.unlikely\.module_100 \.text\.startup\.module_100\)$/m, 'one input statement per function, in order');
         t.match(text, /^INSERT BEFORE \.text;$/m, 'INSERT: it adds to the default script');
-        t.notMatch(text, /modules\b(?!_)/, 'no data: the script orders only code');
-        t.match(o.stderr, /; \d+ left out \(the data/, 'and says it left the data out');
+        t.match(text, /^ {4}\*\(\.rodata\.module_100 \.rodata\.module_100\.str1\.1 /m, "then each function's read-only data: its switch tables and string literals");
+        t.match(text, /^ {4}\*\(\.rodata\.modules\)$/m, 'and the data symbols, by their read-only name only (writable data stays as linked)');
+        t.match(text, /^INSERT BEFORE \.rodata;$/m, 'in an output section INSERTed before .rodata');
+        t.notMatch(text, /\.data\.rel|\.data\./, 'nothing of the writable segments');
+        t.notMatch(o.stderr, /left out/, 'every name fits a script: none left out');
       }
 
+      // scatter's only read-only data is main's literal and crt1.o's constant: the lld script
+      // takes both, so .rodata is empty, and the script must not be INSERTed relative to it.
+      await rodataBeside(t, linker, path.join(work, `scatter-${linker}-stock.json`), order);
       const ordered = path.join(work, `scatter-${linker}-ordered`);
       const l = await must(t, ['gcc', ...LINKS[linker](order), '-o', ordered, obj]);
       t.notMatch(l.stderr, /warning|error/i, 'the linker takes the order file without a word', diag(l));
@@ -192,6 +205,7 @@ t.test('mingle: the training link names just the started modules, and its order 
         const order = path.join(work, `mingle-${name}.${linker}`);
         const o = await ep('order', profile, '--format', linker, '-o', order);
         t.equal(o.status, 0, `${name}: order exits 0`, diag(o));
+        await rodataBeside(t, linker, profile, order);
         const exe = path.join(work, `mingle-${linker}-${name}`);
         const k = await must(t, ['gcc', ...LINKS[linker](order), '-o', exe, obj]);
         t.notMatch(k.stderr, /warning|error/i, `${name}: the linker takes the order file without a word`, diag(k));
@@ -210,6 +224,111 @@ t.test('mingle: the training link names just the started modules, and its order 
       t.ok(ep_ < pp && ep_ < sp, `and fewer pages (${ep_} against ${pp} and ${sp})`);
     });
   }
+});
+
+t.test("gnu-ld: the started functions' string literals and switch tables come together in .rodata.elfprefetch", async (t) => {
+  // 64 functions, each reading its own 2,000-byte string literal (.rodata.say_N.str1.*, merged
+  // with every other string of its output section) and, through a switch, its own jump table
+  // (.rodata.say_N); start-up runs every fourth, so the stock link touches 16 literals spread
+  // over the 32 pages of all 64. The training link names the 16; the gnu-ld script gathers
+  // their literals and tables into an output section of their own.
+  const src = path.join(work, 'strings.c');
+  const say = (n: number): string =>
+    `__attribute__((noipa)) int say_${n}(int x) { const char *s = "${String(n).padStart(3, '0')}${'abcdefghij'.repeat(200)}";\n` +
+    `  switch (x & 7) { case 0: return s[x & 1023]; case 1: return ${n}; case 2: return x * ${n}; case 3: return x - ${n};\n` +
+    `    case 4: return x ^ ${n}; case 5: return x + 3 * ${n}; case 6: return x / (${n} + 1); default: return s[1999]; } }\n`;
+  const n = Array.from({ length: 64 }, (_, i) => i);
+  fs.writeFileSync(
+    src,
+    `${n.map(say).join('')}static int (*const says[64])(int) = {${n.map((i) => `say_${i}`).join(', ')}};\n` +
+      `int main(void) { int sum = 0; for (int i = 0; i < 64; i += 4) for (int x = 0; x < 8; x++) sum += says[i](x); return sum == 12345; }\n`,
+  );
+  const obj = path.join(work, 'strings.o');
+  await must(t, ['gcc', '-O2', '-ffunction-sections', '-fdata-sections', '-c', '-o', obj, src]);
+  const sections = (await must(t, ['readelf', '-SW', obj])).stdout;
+  t.match(sections, /\.rodata\.say_4\.str1\.\d+/, "GCC names each function's literals after it");
+  t.match(sections, /\.rodata\.say_4\s/, 'and its jump table');
+  const script = path.join(work, 'strings-training.ld');
+  await must(t, [process.execPath, cli, 'order', '--training', '-o', script]);
+  const training = path.join(work, 'strings-training');
+  await must(t, ['gcc', '-fuse-ld=bfd', `-Wl,-T,${script}`, '-o', training, obj]);
+  await record(t, 'strings-training', [training]);
+  const profile = path.join(work, 'strings-training.json');
+  /** The order of FORMAT, checked as a script of .rodata.elfprefetch: its path. */
+  const orderScript = async (t: Test, format: 'gnu-ld' | 'lld-rodata'): Promise<string> => {
+    const order = path.join(work, `strings.${format}`);
+    const o = await ep('order', profile, '--format', format, '-o', order);
+    t.equal(o.status, 0, 'order exits 0', diag(o));
+    const text = fs.readFileSync(order, 'utf8');
+    t.match(text, /^ {2}\.rodata\.elfprefetch :\n/m, 'an output section for the read-only data');
+    t.match(text, /^ {4}\*\(\.rodata\.say_4 \.rodata\.say_4\.str1\.1 [^)]*\.rodata\.say_4\.str1\.8 /m, "a started function's tables and literals");
+    t.notMatch(text, /\.rodata\.say_5\b/, 'none of a function start-up did not run');
+    const anchor = format === 'gnu-ld' ? '.rodata' : '.text';
+    t.match(text, new RegExp(`^INSERT BEFORE \\${anchor};$`, 'm'), `INSERTed before ${anchor}`);
+    return order;
+  };
+  /** The pages and runs the program's start-up touches in output section NAME of a link. */
+  const touched = async (t: Test, exe: string, name: string): Promise<[number, number]> => {
+    const p = (await record(t, path.basename(exe), [exe])).objects.find((x) => x.main)!;
+    const sec = p.sections.find((x) => x.name === name);
+    if (!sec) throw new Error(`${exe} has no ${name}`);
+    const first = Math.floor(sec.offset / 4096);
+    const last = Math.floor((sec.offset + sec.size - 1) / 4096);
+    let pages = 0;
+    let runs = 0;
+    for (const r of parseRanges(p.pages)) {
+      const a = Math.max(r.first, first);
+      const b = Math.min(r.first + r.count - 1, last);
+      if (a <= b) {
+        pages += b - a + 1;
+        runs++;
+      }
+    }
+    return [pages, runs];
+  };
+  /** Links the object with ARGS into NAME; it must link without a word and run. */
+  const link = async (t: Test, name: string, args: string[]): Promise<string> => {
+    const exe = path.join(work, name);
+    const l = await must(t, ['gcc', ...args, '-o', exe, obj]);
+    t.notMatch(l.stderr, /warning|error/i, `${name}: the linker takes it without a word`, diag(l));
+    t.equal((await run([exe])).status, 0, `${name} runs`);
+    return exe;
+  };
+
+  await t.test('gnu-ld', async (t) => {
+    const order = await orderScript(t, 'gnu-ld');
+    const stock = await link(t, 'strings-bfd-stock', ['-fuse-ld=bfd']);
+    const ordered = await link(t, 'strings-bfd-ordered', ['-fuse-ld=bfd', `-Wl,-T,${order}`]);
+    const [sp, sr] = await touched(t, stock, '.rodata');
+    const [op, or] = await touched(t, ordered, '.rodata.elfprefetch');
+    const [rest] = await touched(t, ordered, '.rodata');
+    // GNU ld emits merged strings sorted for tail merging, not in input order, so the stock link
+    // may put them on neighbouring pages: count its pages, not its runs.
+    t.ok(sp >= 16, `stock link: the 16 literals on ${sp} of the 32 pages of .rodata (${sr} runs)`);
+    t.ok(or <= 2 && op <= 10 && op * 2 <= sp, `ordered link: on ${op} pages of .rodata.elfprefetch in ${or} runs`);
+    t.ok(rest <= 1, `and at most one page of the rest of .rodata (${rest})`);
+  });
+
+  await t.test('lld: the symbol order, and the lld-rodata script beside it', async (t) => {
+    const order = path.join(work, 'strings.lld');
+    t.equal((await ep('order', profile, '--format', 'lld', '-o', order)).status, 0, 'order --format lld exits 0');
+    const rodata = await orderScript(t, 'lld-rodata');
+    t.match(fs.readFileSync(rodata, 'utf8'), /^ {4}\*\(\.rodata\.str1\.1 [^)]*\.rodata\.cst8 [^)]*\.rodata\.CSWTCH\.\*\)$/m, 'then the unnamed constants of every object');
+    const lld = ['-fuse-ld=lld', `-Wl,--symbol-ordering-file=${order}`, '-Wl,--no-warn-symbol-ordering'];
+    const stock = await link(t, 'strings-lld-stock', ['-fuse-ld=lld']);
+    const symbols = await link(t, 'strings-lld-symbols', lld);
+    const both = await link(t, 'strings-lld-rodata', [...lld, `-Wl,-T,${rodata}`]);
+    const [sp, sr] = await touched(t, stock, '.rodata');
+    const [yp, yr] = await touched(t, symbols, '.rodata');
+    const [op, or] = await touched(t, both, '.rodata.elfprefetch');
+    const [rest] = await touched(t, both, '.rodata');
+    // Every other page: a literal start-up reads, 8 KB apart in input order (the ends of one
+    // that crosses a page join two pages in a run).
+    t.ok(sp >= 16 && sr >= 8, `stock link: the 16 literals on ${sp} pages of .rodata in ${sr} runs (lld keeps input order)`);
+    t.ok(yp >= 16 && yr >= 8, `the symbol order alone leaves them there: ${yp} pages in ${yr} runs`);
+    t.ok(or <= 2 && op <= 10, `with the script: ${op} pages of .rodata.elfprefetch in ${or} runs`);
+    t.ok(rest <= 1, `and at most one page of the rest of .rodata (${rest})`);
+  });
 });
 
 t.test('C++: names are the mangled ones of .symtab, which lld and gold take', async (t) => {
@@ -294,8 +413,8 @@ t.test('errors: a clear message, exit 1, no file written', async (t) => {
   fs.writeFileSync(path.join(work, 'other.json'), '{"format": "something-else", "version": 1}');
   await fail('not a profile', [path.join(work, 'other.json'), '--format', 'lld', '-o', out], /other\.json: format: /);
   await fail('missing file', [path.join(work, 'gone.json'), '--format', 'lld', '-o', out], /gone\.json: .*(No such file|does not exist)/i);
-  await fail('unknown format', [profile, '--format', 'bfd', '-o', out], /Invalid values:\s+Argument: format, Given: "bfd", Choices: "lld", "gold", "gnu-ld"/);
-  await fail('no format', [profile, '-o', out], /give --format: lld, gold, gnu-ld/);
+  await fail('unknown format', [profile, '--format', 'bfd', '-o', out], /Invalid values:\s+Argument: format, Given: "bfd", Choices: "lld", "lld-rodata", "gold", "gnu-ld"/);
+  await fail('no format', [profile, '-o', out], /give --format: lld, lld-rodata, gold, gnu-ld/);
   await fail('no profile', ['--format', 'lld', '-o', out], /give a profile to order \(or --training/);
   await fail('--training with a profile', ['--training', profile, '-o', out], /--training writes the training link's linker script and takes no profile, --format or --object/);
   await fail('--training with a format', ['--training', '--format', 'lld', '-o', out], /takes no profile, --format or --object/);

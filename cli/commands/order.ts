@@ -28,7 +28,7 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
         .option('format', {
           type: 'string',
           choices: [...ORDER_FORMATS],
-          describe: 'lld: --symbol-ordering-file; gold: --section-ordering-file; gnu-ld: a script for -T (INSERT)',
+          describe: 'lld: --symbol-ordering-file; lld-rodata: a script for lld -T beside it (switch tables and string literals); gold: --section-ordering-file; gnu-ld: a script for -T (INSERT)',
         })
         .option('training', {
           type: 'boolean',
@@ -38,6 +38,7 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
         .epilogue(
           examples([
             ['$0 order app.profile.json --format lld -o app.order', 'then link with -fuse-ld=lld -Wl,--symbol-ordering-file=app.order'],
+            ['$0 order app.profile.json --format lld-rodata -o app-rodata.ld', 'and add -Wl,-T,app-rodata.ld: the switch tables and string literals, which no symbol orders'],
             ['$0 order app.profile.json --format gold -o app.order', 'then link with -fuse-ld=gold -Wl,--section-ordering-file=app.order'],
             ['$0 order app.profile.json --format gnu-ld -o app-order.ld', 'then link with -Wl,-T,app-order.ld'],
             ['$0 order stock.json ordered.json --format lld -o app.order', 'the order of stock.json, without what the ordered link did not run'],
@@ -95,7 +96,7 @@ export function orderCommand(io: Io, setCode: (c: number) => void): CommandModul
             io,
             `${functions.length} functions and ${data.length} data symbols of ${object.path} (${always} functions touched in ${hottest} of ${profile.runs} runs), hottest first` +
               `${others.length ? ` (${dropped} left out that another profile did not see used)` : ''}` +
-              `${left ? `; ${left} left out (the data, and names a GNU ld script cannot carry)` : ''}` +
+              `${left ? `; ${left} left out (names a GNU ld script cannot carry)` : ''}` +
               `${a.output !== undefined ? `: wrote ${a.output}` : ''}`,
           );
           return EXIT.ok;
