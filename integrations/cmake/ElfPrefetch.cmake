@@ -38,9 +38,10 @@
 # libraries of the project).
 #
 # elfprefetch_order (the two-stage build, docs/BUILD-SYSTEMS.md "Ordered link"): compiles the
-# target with -ffunction-sections (and -fdata-sections for lld and gold) and links it with an order file made from the kept profile by
-# `elfprefetch order` before every link (lld: --symbol-ordering-file, gold: --section-ordering-file,
-# GNU ld: a -T script that INSERTs the start-up functions before .text). No profile yet: the order
+# target with -ffunction-sections -fdata-sections and links it with an order file made from the kept profile by
+# `elfprefetch order` before every link (lld: --symbol-ordering-file and a -T script of the read-only
+# data, gold: --section-ordering-file, GNU ld: a -T script that INSERTs the start-up functions
+# before .text and their read-only data before .rodata). No profile yet: the order
 # file is empty and the link is the stock one; train, build again: the target is relinked in
 # start-up order and stamped from the same profile (carried over by function). A profile that
 # `order` cannot use is a warning and an empty order file (an error with STRICT).
@@ -78,6 +79,8 @@ if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
     if(EPF_FORMAT STREQUAL "gnu-ld")
       # Not an empty file: GNU ld takes a -T script without INSERT as the whole linker script.
       set(_epf_none "/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n")
+    elseif(EPF_FORMAT STREQUAL "lld-rodata")
+      set(_epf_none "/* elfprefetch: no order (yet) */\nSECTIONS { .rodata.elfprefetch : { } } INSERT BEFORE .text;\n")
     else()
       set(_epf_none "")
     endif()
@@ -279,6 +282,8 @@ function(elfprefetch_order target)
   endif()
   get_filename_component(profile "${EPF_PROFILE}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
   string(REPLACE ";" "|" cli "${ELFPREFETCH}")
+  set(rodata "")
+  set(rodata_step "")
   if(ELFPREFETCH_ORDER_TRAINING)
     set(order "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}-training.ld")
     set(what "training link script")
@@ -287,30 +292,36 @@ function(elfprefetch_order target)
   else()
     set(order "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}.order")
     set(what "order file")
+    if(EPF_LINKER STREQUAL "lld")
+      # What lld's symbol order cannot place (switch tables, string literals): a script beside it.
+      set(rodata "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}-rodata.ld")
+    endif()
+  endif()
+  set(step "${CMAKE_COMMAND}" "-DEPF_CLI=${cli}" "-DEPF_PROFILE=${profile}" "-DEPF_TARGET=${target}"
+           "-DEPF_STRICT=${strict}" "-DEPF_TRAINING=${ELFPREFETCH_ORDER_TRAINING}")
+  if(rodata)
+    set(rodata_step COMMAND ${step} "-DEPF_ORDER=${rodata}" -DEPF_FORMAT=lld-rodata -P "${_ELFPREFETCH_MODULE}")
   endif()
   # Runs before every link of the target; BYPRODUCTS lets Ninja see the order file change.
   add_custom_target(${target}-elfprefetch-order
     COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch"
-    COMMAND "${CMAKE_COMMAND}" "-DEPF_CLI=${cli}" "-DEPF_ORDER=${order}" "-DEPF_FORMAT=${EPF_LINKER}"
-            "-DEPF_PROFILE=${profile}" "-DEPF_TARGET=${target}" "-DEPF_STRICT=${strict}"
-            "-DEPF_TRAINING=${ELFPREFETCH_ORDER_TRAINING}" -P "${_ELFPREFETCH_MODULE}"
-    BYPRODUCTS "${order}"
+    COMMAND ${step} "-DEPF_ORDER=${order}" "-DEPF_FORMAT=${EPF_LINKER}" -P "${_ELFPREFETCH_MODULE}"
+    ${rodata_step}
+    BYPRODUCTS "${order}" ${rodata}
     COMMENT "elfprefetch: ${what} of ${target}"
     VERBATIM)
   add_dependencies(${target} ${target}-elfprefetch-order)
-  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${order}")
-  # Each function in its own input section, which is what all three linkers order; each variable
-  # too for lld and gold, which order data (a GNU ld script orders code only). The training link
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${order}" ${rodata})
+  # Each function and each variable in its own input section, which is what the linkers order
+  # (a GNU ld script orders the read-only data, lld and gold all of it). The training link
   # compiles alike, so that switching it on or off only relinks.
-  target_compile_options(${target} PRIVATE -ffunction-sections)
-  if(NOT EPF_LINKER STREQUAL "gnu-ld")
-    target_compile_options(${target} PRIVATE -fdata-sections)
-  endif()
+  target_compile_options(${target} PRIVATE -ffunction-sections -fdata-sections)
   if(ELFPREFETCH_ORDER_TRAINING)
     target_link_options(${target} PRIVATE -fuse-ld=bfd "LINKER:-T,${order}")
   elseif(EPF_LINKER STREQUAL "lld")
     # A name of the profile missing from this build (code changed since) is no reason to warn.
-    target_link_options(${target} PRIVATE -fuse-ld=lld "LINKER:--symbol-ordering-file=${order}" "LINKER:--no-warn-symbol-ordering")
+    target_link_options(${target} PRIVATE -fuse-ld=lld "LINKER:--symbol-ordering-file=${order}" "LINKER:--no-warn-symbol-ordering"
+                        "LINKER:-T,${rodata}")
   elseif(EPF_LINKER STREQUAL "gold")
     target_link_options(${target} PRIVATE -fuse-ld=gold "LINKER:--section-ordering-file=${order}")
   else()

@@ -36,7 +36,7 @@
 #   	$(call elfprefetch_order,$@,app.profile.json)
 #
 # - $(ELFPREFETCH_ORDER_CFLAGS): -ffunction-sections (each function an input section of its own,
-#   which is what the linkers order), and -fdata-sections for lld and gold, which order data too.
+#   which is what the linkers order), and -fdata-sections, for the data they order.
 # - $(call elfprefetch_order,ORDER,PROFILE): the recipe of ORDER (name it PROGRAM.order), run at
 #   every make (the prerequisite elfprefetch-always): `elfprefetch order PROFILE --format
 #   $(ELFPREFETCH_ORDER_LINKER)`, written to ORDER only when it changes, so that an unchanged
@@ -45,7 +45,10 @@
 #   cannot use: a warning and the stock order; with ELFPREFETCH_STRICT=1 an error.
 # - $(call elfprefetch_order_ldflags,ORDER): the link flags: lld `-fuse-ld=lld
 #   --symbol-ordering-file` (and --no-warn-symbol-ordering: a profile of an older build names
-#   functions that are gone), gold `-fuse-ld=gold --section-ordering-file`, GNU ld `-T ORDER`.
+#   functions that are gone) and `-T PROGRAM-rodata.ld`, the script of the switch tables and
+#   string literals its symbol order cannot place, which the recipe of ORDER writes beside it
+#   (`--format lld-rodata`; ORDER is touched when only the script changes, so the program
+#   relinks); gold `-fuse-ld=gold --section-ordering-file`; GNU ld `-T ORDER`.
 # - ELFPREFETCH_ORDER_TRAINING=1: a training link instead (docs/BUILD-SYSTEMS.md): ORDER holds the
 #   script of `elfprefetch order --training` and the flags are `-fuse-ld=bfd -T ORDER` (GNU ld for
 #   every ELFPREFETCH_ORDER_LINKER): every function on a page of its own, so the profile recorded
@@ -91,10 +94,10 @@ endef
 _elfprefetch_linker = $(if $(filter lld gold gnu-ld,$(ELFPREFETCH_ORDER_LINKER)),$(ELFPREFETCH_ORDER_LINKER),$(error \
   elfprefetch: set ELFPREFETCH_ORDER_LINKER to lld, gold or gnu-ld (GNU ld, through a -T script), not '$(ELFPREFETCH_ORDER_LINKER)'))
 
-ELFPREFETCH_ORDER_CFLAGS ?= -ffunction-sections $(if $(filter lld gold,$(_elfprefetch_linker)),-fdata-sections)
+ELFPREFETCH_ORDER_CFLAGS ?= -ffunction-sections -fdata-sections
 
 # Per linker (no commas inside $(if): they would split its arguments).
-_elfprefetch_ldflags_lld = -fuse-ld=lld -Wl,--symbol-ordering-file='$(1)' -Wl,--no-warn-symbol-ordering
+_elfprefetch_ldflags_lld = -fuse-ld=lld -Wl,--symbol-ordering-file='$(1)' -Wl,--no-warn-symbol-ordering -Wl,-T,'$(call _elfprefetch_rodata,$(1))'
 _elfprefetch_ldflags_gold = -fuse-ld=gold -Wl,--section-ordering-file='$(1)'
 _elfprefetch_ldflags_gnu-ld = -Wl,-T,'$(1)'
 # The training link (ELFPREFETCH_ORDER_TRAINING non-empty): GNU ld whatever the linker, since
@@ -103,8 +106,12 @@ _elfprefetch_ldflags_training = -fuse-ld=bfd -Wl,-T,'$(1)'
 elfprefetch_order_ldflags = $(call _elfprefetch_ldflags_$(if $(ELFPREFETCH_ORDER_TRAINING),training,$(_elfprefetch_linker)),$(1))
 
 # No order yet: an empty file, but for GNU ld a script that changes nothing (it takes a -T script
-# without INSERT as the whole linker script).
+# without INSERT as the whole linker script), and for lld's script of the read-only data the same.
 _elfprefetch_no_order_gnu-ld = /* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n
+_elfprefetch_no_order_lld-rodata = /* elfprefetch: no order (yet) */\nSECTIONS { .rodata.elfprefetch : { } } INSERT BEFORE .text;\n
+# Beside lld's order ORDER: the script of what its symbol order cannot place (switch tables, string
+# literals), PROGRAM-rodata.ld for ORDER PROGRAM.order.
+_elfprefetch_rodata = $(basename $(1))-rodata.ld
 
 define elfprefetch_order
 	@new='$(1).new'; none='$(_elfprefetch_no_order_$(_elfprefetch_linker))'; printf "$$none" > "$$new" || exit 1; \
@@ -120,5 +127,11 @@ define elfprefetch_order
 	  fi; \
 	  echo "elfprefetch: warning: no order for $(basename $(notdir $(1))) from $(2) ($$rc); linking it in stock order" >&2; \
 	fi; \
-	if cmp -s "$$new" '$(1)'; then rm -f "$$new"; else mv -f "$$new" '$(1)'; fi
+	if cmp -s "$$new" '$(1)'; then rm -f "$$new"; else mv -f "$$new" '$(1)'; fi; \
+	if [ '$(_elfprefetch_linker)' = lld ] && [ -z '$(ELFPREFETCH_ORDER_TRAINING)' ]; then \
+	  ro='$(call _elfprefetch_rodata,$(1))'; new="$$ro.new"; none='$(_elfprefetch_no_order_lld-rodata)'; \
+	  printf "$$none" > "$$new" || exit 1; \
+	  if [ -f '$(2)' ] && ! $(ELFPREFETCH) order -q '$(2)' --format lld-rodata -o "$$new" 2>/dev/null; then printf "$$none" > "$$new"; fi; \
+	  if cmp -s "$$new" "$$ro"; then rm -f "$$new"; else mv -f "$$new" "$$ro"; touch '$(1)'; fi; \
+	fi
 endef

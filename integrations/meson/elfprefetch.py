@@ -20,6 +20,9 @@ Meson has no post-link step and no functions, so its meson.build calls this scri
       custom commands are `restat`). No profile: an empty order (for GNU ld a script that changes
       nothing), the program is linked in stock order, and a message says so. A profile `order`
       cannot use: a warning and the stock order; with --strict an error.
+      With --format lld it also writes PROGRAM-rodata.ld beside ORDER (declare both as outputs):
+      the script of the switch tables and string literals lld's symbol order cannot place
+      (`--format lld-rodata`; link with -Wl,-T,PROGRAM-rodata.ld as well).
       With --training: ORDER is the script of `elfprefetch order --training` instead (link with
       -fuse-ld=bfd -Wl,-T,ORDER: the training link, every function on a page of its own, whose
       profile names just the functions start-up ran); failing to write it is an error.
@@ -60,15 +63,44 @@ def stamp(file: str, args: argparse.Namespace) -> int:
     return 2
 
 
-# Not an empty file for GNU ld: it takes a -T script without INSERT as the whole linker script.
-NO_ORDER = {'gnu-ld': '/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n'}
+# Not an empty file for a script: GNU ld takes a -T script without INSERT as the whole linker script.
+NO_ORDER = {'gnu-ld': '/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n',
+            'lld-rodata': '/* elfprefetch: no order (yet) */\nSECTIONS { .rodata.elfprefetch : { } } INSERT BEFORE .text;\n'}
 
 
 def order(file: str, args: argparse.Namespace) -> int:
     """0 written or unchanged (stock order when there is no usable profile), 1 failed (strict)."""
+    rc = order_file(file, args.format, args)
+    if rc == 0 and args.format == 'lld' and not args.training:
+        # lld's script of the read-only data, from the same profile; order_file said what it did.
+        rodata = os.path.splitext(file)[0] + '-rodata.ld'
+        new = rodata + '.new'
+        text = NO_ORDER['lld-rodata']
+        if os.path.isfile(args.profile):
+            with open(os.devnull, 'w') as quiet:
+                if subprocess.call([args.elfprefetch, 'order', '-q', args.profile, '--format', 'lld-rodata', '-o', new],
+                                   stderr=quiet) == 0:
+                    with open(new) as f:
+                        text = f.read()
+        with open(new, 'w') as f:
+            f.write(text)
+        replace_if_changed(new, rodata)
+    return rc
+
+
+def replace_if_changed(new: str, file: str) -> None:
+    """FILE becomes NEW's text, and keeps its time when that is the same (no relink)."""
+    if os.path.isfile(file) and filecmp.cmp(new, file, shallow=False):
+        os.remove(new)
+    else:
+        os.replace(new, file)
+
+
+def order_file(file: str, fmt: str, args: argparse.Namespace) -> int:
+    """Writes the order of FMT to FILE: 0 written or unchanged, 1 failed (strict)."""
     program = os.path.splitext(os.path.basename(file))[0]
     new = file + '.new'
-    none = NO_ORDER.get(args.format, '')
+    none = NO_ORDER.get(fmt, '')
     with open(new, 'w') as f:
         f.write(none)
     if args.training:
@@ -87,7 +119,7 @@ def order(file: str, args: argparse.Namespace) -> int:
         print(f'elfprefetch: no profile {args.profile}: {program} linked in stock order '
               f'(record one with the run target {program}-elfprefetch-train, then build again)')
     else:
-        cmd = [args.elfprefetch, 'order', args.profile, '--format', args.format, '-o', new]
+        cmd = [args.elfprefetch, 'order', args.profile, '--format', fmt, '-o', new]
         try:
             rc = subprocess.call(cmd)
         except OSError as e:
@@ -103,10 +135,7 @@ def order(file: str, args: argparse.Namespace) -> int:
                 f.write(none)
             print(f'elfprefetch: warning: no order for {program} from {args.profile} ({rc}); '
                   'linking it in stock order', file=sys.stderr)
-    if os.path.isfile(file) and filecmp.cmp(new, file, shallow=False):
-        os.remove(new)
-    else:
-        os.replace(new, file)
+    replace_if_changed(new, file)
     return 0
 
 

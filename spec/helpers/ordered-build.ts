@@ -81,6 +81,8 @@ export function twoStageBuilds(sys: OrderedBuildSystem): void {
   const { tmp, env } = scratchWithCli(`elfprefetch-order-${sys.project}-`);
   delete env.NODE_OPTIONS;
   const run = (argv: string[], cwd: string): Promise<RunResult> => runCommand(argv, { cwd, env, timeoutMs: 300_000 });
+  /** Whether `exe` has the output section of the start-up read-only data (the lld-rodata and gnu-ld scripts). */
+  const gathered = async (exe: string): Promise<boolean> => /\s\.rodata\.elfprefetch\s/.test((await run(['readelf', '-SW', exe], path.dirname(exe))).stdout);
   /** The module_NNN functions of `exe` by address: the order the link placed them in. */
   const placed = async (exe: string): Promise<string> => {
     const r = await run(['nm', '-n', exe], path.dirname(exe));
@@ -121,6 +123,9 @@ export function twoStageBuilds(sys: OrderedBuildSystem): void {
       t.match(said(b2), /scatter: stamped .*pages carried over from build/, 'and stamped from the same profile, carried over');
       t.equal((await run([exe, 'started'], build)).stdout, OUTPUT, 'the ordered link runs as the stock one');
       t.not(await placed(exe), stockOrder, 'its modules are placed in another order');
+      // main's literal in an output section of its own: the script beside lld's order (its
+      // integration writes and links it too), GNU ld's script; gold has no script.
+      t.equal(await gathered(exe), linker !== 'gold', `${linker === 'gold' ? 'no' : 'a'} .rodata.elfprefetch section`);
       const v = await run([process.execPath, cli, 'verify', exe], build);
       t.equal(v.status, EXIT_VALID, 'its note verifies', diag(v));
       const recorded = path.join(home, 'ordered.json');
@@ -141,6 +146,7 @@ export function twoStageBuilds(sys: OrderedBuildSystem): void {
       t.match(said(b4), /no order for scatter from\s+\S+\s+\(1\); linking it in stock order/, 'it warns and links in stock order');
       t.equal((await run([exe, 'started'], build)).stdout, OUTPUT, 'that link runs too');
       t.equal(await placed(exe), stockOrder, 'in the stock order');
+      t.notOk(await gathered(exe), 'with no .rodata.elfprefetch section (the scripts that change nothing)');
 
       // Strict: the same profile is an error.
       for (const argv of sys.strict.configure?.(src, build) ?? []) await must(`strict: ${argv.join(' ')}`, argv);
