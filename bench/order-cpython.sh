@@ -5,10 +5,14 @@
 # order (stock), with the --symbol-ordering-file that `elfprefetch order` makes from page-grained
 # profiles of the stock link and of a first ordered link (ordered: two rounds, see below), and
 # with the order made from one profile of the training link (exact: GNU ld with the script of
-# `order --training`, every function on a page of its own); the last also by gold (exact-gold).
+# `order --training`, every function on a page of its own); the last also with the lld-rodata
+# script (exact-rodata), by gold (exact-gold) and by GNU ld with the gnu-ld script (exact-gnu).
 # The copies lose their debug info
 # (strip --strip-debug: whole-file preload would otherwise read 16 MB of DWARF no start-up
-# touches) and keep .symtab. Then, per link: the pages and runs of the program's start-up set
+# touches) and keep .symtab. Every link is a position-dependent executable (LINK_FLAGS, default
+# -no-pie), as Debian links its python3.11 (an EXEC: debian/rules builds with hardening=-pie);
+# stock-pie is the stock link as a PIE, for reference: ld.so then relocates its data at start-up
+# and reads all of .rela.dyn, which no order changes. Then, per link: the pages and runs of the program's start-up set
 # (`record`, exact, RUNS runs), by section, and `elfprefetch bench` under MODELS (default "none
 # cloud hdd") with demand paging, whole-file preload and the exec wrapper, the four links one
 # after the other in this one invocation. Root only. Not in CI.
@@ -20,6 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/elfprefetch-order-cpython}
 RUNS=${2:-3}
+read -r -a lflags <<<"${LINK_FLAGS--no-pie}"
 MODELS=${MODELS:-"none cloud hdd"}
 read -r -a args <<<"${CMD:--c pass}"
 ep() { node dist/cli/main.js "$@"; }
@@ -29,11 +34,12 @@ OUT=$WORK/results
 mkdir -p "$OUT"
 
 link() { # NAME [ORDER FILE]: links build/python-NAME with lld (in that order), records RUNS runs of it unstripped
-  "$WORK/link.sh" "$B/python-$1" lld ${2:+-Wl,--symbol-ordering-file="$2" -Wl,--no-warn-symbol-ordering}
+  "$WORK/link.sh" "$B/python-$1" lld "${lflags[@]}" ${2:+-Wl,--symbol-ordering-file="$2" -Wl,--no-warn-symbol-ordering}
   ep record --runs "$RUNS" -o "$OUT/$1-unstripped.json" -- "$B/python-$1" "${args[@]}" >/dev/null
 }
-echo "== stock link (lld)" >&2
+echo "== stock link (lld), and as a PIE" >&2
 link stock
+"$WORK/link.sh" "$B/python-stock-pie" lld -pie
 # Round 1 orders by the stock link's profile. Its functions are those on recorded pages, run or
 # not; round 2 leaves out what round 1's link did not use (`order` with both profiles).
 echo "== round 1: order file from the stock link's profile" >&2
@@ -45,23 +51,33 @@ link ordered "$OUT/python.order"
 # The function-exact order: one profile of the training link names just what start-up ran.
 echo "== training link (GNU ld, every function on a page of its own), then the exact order" >&2
 ep order --training -o "$OUT/training.ld"
-"$WORK/link.sh" "$B/python-training" bfd -Wl,-T,"$OUT/training.ld"
+"$WORK/link.sh" "$B/python-training" bfd "${lflags[@]}" -Wl,-T,"$OUT/training.ld"
 ep record --runs "$RUNS" -o "$OUT/training.json" -- "$B/python-training" "${args[@]}" >/dev/null
 ep order "$OUT/training.json" --format lld -o "$OUT/exact.order"
 link exact "$OUT/exact.order"
+# And with the script of the read-only data lld's symbol order cannot place (switch tables, literals).
+ep order "$OUT/training.json" --format lld-rodata -o "$OUT/exact-rodata.ld"
+"$WORK/link.sh" "$B/python-exact-rodata" lld "${lflags[@]}" -Wl,--symbol-ordering-file="$OUT/exact.order" \
+  -Wl,--no-warn-symbol-ordering -Wl,-T,"$OUT/exact-rodata.ld"
 # The same with gold, whose order names sections: it moves the functions' switch tables too.
 ep order "$OUT/training.json" --format gold -o "$OUT/exact.gold"
-"$WORK/link.sh" "$B/python-exact-gold" gold -Wl,--section-ordering-file="$OUT/exact.gold"
-LINKS="stock ordered exact exact-gold"
+"$WORK/link.sh" "$B/python-exact-gold" gold "${lflags[@]}" -Wl,--section-ordering-file="$OUT/exact.gold"
+# And with GNU ld, whose script gathers the functions' string literals too (an output section of
+# their own: both other linkers merge every literal of .rodata into one block, in input order).
+ep order "$OUT/training.json" --format gnu-ld -o "$OUT/exact-gnu.ld"
+"$WORK/link.sh" "$B/python-exact-gnu" bfd "${lflags[@]}" -Wl,-T,"$OUT/exact-gnu.ld"
+LINKS="stock-pie stock ordered exact exact-rodata exact-gold exact-gnu"
 for v in $LINKS; do
   strip --strip-debug "$B/python-$v"
   "$B/python-$v" "${args[@]}" # runs, and writes the .pyc files before anything is measured
   ep record --runs "$RUNS" --json -o "$OUT/$v.json" -- "$B/python-$v" "${args[@]}" >/dev/null
 done
 # Pages and runs of the program's own start-up set, the file sizes, and per section of the file
-# the pages and runs (ranges of consecutive pages) that fall in it.
+# the pages and runs (ranges of consecutive pages) that fall in it, and the requests the shim's
+# read plan makes of the set per device class (src/readplan/coalesce.ts).
 node -e '
 const fs = require("fs");
+const { planReads, DEVICES } = require("./dist/src/readplan/coalesce.js");
 for (const v of process.argv[2].split(" ")) {
   const p = JSON.parse(fs.readFileSync(process.argv[1] + "/" + v + ".json", "utf8"));
   const o = p.objects.find((x) => x.main);
@@ -81,7 +97,11 @@ for (const v of process.argv[2].split(" ")) {
     }
   }
   const secs = [...by].map(([n, e]) => `${n} ${e.pages}/${e.runs}`).join(", ");
-  console.log(`${v}: ${o.path} ${o.size} bytes: ${pages} pages (${inAll} in all ${p.runs} runs) in ${runs.length} runs; pages/runs by section: ${secs}`);
+  const plans = ["nvme", "ssd", "hdd"].map((d) => {
+    const r = planReads(runs.map(([a, b]) => ({ first: a, count: b - a + 1 })), p.pageSize, DEVICES[d], o.size);
+    return `${d} ${r.length} (${(r.reduce((n, x) => n + x.length, 0) / 1048576).toFixed(2)} MiB)`;
+  });
+  console.log(`${v}: ${o.path} ${o.size} bytes: ${pages} pages (${inAll} in all ${p.runs} runs) in ${runs.length} runs; planned requests ${plans.join(", ")}; pages/runs by section: ${secs}`);
 }' "$OUT" "$LINKS" | tee "$OUT/pages.txt"
 margs=()
 for m in $MODELS; do margs+=(--model "$m"); done
