@@ -29,6 +29,9 @@ export function dataSectionsOf(name: string): string[] {
   return ['.rodata.', '.data.rel.ro.local.', '.data.rel.ro.', '.data.rel.local.', '.data.rel.', '.data.'].map((p) => `${p}${name}`);
 }
 
+/** GCC's literal sections, .strE.A (E bytes a character, aligned to A: str1.1, str4.8, str1.32...), as a glob both lld and GNU ld take. */
+const STRINGS = '.str[0-9].[0-9]*';
+
 /**
  * The read-only data GCC -ffunction-sections puts beside function NAME: its switch tables
  * (.rodata.NAME) and its string literals (.rodata.NAME.strE.A: E bytes a character, aligned to A).
@@ -37,11 +40,9 @@ export function dataSectionsOf(name: string): string[] {
  * start-up ones together: the scripts of formats lld-rodata and gnu-ld.
  */
 export function readOnlyOf(name: string): string[] {
-  return [`.rodata.${name}`, ...STRING_KINDS.map((s) => `.rodata.${name}.str${s}`)];
+  return [`.rodata.${name}`, `.rodata.${name}${STRINGS}`];
 }
 
-/** GCC's literal sections: .strE.A, E bytes a character, aligned to A. */
-const STRING_KINDS = ['1.1', '1.2', '1.4', '1.8', '1.16', '1.32', '2.2', '4.4'];
 
 /**
  * The constants GCC names after no function or variable: literals of initialised data (type
@@ -49,9 +50,9 @@ const STRING_KINDS = ['1.1', '1.2', '1.4', '1.8', '1.16', '1.32', '2.2', '4.4'];
  * local name every object repeats). Small (CPython: 48 of 500 KB of .rodata) and touched all
  * over at start-up. lld merges them in input order, so together they stay grouped by object;
  * GNU ld sorts merged strings, which would scatter the start-up literals among them, so only
- * the lld script takes them (CPython: 17 runs with them; GNU ld: 25 with, 21 without).
+ * the lld script takes them (CPython: lld 15 runs with them; GNU ld 28 with, 25 without).
  */
-const UNNAMED_CONSTANTS = [...STRING_KINDS.map((s) => `.rodata.str${s}`), ...[4, 8, 16, 32].map((n) => `.rodata.cst${n}`), '.rodata.CSWTCH.*'];
+const UNNAMED_CONSTANTS = [`.rodata${STRINGS}`, '.rodata.cst[0-9]*', '.rodata.CSWTCH.*'];
 
 /** Names a GNU ld script can carry unquoted in a section pattern (C and mangled C++ names are). */
 const SCRIPT_NAME = /^[A-Za-z0-9_.$]+$/;
@@ -66,17 +67,17 @@ export interface OrderInput {
 const isCold = (name: string): boolean => /\.cold(\.\d+)?$/.test(name);
 
 /**
- * The output section .rodata.elfprefetch, INSERTed before `anchor`: each start-up function's
+ * The output section .rodata.elfprefetch, INSERTed as `where` says: each start-up function's
  * switch tables and literals, in order, then the read-only data symbols (a writable one matches
  * nothing and stays as linked), then for lld the unnamed constants.
  */
-function rodataScript(functions: RankedSymbol[], data: RankedSymbol[], unnamed: boolean, anchor: string): string {
+function rodataScript(functions: RankedSymbol[], data: RankedSymbol[], unnamed: boolean, where: string): string {
   const body = [
     ...functions.filter((f) => !isCold(f.name)).map((f) => `    *(${readOnlyOf(f.name).join(' ')})\n`),
     ...data.map((d) => `    *(.rodata.${d.name})\n`),
     ...(unnamed ? [`    *(${UNNAMED_CONSTANTS.join(' ')})\n`] : []),
   ].join('');
-  return `SECTIONS\n{\n  .rodata.elfprefetch :\n  {\n${body}  }\n}\nINSERT BEFORE ${anchor};\n`;
+  return `SECTIONS\n{\n  .rodata.elfprefetch :\n  {\n${body}  }\n}\nINSERT ${where};\n`;
 }
 
 /** The order file's text, and how many symbols it leaves out: names a linker script cannot carry. */
@@ -107,20 +108,22 @@ export function orderText(input: OrderInput, format: OrderFormat, what: string):
       `/* elfprefetch order: the read-only data of ${usable.length} start-up functions of ${title}, hottest first,\n` +
       `   then ${usableData.length} data symbols and the unnamed constants.\n` +
       `   Link with lld beside the order of --format lld: -fuse-ld=lld -Wl,--symbol-ordering-file=ORDER -Wl,-T,THIS_FILE */\n` +
-      rodataScript(usable, usableData, true, '.text');
+      rodataScript(usable, usableData, true, 'BEFORE .text');
     return { text, left };
   }
   // GNU ld before 2.43 has no ordering option: a script that INSERTs output sections of the
   // start-up code and read-only data before .text and .rodata. Given with -T, it adds to the
   // default script (its statements are matched first), it does not replace it. Writable data
   // stays where it is: an output section of its own for RELRO or writable data would change the
-  // segments' layout. GNU ld's default script has .text and .rodata whether anything is in them or not.
+  // segments' layout. GNU ld's default script has .text and .rodata whether anything is in them
+  // or not. The read-only data goes AFTER .rodata: BEFORE it is still within the code's segment
+  // (before the script moves to the "rodata-segment"), which would make it executable.
   const body = usable.map((f) => `    *(${sectionsOf(f.name).join(' ')})\n`).join('');
   const text =
     `/* elfprefetch order: ${usable.length} start-up functions of ${title}, hottest first,\n` +
     `   then their read-only data and ${usableData.length} data symbols.\n` +
     `   Link with -Wl,-T,THIS_FILE (GNU ld): INSERT adds this to the default linker script. */\n` +
     `SECTIONS\n{\n  .text.elfprefetch :\n  {\n${body}  }\n}\nINSERT BEFORE .text;\n` +
-    rodataScript(usable, usableData, false, '.rodata');
+    rodataScript(usable, usableData, false, 'AFTER .rodata');
   return { text, left };
 }

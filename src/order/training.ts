@@ -5,9 +5,10 @@
  * pages also hold neighbours it never ran. `order` on that profile lists just what start-up ran.
  *
  * A GNU ld script: INSERT adds its output sections to the default script (-T does not replace
- * it), and SUBALIGN puts each input section at a page boundary. lld takes INSERT only relative to
- * sections of a main script ("unable to insert ... before .text") and gold no INSERT at all, so
- * the training link is made with GNU ld whatever links the final program: the names it records
+ * it), and SUBALIGN puts each input section at a page boundary. lld cannot INSERT relative to an
+ * output section the script leaves empty, and this one takes all of .text and .rodata ("unable
+ * to insert ... before .text"); gold takes no INSERT at all. So the training link is made with
+ * GNU ld whatever links the final program: the names it records
  * are the same for every linker. Writable data is left as linked: ld.so's relocations touch most
  * of its pages whether start-up uses the variables on them or not.
  */
