@@ -41,7 +41,7 @@
 # target with -ffunction-sections -fdata-sections and links it with an order file made from the kept profile by
 # `elfprefetch order` before every link (lld: --symbol-ordering-file and a -T script of the read-only
 # data, gold: --section-ordering-file, GNU ld: a -T script that INSERTs the start-up functions
-# before .text and their read-only data before .rodata). No profile yet: the order
+# before .text and their read-only data after .rodata). No profile yet: the order
 # file is empty and the link is the stock one; train, build again: the target is relinked in
 # start-up order and stamped from the same profile (carried over by function). A profile that
 # `order` cannot use is a warning and an empty order file (an error with STRICT).
@@ -79,18 +79,29 @@ if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
     if(EPF_FORMAT STREQUAL "gnu-ld")
       # Not an empty file: GNU ld takes a -T script without INSERT as the whole linker script.
       set(_epf_none "/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfprefetch : { } } INSERT BEFORE .text;\n")
-    elseif(EPF_FORMAT STREQUAL "lld-rodata")
-      set(_epf_none "/* elfprefetch: no order (yet) */\nSECTIONS { .rodata.elfprefetch : { } } INSERT BEFORE .text;\n")
     else()
       set(_epf_none "")
     endif()
+    # With lld, its script of the read-only data (EPF_RODATA) from the same profile.
+    set(_epf_ro_none "/* elfprefetch: no order (yet) */\nSECTIONS { .rodata.elfprefetch : { } } INSERT BEFORE .text;\n")
     file(WRITE "${_epf_new}" "${_epf_none}")
+    if(EPF_RODATA)
+      file(WRITE "${EPF_RODATA}.new" "${_epf_ro_none}")
+    endif()
     if(EXISTS "${EPF_PROFILE}")
       execute_process(
         COMMAND ${_epf_cli} order "${EPF_PROFILE}" --format "${EPF_FORMAT}" -o "${_epf_new}"
         RESULT_VARIABLE _epf_rc)
+      if(_epf_rc STREQUAL "0" AND EPF_RODATA)
+        execute_process(
+          COMMAND ${_epf_cli} order -q "${EPF_PROFILE}" --format lld-rodata -o "${EPF_RODATA}.new"
+          RESULT_VARIABLE _epf_rc)
+      endif()
       if(NOT _epf_rc STREQUAL "0")
         file(WRITE "${_epf_new}" "${_epf_none}")
+        if(EPF_RODATA)
+          file(WRITE "${EPF_RODATA}.new" "${_epf_ro_none}")
+        endif()
         set(_epf_why "elfprefetch: no order for ${EPF_TARGET} from ${EPF_PROFILE} (${_epf_rc})")
         if(EPF_STRICT)
           message(FATAL_ERROR "${_epf_why}; failing (ELFPREFETCH_STRICT)")
@@ -103,6 +114,10 @@ if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
     endif()
     execute_process(COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${_epf_new}" "${EPF_ORDER}")
     file(REMOVE "${_epf_new}")
+    if(EPF_RODATA)
+      execute_process(COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${EPF_RODATA}.new" "${EPF_RODATA}")
+      file(REMOVE "${EPF_RODATA}.new")
+    endif()
     return()
   endif()
   if(NOT EXISTS "${EPF_PROFILE}")
@@ -283,7 +298,6 @@ function(elfprefetch_order target)
   get_filename_component(profile "${EPF_PROFILE}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
   string(REPLACE ";" "|" cli "${ELFPREFETCH}")
   set(rodata "")
-  set(rodata_step "")
   if(ELFPREFETCH_ORDER_TRAINING)
     set(order "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}-training.ld")
     set(what "training link script")
@@ -297,16 +311,13 @@ function(elfprefetch_order target)
       set(rodata "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}-rodata.ld")
     endif()
   endif()
-  set(step "${CMAKE_COMMAND}" "-DEPF_CLI=${cli}" "-DEPF_PROFILE=${profile}" "-DEPF_TARGET=${target}"
-           "-DEPF_STRICT=${strict}" "-DEPF_TRAINING=${ELFPREFETCH_ORDER_TRAINING}")
-  if(rodata)
-    set(rodata_step COMMAND ${step} "-DEPF_ORDER=${rodata}" -DEPF_FORMAT=lld-rodata -P "${_ELFPREFETCH_MODULE}")
-  endif()
+
   # Runs before every link of the target; BYPRODUCTS lets Ninja see the order file change.
   add_custom_target(${target}-elfprefetch-order
     COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch"
-    COMMAND ${step} "-DEPF_ORDER=${order}" "-DEPF_FORMAT=${EPF_LINKER}" -P "${_ELFPREFETCH_MODULE}"
-    ${rodata_step}
+    COMMAND "${CMAKE_COMMAND}" "-DEPF_CLI=${cli}" "-DEPF_ORDER=${order}" "-DEPF_FORMAT=${EPF_LINKER}"
+            "-DEPF_RODATA=${rodata}" "-DEPF_PROFILE=${profile}" "-DEPF_TARGET=${target}" "-DEPF_STRICT=${strict}"
+            "-DEPF_TRAINING=${ELFPREFETCH_ORDER_TRAINING}" -P "${_ELFPREFETCH_MODULE}"
     BYPRODUCTS "${order}" ${rodata}
     COMMENT "elfprefetch: ${what} of ${target}"
     VERBATIM)

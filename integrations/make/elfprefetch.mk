@@ -115,23 +115,25 @@ _elfprefetch_rodata = $(basename $(1))-rodata.ld
 
 define elfprefetch_order
 	@new='$(1).new'; none='$(_elfprefetch_no_order_$(_elfprefetch_linker))'; printf "$$none" > "$$new" || exit 1; \
+	ro=; if [ '$(_elfprefetch_linker)' = lld ] && [ -z '$(ELFPREFETCH_ORDER_TRAINING)' ]; then \
+	  ro='$(call _elfprefetch_rodata,$(1))'; ronone='$(_elfprefetch_no_order_lld-rodata)'; printf "$$ronone" > "$$ro.new" || exit 1; \
+	fi; \
 	if [ -n '$(ELFPREFETCH_ORDER_TRAINING)' ]; then \
 	  $(ELFPREFETCH) order --training -o "$$new" || { rm -f "$$new"; exit 1; }; \
 	  echo "elfprefetch: $(basename $(notdir $(1))) is a training link (ELFPREFETCH_ORDER_TRAINING): record it, then make without it"; \
 	elif [ ! -f '$(2)' ]; then \
 	  echo "elfprefetch: no profile $(2): $(basename $(notdir $(1))) linked in stock order (record one with elfprefetch train, then make again)"; \
-	elif $(ELFPREFETCH) order '$(2)' --format $(_elfprefetch_linker) -o "$$new"; then :; else \
-	  rc=$$?; printf "$$none" > "$$new"; \
+	elif $(ELFPREFETCH) order '$(2)' --format $(_elfprefetch_linker) -o "$$new" && \
+	  { [ -z "$$ro" ] || $(ELFPREFETCH) order -q '$(2)' --format lld-rodata -o "$$ro.new"; }; then :; else \
+	  rc=$$?; printf "$$none" > "$$new"; [ -z "$$ro" ] || printf "$$ronone" > "$$ro.new"; \
 	  if [ -n '$(ELFPREFETCH_STRICT)' ]; then \
-	    rm -f "$$new"; echo "elfprefetch: no order for $(basename $(notdir $(1))) from $(2) ($$rc); failing (ELFPREFETCH_STRICT)" >&2; exit 1; \
+	    rm -f "$$new"; [ -z "$$ro" ] || rm -f "$$ro.new"; \
+	    echo "elfprefetch: no order for $(basename $(notdir $(1))) from $(2) ($$rc); failing (ELFPREFETCH_STRICT)" >&2; exit 1; \
 	  fi; \
 	  echo "elfprefetch: warning: no order for $(basename $(notdir $(1))) from $(2) ($$rc); linking it in stock order" >&2; \
 	fi; \
 	if cmp -s "$$new" '$(1)'; then rm -f "$$new"; else mv -f "$$new" '$(1)'; fi; \
-	if [ '$(_elfprefetch_linker)' = lld ] && [ -z '$(ELFPREFETCH_ORDER_TRAINING)' ]; then \
-	  ro='$(call _elfprefetch_rodata,$(1))'; new="$$ro.new"; none='$(_elfprefetch_no_order_lld-rodata)'; \
-	  printf "$$none" > "$$new" || exit 1; \
-	  if [ -f '$(2)' ] && ! $(ELFPREFETCH) order -q '$(2)' --format lld-rodata -o "$$new" 2>/dev/null; then printf "$$none" > "$$new"; fi; \
-	  if cmp -s "$$new" "$$ro"; then rm -f "$$new"; else mv -f "$$new" "$$ro"; touch '$(1)'; fi; \
+	if [ -n "$$ro" ]; then \
+	  if cmp -s "$$ro.new" "$$ro"; then rm -f "$$ro.new"; else mv -f "$$ro.new" "$$ro"; touch '$(1)'; fi; \
 	fi
 endef

@@ -68,24 +68,13 @@ NO_ORDER = {'gnu-ld': '/* elfprefetch: no order (yet) */\nSECTIONS { .text.elfpr
             'lld-rodata': '/* elfprefetch: no order (yet) */\nSECTIONS { .rodata.elfprefetch : { } } INSERT BEFORE .text;\n'}
 
 
-def order(file: str, args: argparse.Namespace) -> int:
-    """0 written or unchanged (stock order when there is no usable profile), 1 failed (strict)."""
-    rc = order_file(file, args.format, args)
-    if rc == 0 and args.format == 'lld' and not args.training:
-        # lld's script of the read-only data, from the same profile; order_file said what it did.
-        rodata = os.path.splitext(file)[0] + '-rodata.ld'
-        new = rodata + '.new'
-        text = NO_ORDER['lld-rodata']
-        if os.path.isfile(args.profile):
-            with open(os.devnull, 'w') as quiet:
-                if subprocess.call([args.elfprefetch, 'order', '-q', args.profile, '--format', 'lld-rodata', '-o', new],
-                                   stderr=quiet) == 0:
-                    with open(new) as f:
-                        text = f.read()
-        with open(new, 'w') as f:
-            f.write(text)
-        replace_if_changed(new, rodata)
-    return rc
+def call(argv: list) -> int:
+    """ARGV's exit status; 1 when it cannot run (said on stderr)."""
+    try:
+        return subprocess.call(argv)
+    except OSError as e:
+        print(f'elfprefetch: cannot run {argv[0]}: {e}', file=sys.stderr)
+        return 1
 
 
 def replace_if_changed(new: str, file: str) -> None:
@@ -96,21 +85,24 @@ def replace_if_changed(new: str, file: str) -> None:
         os.replace(new, file)
 
 
-def order_file(file: str, fmt: str, args: argparse.Namespace) -> int:
-    """Writes the order of FMT to FILE: 0 written or unchanged, 1 failed (strict)."""
+def order(file: str, args: argparse.Namespace) -> int:
+    """0 written or unchanged (stock order when there is no usable profile), 1 failed (strict)."""
     program = os.path.splitext(os.path.basename(file))[0]
-    new = file + '.new'
-    none = NO_ORDER.get(fmt, '')
-    with open(new, 'w') as f:
-        f.write(none)
+    # FILE, and with lld its script of the read-only data, PROGRAM-rodata.ld: (path, no-order text).
+    files = [(file, NO_ORDER.get(args.format, ''))]
+    if args.format == 'lld' and not args.training:
+        files.append((os.path.splitext(file)[0] + '-rodata.ld', NO_ORDER['lld-rodata']))
+
+    def stock() -> None:
+        for path, none in files:
+            with open(path + '.new', 'w') as f:
+                f.write(none)
+
+    stock()
     if args.training:
-        try:
-            rc = subprocess.call([args.elfprefetch, 'order', '--training', '-o', new])
-        except OSError as e:
-            print(f'elfprefetch: cannot run {args.elfprefetch}: {e}', file=sys.stderr)
-            rc = 1
+        rc = call([args.elfprefetch, 'order', '--training', '-o', file + '.new'])
         if rc != 0:
-            os.remove(new)
+            os.remove(file + '.new')
             print(f'elfprefetch: no training link script for {program} ({rc})', file=sys.stderr)
             return 1
         print(f'elfprefetch: {program} is a training link: record it (the run target '
@@ -119,23 +111,21 @@ def order_file(file: str, fmt: str, args: argparse.Namespace) -> int:
         print(f'elfprefetch: no profile {args.profile}: {program} linked in stock order '
               f'(record one with the run target {program}-elfprefetch-train, then build again)')
     else:
-        cmd = [args.elfprefetch, 'order', args.profile, '--format', fmt, '-o', new]
-        try:
-            rc = subprocess.call(cmd)
-        except OSError as e:
-            print(f'elfprefetch: cannot run {args.elfprefetch}: {e}', file=sys.stderr)
-            rc = 1
+        rc = call([args.elfprefetch, 'order', args.profile, '--format', args.format, '-o', file + '.new'])
+        if rc == 0 and len(files) > 1:
+            rc = call([args.elfprefetch, 'order', '-q', args.profile, '--format', 'lld-rodata', '-o', files[1][0] + '.new'])
         if rc != 0:
             if args.strict:
-                os.remove(new)
+                for path, _ in files:
+                    os.remove(path + '.new')
                 print(f'elfprefetch: no order for {program} from {args.profile} ({rc}); failing (--strict)',
                       file=sys.stderr)
                 return 1
-            with open(new, 'w') as f:
-                f.write(none)
+            stock()
             print(f'elfprefetch: warning: no order for {program} from {args.profile} ({rc}); '
                   'linking it in stock order', file=sys.stderr)
-    replace_if_changed(new, file)
+    for path, _ in files:
+        replace_if_changed(path + '.new', path)
     return 0
 
 
