@@ -72,8 +72,9 @@ struct epf_options {
   void *usable_note_ctx;
   /* Where a library opened for its first request stays open until its check, instead of being
    * looked up and opened again (the daemon: two path walks, opens and fstats fewer per library).
-   * NULL in the hooks inside programs: they hold no descriptor between the two, so a program
-   * near its descriptor limit never finds one taken. */
+   * Set by the exec wrapper and by the auditor's la_version, before any code of the program
+   * runs; NULL once it runs (la_objopen, preload): holding no descriptor between the two, they
+   * never take one from a program near its descriptor limit. */
   struct epf_held *held;
   /* Set by the daemon only: libraries whose build it has checked before. checked_before says
    * whether the open library (fd, its fstat) was found to be the build the note names (build-id and

@@ -12,7 +12,7 @@ import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
 import { chooseDevice } from '../src/readplan/device';
 import { Fixture, copyFixture, fixture, runCommand } from './helpers/fixtures';
-import { Call, HookName, buildNative, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, escapeRegExp, inspect } from './helpers/shim';
+import { Call, HookName, buildNative, hooked, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, escapeRegExp, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
 import { missing, needs } from './helpers/capabilities';
 import { shimSources } from './helpers/native-sources';
@@ -695,4 +695,40 @@ t.test('other ELF classes and byte orders: refused by the native shim, read by a
     if (noBinfmt) t.pass('powerpc64-linux-gnu: the wrapper runs the program', { skip: noBinfmt });
     else t.equal(o.stdout, ppc.expected, 'powerpc64-linux-gnu: the wrapper runs the program (binfmt_misc)');
   }
+});
+
+t.test('the auditor opens a library its program\'s note covers once, and la_objopen does not open it again', { skip: needs('strace') }, async (t) => {
+  const dir = t.testdir();
+  const shlib = fixture('x86-64-shlib');
+  /** The auditor's opens of the library (its flags: O_NOCTTY|O_NONBLOCK; ld.so's own has neither), and its debug lines. */
+  const audited = (exe: string, lib: string) => {
+    const log = path.join(dir, `audit-${path.basename(path.dirname(exe))}.log`);
+    const h = hooked('audit', [exe, ...shlib.args]);
+    const sets = Object.entries({ ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '0', ...h.env }).flatMap(([k, v]) => ['-E', `${k}=${v}`]);
+    const r = spawnSync('strace', ['-qq', '-e', 'trace=openat', '-e', 'signal=none', '-o', log, ...sets, '--', ...h.argv], { encoding: 'utf8' });
+    t.equal(r.stdout, shlib.expected, 'the program runs as without the auditor');
+    const opens = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(path.basename(lib)) && /O_NONBLOCK/.test(l));
+    return { opens, stderr: r.stderr };
+  };
+
+  // Covered: the note has a set for the library; la_version reads it (one open, kept from the
+  // library's first request to its check), la_objopen tells it by a stat.
+  const b = copyFixture(shlib, path.join(dir, 'covered'));
+  const lib = inspect(b.libs[0]!);
+  stampFile(b.exe, {
+    pageShift: 12,
+    sets: [{ name: 'default', runs: [{ first: 1, count: 1 }] }],
+    libraries: [{ path: b.libs[0]!, buildId: lib.buildId, layoutDigest: lib.layout, pageSets: [{ name: 'default', pageCount: Math.ceil(lib.size / 4096), runs: [{ first: 0, count: 1 }, { first: 3, count: 1 }] }] }],
+  });
+  const covered = audited(b.exe, b.libs[0]!);
+  t.equal(covered.opens.length, 1, 'the auditor opens the library once', { opens: covered.opens });
+  t.match(covered.stderr, new RegExp(`^elfprefetch: ${escapeRegExp(b.libs[0]!)}: prefetched 2 runs, [1-9]\\d* bytes in [1-9]\\d* requests`, 'm'), 'la_version prefetches its set');
+  t.match(covered.stderr, /^elfprefetch: \S*libgreet\S*: prefetched already$/m, 'la_objopen says it was prefetched already');
+
+  // Not covered: the note has no library set, so la_objopen looks for a note of the library's own.
+  const c = copyFixture(shlib, path.join(dir, 'alone'));
+  stampFile(c.exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 1, count: 1 }] }] });
+  const alone = audited(c.exe, c.libs[0]!);
+  t.equal(alone.opens.length, 1, 'la_objopen opens it to look for its own note', { opens: alone.opens });
+  t.match(alone.stderr, /^elfprefetch: \S*libgreet\S*: no note$/m, 'and finds none');
 });
