@@ -272,7 +272,7 @@ t.test("gnu-ld: the started functions' string literals and switch tables come to
   /** The pages and runs the program's start-up touches in output section NAME of a link. */
   const touched = async (t: Test, exe: string, name: string): Promise<[number, number]> => {
     const p = (await record(t, path.basename(exe), [exe])).objects.find((x) => x.main)!;
-    const sec = p.sections.find((x) => x.name === name);
+    const sec = p.sections?.find((x) => x.name === name);
     if (!sec) throw new Error(`${exe} has no ${name}`);
     const first = Math.floor(sec.offset / 4096);
     const last = Math.floor((sec.offset + sec.size - 1) / 4096);

@@ -12,7 +12,7 @@ import { LibraryEntry, stampFile } from '../src/ops/stamp';
 import { DEVICES, DeviceClass, ReadRequest, planReads } from '../src/readplan/coalesce';
 import { chooseDevice } from '../src/readplan/device';
 import { Fixture, copyFixture, fixture, runCommand } from './helpers/fixtures';
-import { Call, HookName, buildNative, hooked, preloadLib, runHooked, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, escapeRegExp, inspect } from './helpers/shim';
+import { Call, HookName, buildNative, preloadLib, runHooked, straced, withoutDiagnostics, wrapper, FD_ERRNO_PROBE_C, BIG_PROGRAM_C, cc, escapeRegExp, inspect } from './helpers/shim';
 import { prng as rng } from './helpers/prng';
 import { missing, needs } from './helpers/capabilities';
 import { shimSources } from './helpers/native-sources';
@@ -703,11 +703,9 @@ t.test('the auditor opens a library its program\'s note covers once, and la_objo
   /** The auditor's opens of the library (its flags: O_NOCTTY|O_NONBLOCK; ld.so's own has neither), and its debug lines. */
   const audited = (exe: string, lib: string) => {
     const log = path.join(dir, `audit-${path.basename(path.dirname(exe))}.log`);
-    const h = hooked('audit', [exe, ...shlib.args]);
-    const sets = Object.entries({ ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '0', ...h.env }).flatMap(([k, v]) => ['-E', `${k}=${v}`]);
-    const r = spawnSync('strace', ['-qq', '-e', 'trace=openat', '-e', 'signal=none', '-o', log, ...sets, '--', ...h.argv], { encoding: 'utf8' });
+    const r = straced('audit', [exe, ...shlib.args], 'openat', log, { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '0' });
     t.equal(r.stdout, shlib.expected, 'the program runs as without the auditor');
-    const opens = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(path.basename(lib)) && /O_NONBLOCK/.test(l));
+    const opens = r.trace.filter((l) => l.includes(path.basename(lib)) && /O_NONBLOCK/.test(l));
     return { opens, stderr: r.stderr };
   };
 

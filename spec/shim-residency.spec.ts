@@ -11,7 +11,7 @@ import { queueLimits } from '../src/bench/device';
 import { DEVICES, ReadRequest, planReads, requestCap } from '../src/readplan/coalesce';
 import { capText, chooseDevice } from '../src/readplan/device';
 import { repoRoot } from './helpers/fixtures';
-import { HookName, buildNative, cc, evict, hooked, inspect, runHooked } from './helpers/shim';
+import { HookName, buildNative, cc, evict, inspect, runHooked, straced } from './helpers/shim';
 
 const made = buildNative();
 if (made) throw new Error(made);
@@ -109,12 +109,9 @@ if (s) {
     // What finding the device costs: sysfs reads (a block device) or fstatfs (anything else).
     const looks = (text: string) => text.split('\n').filter((l) => /^\d+ +(openat\(.*"\/sys\/|readlink\("\/sys\/|fstatfs\(|statfs\()/.test(l));
     const traced = (hook: HookName, env: Record<string, string>) => {
-      const log = path.join(dir, `look-${hook}.log`);
-      const h = hooked(hook, [prog, 'x']);
-      const sets = Object.entries({ ELFPREFETCH_DEBUG: '1', ELFPREFETCH_RESIDENCY: '1', ...h.env, ...env }).flatMap(([k, v]) => ['-E', `${k}=${v}`]);
-      const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,readlink,fstatfs,statfs', '-e', 'signal=none', '-o', log, ...sets, '--', ...h.argv], { encoding: 'utf8' });
+      const r = straced(hook, [prog, 'x'], 'openat,readlink,fstatfs,statfs', path.join(dir, `look-${hook}.log`), { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_RESIDENCY: '1', ...env });
       t.equal(r.status, 0, `${hook}: the program ran under strace`);
-      return { stderr: r.stderr, looks: looks(fs.readFileSync(log, 'utf8')) };
+      return { stderr: r.stderr, looks: looks(r.trace.join('\n')) };
     };
     bring(plan);
     for (const hook of ['exec', 'audit', 'preload'] as HookName[]) {

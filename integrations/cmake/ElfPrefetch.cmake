@@ -311,7 +311,6 @@ function(elfprefetch_order target)
       set(rodata "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch/${target}-rodata.ld")
     endif()
   endif()
-
   # Runs before every link of the target; BYPRODUCTS lets Ninja see the order file change.
   add_custom_target(${target}-elfprefetch-order
     COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_CURRENT_BINARY_DIR}/elfprefetch"

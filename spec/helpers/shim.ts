@@ -89,6 +89,18 @@ function traceFolder(): string {
 }
 
 /**
+ * Runs `cmd` through `hook` under strace, tracing the system calls `calls` (strace's -e trace=
+ * list, no signals) into `log`, with `env` for the traced program: its status and output, and the
+ * trace's lines. For counting calls runHooked does not parse (opens, sysfs reads, statfs).
+ */
+export function straced(hook: HookName, cmd: string[], calls: string, log: string, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; trace: string[] } {
+  const h = hooked(hook, cmd);
+  const sets = Object.entries({ ...env, ...h.env }).flatMap(([k, v]) => ['-E', `${k}=${v}`]);
+  const r = spawnSync('strace', ['-f', '-qq', '-e', `trace=${calls}`, '-e', 'signal=none', '-o', log, ...sets, '--', ...h.argv], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, trace: fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n') : [] };
+}
+
+/**
  * Runs `cmd` through `hook` with `env` added, optionally under
  * `strace -f -y -e trace=readahead,fadvise64`, the hook's variables set for the traced program only.
  * The files a test has just written are in the page cache, so the shim would leave out every

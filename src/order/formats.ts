@@ -8,6 +8,9 @@ import type { RankedSymbol } from './rank';
 export const ORDER_FORMATS = ['lld', 'lld-rodata', 'gold', 'gnu-ld'] as const;
 export type OrderFormat = (typeof ORDER_FORMATS)[number];
 
+/** The part of a function GCC splits off as cold: NAME.cold (or NAME.cold.N), its own symbol. */
+const COLD = /^(.+)\.cold(\.\d+)?$/;
+
 /**
  * The input sections GCC may put function NAME in: .text.NAME, or with a prefix for
  * hot/cold/start-up code (-freorder-functions, main in .text.startup). The cold part GCC
@@ -16,7 +19,7 @@ export type OrderFormat = (typeof ORDER_FORMATS)[number];
  * line against every input section.
  */
 export function sectionsOf(name: string): string[] {
-  const cold = /^(.+)\.cold(\.\d+)?$/.exec(name);
+  const cold = COLD.exec(name);
   if (cold) return [`.text.unlikely.${cold[1]}`];
   return [`.text.${name}`, `.text.hot.${name}`, `.text.unlikely.${name}`, `.text.startup.${name}`];
 }
@@ -43,7 +46,6 @@ export function readOnlyOf(name: string): string[] {
   return [`.rodata.${name}`, `.rodata.${name}${STRINGS}`];
 }
 
-
 /**
  * The constants GCC names after no function or variable: literals of initialised data (type
  * names, tables of names), merged numbers (.rodata.cstN) and switch-lookup tables (CSWTCH.N, a
@@ -63,8 +65,8 @@ export interface OrderInput {
   data: RankedSymbol[];
 }
 
-/** A name's statement in a script: cold parts have no read-only data of their own. */
-const isCold = (name: string): boolean => /\.cold(\.\d+)?$/.test(name);
+/** A cold part has no read-only data of its own: its tables and literals are its function's. */
+const isCold = (name: string): boolean => COLD.test(name);
 
 /**
  * The output section .rodata.elfprefetch, INSERTed as `where` says: each start-up function's
@@ -88,7 +90,8 @@ export function orderText(input: OrderInput, format: OrderFormat, what: string):
   if (format === 'gold') {
     // gold orders any input section by name, so each function's switch tables come along too:
     // GCC puts them in .rodata.NAME, with no symbol lld could order them by (CPython's exact
-    // order: its start-up .rodata in 15 runs instead of 21). Its literals gold merges anyway.
+    // order: its start-up .rodata in 14 runs, against 17 by lld's symbol order). Its literals
+    // gold merges anyway.
     const seen = new Set<string>();
     const code = functions.flatMap((f) => [...sectionsOf(f.name), ...(isCold(f.name) ? [] : [`.rodata.${f.name}`])]);
     const lines = [...code, ...data.flatMap((d) => dataSectionsOf(d.name))].filter((s) => !seen.has(s) && seen.add(s));
@@ -112,7 +115,7 @@ export function orderText(input: OrderInput, format: OrderFormat, what: string):
     return { text, left };
   }
   // GNU ld before 2.43 has no ordering option: a script that INSERTs output sections of the
-  // start-up code and read-only data before .text and .rodata. Given with -T, it adds to the
+  // start-up code before .text and of its read-only data after .rodata. Given with -T, it adds to the
   // default script (its statements are matched first), it does not replace it. Writable data
   // stays where it is: an output section of its own for RELRO or writable data would change the
   // segments' layout. GNU ld's default script has .text and .rodata whether anything is in them
