@@ -9,6 +9,7 @@
  *                                  "note" or "none"), or "refused WHY"
  *   device PATH                 -> "CLASS: WHY, requests <= N KiB" as the debug line says it, or "error"
  *   device-as CLASS PATH        -> the same with ELFPREFETCH_DEVICE=CLASS: "CLASS, requests <= N KiB"
+ *   netfs HEX                   -> "1" when a file system of that statfs f_type is a network one, else "0"
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -115,6 +116,8 @@ int main(void) {
       file_cmd(arg);
     } else if (strncmp(line, "device ", 7) == 0) {
       device_cmd(arg, 0);
+    } else if (strncmp(line, "netfs ", 6) == 0) {
+      printf("%d\n", epf_network_fs(strtoul(arg, 0, 16)));
     } else if (strncmp(line, "device-as ", 10) == 0) {
       char *path = strchr(arg, ' ');
       if (!path) return 2;

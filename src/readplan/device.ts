@@ -21,8 +21,13 @@ export function capText(cap: number): string {
 
 type Detected = Omit<DeviceChoice, 'cap'> & { rawCap: number };
 
-/** NFS, CIFS/SMB (two), FUSE, 9p, Ceph, GFS2: their statfs f_type. */
+/** NFS, CIFS/SMB (two), FUSE, 9p, Ceph, GFS2: their statfs f_type (shim/epf_devclass.c's twin, checked by spec/shim-twins). */
 const NETWORK_FS = new Set([0x6969, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x00c36400, 0x47504653]);
+
+/** Whether a file system of this statfs f_type is a network one (the shim plans such files for net). */
+export function isNetworkFs(fType: number): boolean {
+  return NETWORK_FS.has(fType >>> 0);
+}
 
 /** Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31. */
 function majorMinor(dev: number): [number, number] {
@@ -41,7 +46,7 @@ function readSmall(file: string): string | undefined {
 
 function networkFs(file: string): boolean {
   try {
-    return NETWORK_FS.has(fs.statfsSync(file).type >>> 0);
+    return isNetworkFs(fs.statfsSync(file).type);
   } catch {
     return false;
   }
