@@ -9,9 +9,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "epf_file.h"
+
 /* A small sysfs file into buf, NUL-terminated, without its trailing newline; its length or -1. */
 static ssize_t read_small(const char *path, char *buf, size_t cap) {
-  int f = open(path, O_RDONLY | O_CLOEXEC);
+  int f = epf_open_ro(path, 0);
   if (f < 0) return -1;
   ssize_t n = read(f, buf, cap - 1);
   close(f);

@@ -22,6 +22,11 @@ void epf_seen_add(struct epf_seen *seen, const struct stat *st) {
   seen->count++;
 }
 
+int epf_open_ro(const char *path, int flags) {
+  long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | flags);
+  return fd < 0 ? -1 : (int)fd;
+}
+
 /* fd if it is open on a regular file (the one `pre` saw, when given), else -1 with fd closed. */
 static int keep_regular(int fd, struct stat *st, const struct stat *pre) {
   if (fd < 0) return -1;
@@ -35,7 +40,7 @@ static int keep_regular(int fd, struct stat *st, const struct stat *pre) {
 int epf_open_regular(const char *path, struct stat *st, int untrusted) {
   struct stat pre;
   if (untrusted && (stat(path, &pre) != 0 || !S_ISREG(pre.st_mode))) return -1;
-  return keep_regular(open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), st, untrusted ? &pre : 0);
+  return keep_regular(epf_open_ro(path, O_NONBLOCK | O_NOCTTY), st, untrusted ? &pre : 0);
 }
 
 #ifndef SYS_openat2

@@ -34,6 +34,13 @@ struct epf_file {
 int epf_file_stat(struct epf_file *f);
 
 /*
+ * open(path, O_RDONLY | O_CLOEXEC | flags) as one openat system call: musl's open() follows an
+ * O_CLOEXEC open with an fcntl setting it again (for kernels before 2.6.23), a system call more
+ * per file in the exec wrapper. -1 on failure, errno set.
+ */
+int epf_open_ro(const char *path, int flags);
+
+/*
  * Opens a regular file for reading. Paths that come from a note are untrusted: they are
  * stat()ed first so a device or FIFO is never opened (an open can have side effects).
  */

@@ -92,7 +92,7 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
   const char *label = self_label(o, path, name, sizeof name);
   struct epf_file f;
   f.have_st = !loaded;
-  f.fd = loaded ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) : epf_open_regular(path, &f.st, 0);
+  f.fd = loaded ? epf_open_ro(path, O_NONBLOCK | O_NOCTTY) : epf_open_regular(path, &f.st, 0);
   if (f.fd < 0) {
     epf_debug(o, label, "cannot open", 0);
     count = -1;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "epf_file.h"
 #include "epf_line.h"
 
 typedef char epf_sidecar_path_fits_page[EPF_SIDECAR_PATH_MAX <= EPF_HEAD_BYTES ? 1 : -1];
@@ -71,7 +72,7 @@ static const char *read_sidecar(const char *path, struct epf_sidecar *sc) {
   if (lstat(path, &pre) != 0) return errno == ENOENT || errno == ENOTDIR ? sidecar_absent : "cannot stat it";
   if (S_ISLNK(pre.st_mode)) return "a symbolic link";
   if (!S_ISREG(pre.st_mode)) return "not a regular file";
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  int fd = epf_open_ro(path, O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return errno == ELOOP ? "a symbolic link" : errno == ENOENT ? sidecar_absent : "cannot open it";
   const char *why = 0;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) why = "not a regular file";
