@@ -6,7 +6,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { benchUnavailable } from '../src/bench/bench';
+import { BenchResult, BenchStrategy, Sample, benchUnavailable } from '../src/bench/bench';
+import { benchLines } from '../src/bench/report';
+import { summarize } from '../src/bench/summarize';
 import { deviceRequestBytes } from '../src/bench/device';
 import { plannedBy } from '../src/bench/shim-lines';
 import { boundMs, touchedSet } from '../src/bench/bound';
@@ -61,6 +63,32 @@ t.test('lower bound: fewest 1 MiB requests over the touched pages', async (t) =>
   t.equal(wide.requests, 1); // [0,256)
   t.equal(wide.requestsBy?.[String(512 << 10)], 2); // [0,128) [200,328)
   t.equal(wide.requestsBy?.[String(128 << 10)], 3);
+});
+
+t.test('each strategy against the bound of 1 MiB requests and against that of what the device takes unsplit', async (t) => {
+  const run = (wallMs: number, ios: number): Sample => ({ wallMs, majflt: 0, minflt: 1, bytes: 1, ios, status: 0, signal: 0 });
+  const samples = new Map<BenchStrategy, Sample[]>([
+    ['demand', [run(1000, 100)]],
+    ['wholefile', [run(300, 30)]],
+    ['elfprefetch-exec', [run(200, 19)]],
+    ['warm', [run(20, 0)]],
+  ]);
+  // 9 requests of <= 1 MiB, 14 of <= 512 KiB, 1 MiB of pages: hdd's 100 IOPS and 150 MB/s
+  const touched = { pages: 256, bytes: 1 << 20, requests: 9, requestsBy: { [String(512 << 10)]: 14 } };
+  const m = summarize('hdd', samples, touched, 512 << 10);
+  const exec = m.strategies.find((s) => s.strategy === 'elfprefetch-exec')!;
+  const mbTime = (1 << 20) / 150e3; // ms
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+  t.ok(near(m.lowerBound!.ms, 20 + 90 + mbTime), `warm + 9 requests at 10 ms + the bytes: ${m.lowerBound!.ms}`);
+  t.ok(near(m.deviceBound!.ms, 20 + 140 + mbTime), `warm + 14 requests at 10 ms + the bytes: ${m.deviceBound!.ms}`);
+  t.equal(exec.toBound, 200 / m.lowerBound!.ms);
+  t.equal(exec.toDeviceBound, 200 / m.deviceBound!.ms);
+  const result = { command: ['x'], files: [], runs: 1, readAheadKb: 128, directIo: true, controller: 'cgroup', training: { trained: true, reason: 'trained' }, models: [m], notes: [], deviceRequestKb: 512 } as unknown as BenchResult;
+  const line = benchLines(result).find((l) => l.includes('takes unsplit'));
+  t.equal(line, `  with requests of <= 512 KiB (the largest this device takes unsplit): 14 requests, ${m.deviceBound!.ms.toFixed(1)} ms; wall / this bound: demand ${(1000 / m.deviceBound!.ms).toFixed(2)}, wholefile ${(300 / m.deviceBound!.ms).toFixed(2)}, elfprefetch-exec ${(200 / m.deviceBound!.ms).toFixed(2)}`);
+  const unsplit = summarize('hdd', samples, touched, 1 << 20);
+  t.equal(unsplit.deviceBound, undefined, 'a device that takes 1 MiB: no second bound');
+  t.equal(unsplit.strategies.find((s) => s.strategy === 'elfprefetch-exec')!.toDeviceBound, undefined);
 });
 
 t.test('what the device takes unsplit, and what the shim said it issued', async (t) => {

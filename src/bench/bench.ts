@@ -90,6 +90,8 @@ export interface StrategyResult {
   majfltToDemand: number;
   /** Median wall time over the model's lower bound (when the touched pages are known). */
   toBound?: number;
+  /** Median wall time over the bound with requests no larger than the device takes unsplit (ModelResult.deviceBound). */
+  toDeviceBound?: number;
   samples: Sample[];
   /** Samples left out of the figures (suspect: maybe not cold). */
   excluded?: number;

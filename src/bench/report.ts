@@ -45,7 +45,10 @@ export function benchLines(r: BenchResult): string[] {
     if (m.shimClasses?.length) out.push(`the shim planned for: ${m.shimClasses.join('; ')}${m.shimDevice ? '' : ' (its own detection; ELFPREFETCH_DEVICE=CLASS sets it)'}`);
     out.push(...modelTable(m));
     if (m.lowerBound) out.push(`lower bound: warm + ${m.lowerBound.requests} requests of <= 1 MiB and ${mib(m.lowerBound.bytes)} MiB of touched pages at this model's limits = ${num(m.lowerBound.ms, 1)} ms`);
-    if (m.deviceBound && r.deviceRequestKb !== undefined && r.deviceRequestKb < 1024) out.push(`  with requests of <= ${r.deviceRequestKb} KiB (the largest this device takes unsplit): ${m.deviceBound.requests} requests, ${num(m.deviceBound.ms, 1)} ms`);
+    if (m.deviceBound && r.deviceRequestKb !== undefined && r.deviceRequestKb < 1024) {
+      const against = m.strategies.filter((s) => s.strategy !== 'warm' && s.toDeviceBound !== undefined).map((s) => `${s.strategy} ${ratio(s.toDeviceBound!)}`);
+      out.push(`  with requests of <= ${r.deviceRequestKb} KiB (the largest this device takes unsplit): ${m.deviceBound.requests} requests, ${num(m.deviceBound.ms, 1)} ms${against.length ? `; wall / this bound: ${against.join(', ')}` : ''}`);
+    }
   }
   for (const n of r.notes) out.push(`warning: ${n}`);
   return out;

@@ -34,6 +34,7 @@ export function summarize(model: ModelName, samples: Map<BenchStrategy, Sample[]
       ratio: { demand: wall.median / base('demand'), wholefile: wall.median / base('wholefile'), warm: wall.median / base('warm') },
       majfltToDemand: demandMaj ? stat(xs.map((x) => x.majflt)).median / demandMaj : NaN,
       ...(bound ? { toBound: wall.median / bound.ms } : {}),
+      ...(deviceBound ? { toDeviceBound: wall.median / deviceBound.ms } : {}),
       samples: all,
       ...(all.length > xs.length ? { excluded: all.length - xs.length } : {}),
       failures: xs.filter((x) => x.signal || x.status === 126 || x.status === 127).length,
