@@ -32,13 +32,10 @@ struct ra {
 };
 
 /*
- * A request is left out when its last page is cached: a merged request ends with a page of the
- * set, a set's pages are cached together by whatever read them last (a start, or this shim), and a
- * read that stopped short (a readahead the kernel capped) misses its end first. A one-page check
- * costs about half a microsecond; a second one at the first page (until 3 December 2026) cost a
- * warm start one more system call per request (git: 33) and only helped a request whose start was
- * evicted and whose end was not; checking every page would cost about as much as the readahead
- * call it saves (docs/SHIM.md). The first request looked at
+ * A request is left out when the pages at both its ends are cached: a merged request starts and
+ * ends with pages of the set, and a set's pages are cached together by whatever read them last
+ * (a start, or this shim). Two one-page checks cost about a microsecond; checking every page would
+ * cost about as much as the readahead call it saves (docs/SHIM.md). The first request looked at
  * decides for the rest (*look, struct tally's): if its last page is not cached the file is taken
  * as cold and everything is issued without looking again, so a cold start pays one check per set
  * (the decision is kept in the tally, which the calls issuing parts of one set share).
@@ -46,7 +43,7 @@ struct ra {
 static int request_cached(struct epf_resident *c, int *look, uint64_t off, uint64_t len) {
   int last = epf_page_cached(c, off + len - 1);
   if (*look == 0) *look = last ? 1 : -1;
-  return last;
+  return last && epf_page_cached(c, off);
 }
 
 static void issue(void *ctx, uint64_t off, uint64_t len) {
@@ -139,9 +136,9 @@ __attribute__((noinline)) static void say_prefetched(const char *label, const ch
  * program). So before the device is looked at, the set's requests from..to-1 are planned for the
  * class ELFPREFETCH_DEVICE names, else ssd, with the largest request size, and checked by the rule
  * of issue(). If every one is cached the set is done, without the device. A coarser plan (hdd,
- * net, a smaller cap) merges those requests or splits them inside runs, so its last pages are theirs
- * or pages amid them; a finer one (nvme) differs only in holes of under 50 KB inside them. Otherwise
- * the checks stop at the first request whose last page is missing, and the set is planned for its device
+ * net, a smaller cap) merges those requests or splits them inside runs, so its ends are theirs or
+ * pages amid them; a finer one (nvme) differs only in holes of under 50 KB inside them. Otherwise
+ * the checks stop at the first request with an end missing, and the set is planned for its device
  * as before, whose first request decides whether the file is cold (prefetch_requests).
  */
 struct warm {
@@ -207,7 +204,7 @@ static int prefetch_requests(const char *label, const char *via, int fd, const s
   }
   if (t->quick && from > 0) {
     /* The first requests were the warm look's plan; the device's first request may be larger:
-     * plan it again from the start (its last page is checked like any other request's). */
+     * plan it again from the start (its ends are checked like any other request's). */
     t->cached -= t->quick;
     t->cached_bytes -= t->quick_bytes;
     from = 0;
@@ -394,7 +391,7 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
 
 struct whole {
   struct epf_resident c;
-  int missing; /* a request whose last page is not cached */
+  int missing; /* a request with an end not cached */
 };
 
 /* The rule of issue() (request_cached), every request looked at. */
