@@ -45,8 +45,13 @@ static void sys_block(char *p, unsigned maj, unsigned min, const char *tail) {
   *put_str(p, tail) = 0;
 }
 
+/* NFS, CIFS, SMB2, FUSE, 9p, Ceph, GFS2. */
+const unsigned long epf_network_fs_types[EPF_NETWORK_FS_COUNT] = {0x6969, 0xFF534D42ul, 0xFE534D42ul, 0x65735546, 0x01021997, 0x00c36400, 0x47504653};
+
 int epf_network_fs(unsigned long t) {
-  return t == 0x6969 || t == 0xFF534D42ul || t == 0xFE534D42ul || t == 0x65735546 || t == 0x01021997 || t == 0x00c36400 || t == 0x47504653;
+  for (int i = 0; i < EPF_NETWORK_FS_COUNT; i++)
+    if (t == epf_network_fs_types[i]) return 1;
+  return 0;
 }
 
 /* Why a class was chosen, which says the class too; PICK_LOOP: through a loop device. A pick fits a byte. */

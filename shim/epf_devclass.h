@@ -25,6 +25,9 @@ struct epf_devpick epf_device_for(const struct epf_options *o, int fd, const str
 /* Whether a statfs f_type is a network or user-space file system (NFS, CIFS/SMB, FUSE, 9p,
  * Ceph, GFS2): their files count as net, and what they report of a file is their server's word. */
 int epf_network_fs(unsigned long f_type);
+/* Their f_type values, EPF_NETWORK_FS_COUNT of them (src/readplan/device.ts has the same list). */
+#define EPF_NETWORK_FS_COUNT 7
+extern const unsigned long epf_network_fs_types[EPF_NETWORK_FS_COUNT];
 
 /* Forgets the devices' classes (the daemon, now and then: device numbers are reused, a loop
  * device can be attached to another file). */

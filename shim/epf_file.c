@@ -23,7 +23,8 @@ void epf_seen_add(struct epf_seen *seen, const struct stat *st) {
 }
 
 int epf_open_ro(const char *path, int flags) {
-  long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | flags);
+  /* O_LARGEFILE as open() adds it: the kernel forces it only for a 64-bit caller (0 where not needed). */
+  long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_LARGEFILE | flags);
   return fd < 0 ? -1 : (int)fd;
 }
 

@@ -36,7 +36,8 @@ int epf_file_stat(struct epf_file *f);
 /*
  * open(path, O_RDONLY | O_CLOEXEC | flags) as one openat system call: musl's open() follows an
  * O_CLOEXEC open with an fcntl setting it again (for kernels before 2.6.23), a system call more
- * per file in the exec wrapper. -1 on failure, errno set.
+ * per file in the exec wrapper. With O_LARGEFILE, which open() adds on 32-bit machines (musl
+ * always; glibc with _FILE_OFFSET_BITS=64). -1 on failure, errno set.
  */
 int epf_open_ro(const char *path, int flags);
 

@@ -10,6 +10,7 @@
  *   device PATH                 -> "CLASS: WHY, requests <= N KiB" as the debug line says it, or "error"
  *   device-as CLASS PATH        -> the same with ELFPREFETCH_DEVICE=CLASS: "CLASS, requests <= N KiB"
  *   netfs HEX                   -> "1" when a file system of that statfs f_type is a network one, else "0"
+ *   netfs-list                  -> the network file systems' f_type values, hex, space-separated
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -116,6 +117,9 @@ int main(void) {
       file_cmd(arg);
     } else if (strncmp(line, "device ", 7) == 0) {
       device_cmd(arg, 0);
+    } else if (strcmp(line, "netfs-list") == 0) {
+      for (int i = 0; i < EPF_NETWORK_FS_COUNT; i++) printf("%s%lx", i ? " " : "", epf_network_fs_types[i]);
+      printf("\n");
     } else if (strncmp(line, "netfs ", 6) == 0) {
       printf("%d\n", epf_network_fs(strtoul(arg, 0, 16)));
     } else if (strncmp(line, "device-as ", 10) == 0) {

@@ -1,11 +1,11 @@
 // The TypeScript functions and their C twins in the shim give the same answers (shim/twin_driver.c,
 // `make -C shim twin`, built with AddressSanitizer here): CRC-32 and FNV-1a 64 on fixed and seeded
 // random bytes, the layout digest on seeded random program header tables and on real files (with
-// the build-id and whether a note is there, as the shim reads them), which statfs types are network
-// file systems, and the device class and request cap of files on the file systems of this machine
-// and behind loop devices nested up to one past the shim's limit of 4, with queue limits of their
-// own. The coalescer and the note parser have their own differential specs (plan-coalesce,
-// shim-note).
+// the build-id and whether a note is there, as the shim reads them), the list of network file
+// systems' statfs types, and the device class and request cap of files on the file systems of
+// this machine and behind loop devices nested up to one past the shim's limit of 4, with queue
+// limits of their own. The coalescer and the note parser have their own differential specs
+// (plan-coalesce, shim-note).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +18,7 @@ import { crc32 } from '../src/note/crc32';
 import { buildIdOf, fnv1a64, layoutDigest } from '../src/note/identity';
 import { findOurNote } from '../src/note/locate';
 import { stampFile } from '../src/ops/stamp';
-import { DeviceChoice, capText, chooseDevice, isNetworkFs } from '../src/readplan/device';
+import { DeviceChoice, NETWORK_FS_TYPES, capText, chooseDevice, isNetworkFs } from '../src/readplan/device';
 import { requestCap } from '../src/readplan/coalesce';
 import { loadFixtures, repoRoot } from './helpers/fixtures';
 import { prng } from './helpers/prng';
@@ -163,16 +163,20 @@ t.test('real files: the layout digest, the build-id and the note, as the shim re
   t.comment(`refused as foreign: ${[...new Set(refused)].join(', ')}`);
 });
 
-t.test('which file systems are network ones: the known magics and 2,000 seeded random f_type values', async (t) => {
-  // the network ones, then local ones of statfs(2) (ext4, xfs, btrfs, tmpfs, overlay, proc, squashfs, vfat, zfs) and their neighbours
-  const known = [0x6969, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x00c36400, 0x47504653, 0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630, 0x9fa0, 0x73717368, 0x4d44, 0x2fc12fc1];
+t.test('which file systems are network ones: the same list in C and TypeScript, and the same answer for 2,000 seeded random f_type values', async (t) => {
+  const [list] = ask(['netfs-list']);
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b).map((v) => v.toString(16));
+  t.same(sorted(list!.split(' ').map((x) => parseInt(x, 16))), sorted([...NETWORK_FS_TYPES]), 'the shim\'s list is the TypeScript one');
+  t.equal(new Set(NETWORK_FS_TYPES).size, NETWORK_FS_TYPES.length, 'no value twice');
+  // the list, its neighbours, local file systems of statfs(2) (ext4, xfs, btrfs, tmpfs, overlay, proc, squashfs, vfat, zfs), random values
+  const local = [0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630, 0x9fa0, 0x73717368, 0x4d44, 0x2fc12fc1];
   const r = prng(20261203);
-  const types = [...known, ...known.map((v) => (v + 1) >>> 0), ...known.map((v) => (v - 1) >>> 0), ...Array.from({ length: 2000 }, () => Math.floor(r() * 2 ** 32))];
+  const types = [...NETWORK_FS_TYPES, ...NETWORK_FS_TYPES.flatMap((v) => [(v + 1) >>> 0, (v - 1) >>> 0]), ...local, ...Array.from({ length: 2000 }, () => Math.floor(r() * 2 ** 32))];
   const c = ask(types.map((v) => `netfs ${v.toString(16)}`));
   const differ = types.filter((v, i) => c[i] !== (isNetworkFs(v) ? '1' : '0'));
   t.same(differ.map((v) => v.toString(16)), [], 'the shim and the TypeScript twin agree on every f_type');
-  t.equal(c.slice(0, 7).join(''), '1111111', 'NFS, CIFS, SMB2, FUSE, 9p, Ceph and GFS2 are network file systems');
-  t.equal(c.filter((x) => x === '1').length, 7, 'and nothing else is');
+  t.equal(c.slice(0, NETWORK_FS_TYPES.length).join(''), '1'.repeat(NETWORK_FS_TYPES.length), 'every listed type is a network file system to the shim');
+  t.equal(c.slice(NETWORK_FS_TYPES.length, NETWORK_FS_TYPES.length * 3 + local.length).join(''), '0'.repeat(NETWORK_FS_TYPES.length * 2 + local.length), 'its neighbours and the local file systems are not');
 });
 
 t.test('the device class, and why, and the request cap of files on this machine\'s file systems', async (t) => {

@@ -22,7 +22,8 @@ export function capText(cap: number): string {
 type Detected = Omit<DeviceChoice, 'cap'> & { rawCap: number };
 
 /** NFS, CIFS/SMB (two), FUSE, 9p, Ceph, GFS2: their statfs f_type (shim/epf_devclass.c's twin, checked by spec/shim-twins). */
-const NETWORK_FS = new Set([0x6969, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x00c36400, 0x47504653]);
+export const NETWORK_FS_TYPES: readonly number[] = [0x6969, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x00c36400, 0x47504653];
+const NETWORK_FS = new Set(NETWORK_FS_TYPES);
 
 /** Whether a file system of this statfs f_type is a network one (the shim plans such files for net). */
 export function isNetworkFs(fType: number): boolean {
