@@ -51,7 +51,7 @@ struct epf_options {
   char sidecar[EPF_MAX_SIDECAR_DIR + 1]; /* the sidecar directory; empty: none */
   /* Set by the daemon only (epf_options_load leaves them 0, the shim's behaviour): */
   uint64_t *budget;  /* bytes it may still request; a request that does not fit is not issued */
-  int skip_resident; /* a file whose own set is all in the page cache is left alone, libraries too */
+  int skip_resident; /* a file whose own set is in the page cache (every request, by the residency rule) is left alone, libraries too */
   /* Set to 1 when the file has a usable note of its own, or a sidecar, usable or not (a sidecar can
    * be mended or replaced without the file changing): a file that may be worth looking at again. */
   int *watch;
