@@ -10,6 +10,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../cli/main';
+import { InvalidInputError } from '../src/errors';
+import { stampFile } from '../src/ops/stamp';
 import { type Fixture, loadFixtures, repoRoot, runCommand, runFixture, type RunResult } from './helpers/fixtures';
 import { prng } from './helpers/prng';
 import { needs } from './helpers/capabilities';
@@ -119,6 +121,22 @@ if (!small || !other) {
 } else if (!fs.existsSync(cli)) {
   t.fail(`${cli} is missing: build first (npx tsc -p .)`);
 } else {
+  t.test('the API refuses page runs that are not ranges of pages, naming the run, and writes nothing', async (t) => {
+    const dir = t.testdir({});
+    const exe = copyTo(small.path, dir, 'hello');
+    const before = fs.readFileSync(exe);
+    for (const [run, what] of [
+      [{ first: -40, count: 41 }, 'first -40, count 41'],
+      [{ first: 1.5, count: 1 }, 'first 1.5, count 1'],
+      [{ first: 1, count: -1 }, 'first 1, count -1'],
+      [{ first: Number.NaN, count: 1 }, 'first NaN, count 1'],
+    ] as const) {
+      t.throws(() => stampFile(exe, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 2, count: 1 }, run] }] }), new InvalidInputError(`run 1 of set 'default' (${what}) is not a range of pages: both must be whole numbers, at least 0`), what);
+    }
+    t.ok(fs.readFileSync(exe).equals(before), 'the file is as it was');
+    t.same(fs.readdirSync(dir), ['hello'], 'and nothing was left beside it');
+  });
+
   t.test('kill points: SIGKILL at random moments of a stamp', async (t) => {
     const dir = t.testdir({ 'neighbour.txt': 'not to be touched\n', sub: { 'inner.txt': 'nor this\n' } });
     const refDir = path.join(dir, 'ref');

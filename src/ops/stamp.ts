@@ -88,6 +88,12 @@ export function checkPages(req: StampRequest, fileSize: bigint): void {
   const pageSize = 1 << (req.pageShift ?? DEFAULT_PAGE_SHIFT);
   const pages = Math.ceil(Number(fileSize) / pageSize);
   for (const s of req.sets) {
+    s.runs.forEach((r, i) => {
+      // A run from a caller of the API, not from a checked profile: say which one is wrong.
+      if (!Number.isSafeInteger(r.first) || r.first < 0 || !Number.isSafeInteger(r.count) || r.count < 0) {
+        throw new InvalidInputError(`run ${i} of set '${s.name}' (first ${r.first}, count ${r.count}) is not a range of pages: both must be whole numbers, at least 0`);
+      }
+    });
     const last = normalizeRuns(s.runs).pop();
     if (last && last.first + last.count > pages) {
       throw new InvalidInputError(`page ${last.first + last.count - 1} of set '${s.name}' is beyond the file's ${pages} pages of ${pageSize} bytes`);
