@@ -22,6 +22,29 @@ void epf_seen_add(struct epf_seen *seen, const struct stat *st) {
   seen->count++;
 }
 
+void epf_own_add(struct epf_own *own, uint64_t off, uint64_t len) {
+  if (!len) return;
+  uint64_t from = off >> 12, to = ((off + len - 1) >> 12) + 1; /* in 4 KiB units, rounded out */
+  if (off + len < off || to > UINT32_MAX) {
+    own->overflow = 1;
+    return;
+  }
+  for (uint32_t i = 0; i < own->n; i++)
+    if (from <= own->to[i] && to >= own->from[i]) { /* overlapping or adjacent: one range */
+      if (from < own->from[i]) own->from[i] = (uint32_t)from;
+      if (to > own->to[i]) own->to[i] = (uint32_t)to;
+      return;
+    }
+  if (own->n >= EPF_OWN_MAX) {
+    own->overflow = 1;
+    return;
+  }
+  own->from[own->n] = (uint32_t)from;
+  own->to[own->n++] = (uint32_t)to;
+}
+
+void epf_own_reads_only(int fd) { posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); }
+
 int epf_open_ro(const char *path, int flags) {
   /* O_LARGEFILE as open() adds it: the kernel forces it only for a 64-bit caller (0 where not needed). */
   long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_LARGEFILE | flags);
@@ -137,6 +160,7 @@ const uint8_t *epf_file_bytes(struct epf_file *f, const uint8_t *head, size_t he
   if (m == MAP_FAILED) return 0;
   r->map = m;
   r->len = (size_t)len;
+  epf_own_add(&f->own, off, len);
   if (epf_pread_full(f->fd, m, (size_t)len, off) != 0) {
     epf_region_release(r);
     return 0;

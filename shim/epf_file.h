@@ -24,11 +24,34 @@ struct epf_region {
 
 void epf_region_release(struct epf_region *r);
 
+/*
+ * The byte ranges of a file the shim read itself (its head, program headers, note headers, its
+ * note). The pages they brought into the page cache say nothing about whether the rest of the
+ * file is there, so the residency checks look past them (epf_resident.h). Reads beyond
+ * EPF_OWN_MAX set `overflow`, and then no page of the file counts as cached.
+ */
+#define EPF_OWN_MAX 4
+struct epf_own {               /* small: it is on the stack of a dlopen */
+  uint16_t n, overflow;
+  uint32_t from[EPF_OWN_MAX]; /* 4 KiB units: its first, */
+  uint32_t to[EPF_OWN_MAX];   /* and one past its last (files of up to 16 TiB; larger: overflow) */
+};
+void epf_own_add(struct epf_own *own, uint64_t off, uint64_t len);
+
+/*
+ * Asks the kernel to read nothing ahead of the shim's own reads of fd (POSIX_FADV_RANDOM on this
+ * open file only: readahead(2) and WILLNEED are not affected), so that they bring exactly their
+ * own pages into the page cache: a note header followed by its note would otherwise read four or
+ * more pages past them, which `own` does not know of.
+ */
+void epf_own_reads_only(int fd);
+
 /* An open file whose fstat is done only when needed (objects without a note never need it). */
 struct epf_file {
   int fd;
   int have_st;
   struct stat st;
+  struct epf_own own; /* what the shim read of it (n = 0 when opened) */
 };
 
 int epf_file_stat(struct epf_file *f);

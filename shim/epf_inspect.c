@@ -144,7 +144,7 @@ static int find_beside(struct epf_file *f, const uint8_t *head, size_t head_len,
     uint8_t buf[24];
     const uint8_t *h = buf;
     if (at <= head_len && head_len - at >= sizeof buf) h = head + at;
-    else if (epf_pread_full(f->fd, buf, sizeof buf, at) != 0) continue;
+    else if (epf_own_add(&f->own, at, sizeof buf), epf_pread_full(f->fd, buf, sizeof buf, at) != 0) continue;
     uint32_t descsz;
     if (!our_note_header(h, &descsz) || descsz > EPF_MAX_DESC_SIZE || overlaps_load(ph, phnum, at, 24 + (uint64_t)descsz)) continue;
     const uint8_t *desc = epf_file_bytes(f, head, head_len, at + 24, descsz, &id->nr);
@@ -181,6 +181,7 @@ static int beside_mapped(ElfW(Addr) base, const ElfW(Phdr) *phdr, size_t phnum) 
 
 const char *epf_inspect_file(struct epf_file *f, uint8_t *head, struct epf_ident *id, int want_note) {
   memset(id, 0, sizeof *id);
+  epf_own_add(&f->own, 0, EPF_HEAD_BYTES);
   ssize_t got = epf_read_head(f->fd, head);
   if (got < (ssize_t)sizeof(ElfW(Ehdr))) return "not an ELF file";
   size_t head_len = (size_t)got;

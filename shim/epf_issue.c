@@ -39,11 +39,25 @@ struct ra {
  * decides for the rest (*look, struct tally's): if its last page is not cached the file is taken
  * as cold and everything is issued without looking again, so a cold start pays one check per set
  * (the decision is kept in the tally, which the calls issuing parts of one set share).
+ * The ends are the first and last pages the shim did not read itself (c->own: its head, its
+ * note): a request from the headers to the note's page is cached at both ends by the shim's own
+ * reads on a cold start. A request the shim read all of is cached (the headers alone, often: the
+ * file is then checked request by request, as a warm one).
  */
 static int request_cached(struct epf_resident *c, int *look, uint64_t off, uint64_t len) {
-  int last = epf_page_cached(c, off + len - 1);
-  if (*look == 0) *look = last ? 1 : -1;
-  return last && epf_page_cached(c, off);
+  uint64_t first = off, last = off + len - 1;
+  int k = epf_resident_narrow(c, &first, &last);
+  if (k == 0) { /* the shim read all of it: cached, and the file is looked at request by request */
+    if (*look == 0) *look = 1;
+    return 1;
+  }
+  if (k < 0) {
+    *look = -1;
+    return 0;
+  }
+  int end = epf_page_cached(c, last);
+  if (*look == 0) *look = end ? 1 : -1;
+  return end && (first == last || epf_page_cached(c, first));
 }
 
 static void issue(void *ctx, uint64_t off, uint64_t len) {
@@ -169,8 +183,8 @@ static void warm_check(void *ctx, uint64_t off, uint64_t len) {
 }
 
 /* 1: every request from..to-1 is cached (added to *t); 0: not, or no such set. */
-static int warm_look(int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t, struct epf_plan *plan) {
-  struct warm w = {{fd, (uint64_t)st->st_size, 0}, plan, from, to, 0, 0, 0, 0, t};
+static int warm_look(int fd, const struct stat *st, const struct epf_own *own, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t, struct epf_plan *plan) {
+  struct warm w = {{fd, (uint64_t)st->st_size, 0, own}, plan, from, to, 0, 0, 0, 0, t};
   epf_plan_init(plan, (uint64_t)st->st_size, n->page_shift, o->device ? o->device : &epf_devices[EPF_DEV_SSD], EPF_MAX_REQUEST, warm_check, &w);
   int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, plan);
   if (e == EPF_OK && !w.missing) epf_plan_finish(plan);
@@ -189,14 +203,14 @@ static int warm_look(int fd, const struct stat *st, const struct epf_note *n, ui
  * Requests whose pages are cached already are left out (issue() above; warm_look first). Returns
  * 1 if the set exists.
  */
-static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
+static int prefetch_requests(const char *label, const char *via, int fd, const struct stat *st, const struct epf_own *own, const struct epf_note *n, uint32_t index, const struct epf_options *o, uint32_t from, uint32_t to, struct tally *t) {
   struct epf_plan plan;
   if (!o->residency) t->look = -1;
   /* The warm look numbers requests by its own plan: after the first step it is tried only if it
    * did that step too. Failed, it leaves the first-request decision to the device's plan. */
   int look = t->look;
   if (look >= 0 && !t->issued && (from == 0 || t->quick)) {
-    if (warm_look(fd, st, n, index, o, from, to, t, &plan)) {
+    if (warm_look(fd, st, own, n, index, o, from, to, t, &plan)) {
       if (o->debug && !to) say_prefetched(label, via, o, EPF_OK, &plan, 0, t);
       return 1;
     }
@@ -212,7 +226,7 @@ static int prefetch_requests(const char *label, const char *via, int fd, const s
   t->quick = 0;
   t->quick_bytes = 0;
   struct epf_devpick dp = epf_device_for(o, fd, st);
-  struct ra r = {fd, from, to, 0, {fd, (uint64_t)st->st_size, 0}, t, o->budget};
+  struct ra r = {fd, from, to, 0, {fd, (uint64_t)st->st_size, 0, own}, t, o->budget};
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, dp.cap, issue, &r);
   int e = epf_note_runs(n, index, o->set, o->set_len, epf_plan_run, &plan);
   if (e == EPF_OK) epf_plan_finish(&plan);
@@ -276,7 +290,7 @@ static int check_library(const struct epf_note *n, uint32_t index, const struct 
     t.look = (int)e->look - 1;
     if (e->quick) t.quick = 1, t.quick_bytes = e->bytes;
   } else if (__atomic_load_n(&unchecked_wasted, __ATOMIC_RELAXED) < EPF_UNCHECKED_BUDGET) {
-    prefetch_requests(page, via, f->fd, &f->st, n, index, o, 0, 1, &t);
+    prefetch_requests(page, via, f->fd, &f->st, &f->own, n, index, o, 0, 1, &t);
     first = 1;
   }
   const char *why = 0;
@@ -291,7 +305,7 @@ static int check_library(const struct epf_note *n, uint32_t index, const struct 
   if (why) {
     epf_debug(o, page, why, 0);
     __atomic_add_fetch(&unchecked_wasted, t.issued_bytes, __ATOMIC_RELAXED);
-  } else if ((done = prefetch_requests(page, via, f->fd, &f->st, n, index, o, first, 0, &t))) {
+  } else if ((done = prefetch_requests(page, via, f->fd, &f->st, &f->own, n, index, o, first, 0, &t))) {
     epf_seen_add(seen, &f->st);
   }
   epf_ident_release(&id);
@@ -336,7 +350,7 @@ static void early_request(const struct epf_note *n, uint32_t index, const char *
     if (!epf_seen_has(seen, st.st_dev, st.st_ino)) {
       struct tally t;
       memset(&t, 0, sizeof t);
-      prefetch_requests(path, via, fd, &st, n, index, o, 0, 1, &t);
+      prefetch_requests(path, via, fd, &st, 0, n, index, o, 0, 1, &t);
       e->done = t.issued || t.cached; /* not when the daemon's budget refused it */
       e->issued = t.issued > 0;
       e->bytes = (uint32_t)(t.issued ? t.issued_bytes : t.cached_bytes) & ((1u << 21) - 1);
@@ -368,6 +382,7 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
   int done = 0;
   struct epf_file f;
   f.have_st = 1;
+  f.own.n = f.own.overflow = 0;
   if (held >= 0) {
     f.fd = held;
     f.st = *held_st;
@@ -402,8 +417,9 @@ static void check_resident(void *ctx, uint64_t off, uint64_t len) {
 }
 
 /* Whether every request planned for object 0's set is in the page cache already. */
-static int set_resident(int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o) {
-  struct whole w = {{fd, (uint64_t)st->st_size, 0}, 0};
+/* Not inlined: its plan would sit on the stack of every prefetch (spec/shim-stack). */
+__attribute__((noinline)) static int set_resident(int fd, const struct stat *st, const struct epf_own *own, const struct epf_note *n, const struct epf_options *o) {
+  struct whole w = {{fd, (uint64_t)st->st_size, 0, own}, 0};
   struct epf_plan plan;
   struct epf_devpick dp = epf_device_for(o, fd, st);
   epf_plan_init(&plan, (uint64_t)st->st_size, n->page_shift, dp.dev, dp.cap, check_resident, &w);
@@ -413,9 +429,9 @@ static int set_resident(int fd, const struct stat *st, const struct epf_note *n,
   return ok && plan.requests > 0 && !w.missing;
 }
 
-int epf_prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen) {
+int epf_prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_own *read, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen) {
   int count = 0;
-  if (o->skip_resident && set_resident(fd, st, n, o)) {
+  if (o->skip_resident && set_resident(fd, st, read, n, o)) {
     epf_debug(o, label, "resident already", 0);
     return 0;
   }
@@ -424,7 +440,7 @@ int epf_prefetch_note(const char *label, const char *via, int fd, const struct s
   int own = !epf_seen_has(seen, st->st_dev, st->st_ino);
   struct tally t;
   memset(&t, 0, sizeof t);
-  if (own) prefetch_requests(label, via, fd, st, n, 0, o, 0, 1, &t);
+  if (own) prefetch_requests(label, via, fd, st, read, n, 0, o, 0, 1, &t);
   /* Its first request (the headers) cached already: a warm start, most likely, libraries and all.
    * The daemon answers a permission event now, so a warm exec does not wait for the libraries. */
   if (own && t.cached && !t.issued && o->queued) o->queued(o->queued_ctx);
@@ -443,7 +459,7 @@ int epf_prefetch_note(const char *label, const char *via, int fd, const struct s
   /* The rest of the set; this call writes the diagnostic line ("no page set named ..." too). */
   if (!own) {
     epf_debug(o, label, "prefetched already", 0);
-  } else if (prefetch_requests(label, via, fd, st, n, 0, o, 1, 0, &t)) {
+  } else if (prefetch_requests(label, via, fd, st, read, n, 0, o, 1, 0, &t)) {
     epf_seen_add(seen, st);
     count++;
   }

@@ -12,7 +12,9 @@
 #include "epf_prefetch.h"
 
 /* A note that belongs to the file (its own, or its sidecar's: `via`): object 0 from fd, then the
- * library sets. Returns the number of files prefetched. */
-int epf_prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen);
+ * library sets. `read`: what the shim read of fd itself (epf_file.h), or NULL. Returns the number
+ * of files prefetched. */
+struct epf_own;
+int epf_prefetch_note(const char *label, const char *via, int fd, const struct stat *st, const struct epf_own *read, const struct epf_note *n, const struct epf_options *o, struct epf_seen *seen);
 
 #endif

@@ -50,7 +50,7 @@ static int use_file(const char *label, struct epf_file *f, struct epf_ident *id,
     if (k == EPF_NOTE_OK) {
       if (o->watch) *o->watch = 1;
       if (o->usable_note) o->usable_note(o->usable_note_ctx, id->note, n.used); /* the rest is zero */
-      return epf_prefetch_note(label, 0, f->fd, &f->st, &n, o, seen);
+      return epf_prefetch_note(label, 0, f->fd, &f->st, &f->own, &n, o, seen);
     }
     if (k != EPF_NOTE_EMPTY) {
       epf_debug(o, label, epf_note_why[k], 0);
@@ -62,7 +62,7 @@ static int use_file(const char *label, struct epf_file *f, struct epf_ident *id,
   if (!epf_find_sidecar(label, none, id, 0, 0, o, &sc)) return 0;
   int count = 0;
   if (epf_file_stat(f) != 0) epf_debug(o, label, "not a regular file", 0);
-  else count = epf_prefetch_note(label, sc.path, f->fd, &f->st, &sc.n, o, seen);
+  else count = epf_prefetch_note(label, sc.path, f->fd, &f->st, &f->own, &sc.n, o, seen);
   epf_region_release(&sc.r);
   return count;
 }
@@ -92,11 +92,13 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
   const char *label = self_label(o, path, name, sizeof name);
   struct epf_file f;
   f.have_st = !loaded;
+  f.own.n = f.own.overflow = 0;
   f.fd = loaded ? epf_open_ro(path, O_NONBLOCK | O_NOCTTY) : epf_open_regular(path, &f.st, 0);
   if (f.fd < 0) {
     epf_debug(o, label, "cannot open", 0);
     count = -1;
   } else {
+    epf_own_reads_only(f.fd);
     count = prefetch_open(label, &f, o, seen);
     close(f.fd);
   }
@@ -112,6 +114,8 @@ int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, stru
   struct epf_file f;
   f.fd = fd;
   f.have_st = 0;
+  f.own.n = f.own.overflow = 0;
+  epf_own_reads_only(fd);
   int count = prefetch_open(label, &f, o, seen);
   errno = saved;
   return count;
@@ -127,7 +131,7 @@ int epf_prefetch_known(int fd, const struct stat *st, const char *label, const u
     count = -1;
   } else {
     if (o->watch) *o->watch = 1;
-    count = epf_prefetch_note(label, 0, fd, st, &n, o, seen);
+    count = epf_prefetch_note(label, 0, fd, st, 0, &n, o, seen);
   }
   errno = saved;
   return count;
@@ -172,7 +176,7 @@ int epf_prefetch_mapped(const char *path, ElfW(Addr) base, const ElfW(Phdr) *phd
     if (fd < 0) {
       epf_debug(o, label, "cannot open", 0);
     } else {
-      count = epf_prefetch_note(label, via, fd, &st, n, o, seen);
+      count = epf_prefetch_note(label, via, fd, &st, 0, n, o, seen);
       close(fd);
     }
   }

@@ -2,7 +2,10 @@
 #define _GNU_SOURCE
 #include "epf_resident.h"
 
+#include "epf_file.h"
+
 #include <errno.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -38,10 +41,39 @@ struct epf_cachestat {
 static int cachestat_state;
 #endif
 
-int epf_page_cached(struct epf_resident *c, uint64_t off) {
+static uint64_t page_size(void) {
   uint64_t psize = getauxval(AT_PAGESZ);
-  if (psize == 0 || (psize & (psize - 1))) psize = 4096;
-  off &= ~(psize - 1);
+  return psize == 0 || (psize & (psize - 1)) ? 4096 : psize;
+}
+
+int epf_resident_narrow(const struct epf_resident *c, uint64_t *first, uint64_t *last) {
+  const struct epf_own *own = c->own;
+  if (!own || !own->n) return 1;
+  if (own->overflow) return -1;
+  uint64_t ps = page_size(), a = *first & ~(ps - 1), b = *last & ~(ps - 1);
+  /* Past every page an own range touches, from both ends, until neither end is in one. */
+  for (int moved = 1; moved && a <= b;) {
+    moved = 0;
+    for (uint32_t i = 0; i < own->n && a <= b; i++) {
+      uint64_t lo = ((uint64_t)own->from[i] << 12) & ~(ps - 1), hi = (((uint64_t)own->to[i] << 12) - 1) & ~(ps - 1); /* its first and last pages */
+      if (a >= lo && a <= hi) {
+        if (hi > UINT64_MAX - ps) return 0;
+        a = hi + ps, moved = 1;
+      }
+      if (b >= lo && b <= hi) {
+        if (lo == 0) return 0;
+        b = lo - ps, moved = 1;
+      }
+    }
+  }
+  if (a > b) return 0;
+  *first = a;
+  *last = b;
+  return 1;
+}
+
+int epf_page_cached(struct epf_resident *c, uint64_t off) {
+  off &= ~(page_size() - 1);
 #ifdef EPF_NR_CACHESTAT
   if (__atomic_load_n(&cachestat_state, __ATOMIC_RELAXED) >= 0) {
     struct epf_cachestat_range r = {off, 1};

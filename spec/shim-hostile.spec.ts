@@ -256,7 +256,7 @@ function asNobodyTraced(argv: string[], env: Record<string, string>, log: string
   const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
   const calls = text
     .split('\n')
-    .map((l) => /(readahead|fadvise64)\(\d+<(.*)>, (\d+), (\d+)/.exec(l))
+    .map((l) => (l.includes('POSIX_FADV_RANDOM') ? null : /(readahead|fadvise64)\(\d+<(.*)>, (\d+), (\d+)/.exec(l)))
     .filter((m): m is RegExpExecArray => !!m)
     .map((m) => `${m[1]} ${path.basename(m[2]!)} ${m[3]}+${m[4]}`);
   return { stdout: r.stdout, stderr: r.stderr, status: r.status, calls };

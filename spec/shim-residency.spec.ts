@@ -200,6 +200,41 @@ int main(int argc, char **argv) { printf("tail %d %u\\n", argc, (unsigned)big[ar
     t.same(o.calls.filter((c) => c.path === tail).map((c) => `${c.offset}+${c.length}`), [`${want[1]!.offset}+${want[1]!.length}`], 'cold: the run ending on the note\'s page is read (the headers were, by the shim\'s own read)');
   });
 
+  // A request can also start on a page the shim read (the headers) and end on another (the
+  // note's, right after the first PT_LOAD) with every page between them cold: the ends the check
+  // looks at are the first and last pages the shim did not read itself.
+  t.test('a request from the headers to the page of the note is issued when the pages between are cold', async (t) => {
+    const src = path.join(dir, 'head.c');
+    // 400 KiB of read-only data in the first PT_LOAD (code and data not separated): the writer
+    // puts the note in the gap after it, about a hundred pages from the headers.
+    fs.writeFileSync(src, `#include <stdio.h>
+const unsigned char table[400u << 10] = {1};
+int main(int argc, char **argv) { printf("head %d %u\\n", argc, (unsigned)table[argc * 4096]); (void)argv; return 0; }
+`);
+    const head = path.join(dir, 'head');
+    if (!cc(t, head, [src], ['-Wl,-z,noseparate-code'])) return;
+    const pristine = fs.readFileSync(head);
+    const stampTo = (page: number) => {
+      fs.writeFileSync(head, pristine, { mode: 0o755 });
+      stampFile(head, { pageShift: 12, sets: [{ name: 'default', runs: [{ first: 1, count: page }] }] });
+      return Math.floor(inspect(head).descOffset / PAGE);
+    };
+    const notePage = stampTo(50);
+    if (!t.ok(notePage > 20 && notePage < 250, `the note lies after the first PT_LOAD, within 1 MiB of the headers (page ${notePage})`)) return;
+    t.equal(stampTo(notePage), notePage, 'stamped again with pages 1 to the note\'s, the note stays there');
+    const want = planReads([{ first: 0, count: notePage + 1 }], PAGE, DEVICES.nvme, fs.statSync(head).size, chooseDevice(head).cap);
+    t.same(want.map((r) => [r.offset, r.length]), [[0, (notePage + 1) * PAGE]], 'one request, from the headers to the note\'s page');
+    // Through the wrapper, before the program's exec (the auditor and preload run after the
+    // kernel and ld.so have read the headers' pages and their read-around: there it is cached).
+    evict(head);
+    const o = await runHooked('exec', [head, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '1' } });
+    t.equal(o.status, 0, 'the program ran');
+    t.same(o.calls.filter((c) => c.path === head).map((c) => `${c.offset}+${c.length}`), [`0+${(notePage + 1) * PAGE}`], 'cold: the request is read');
+    // warm: nothing
+    const warm = await runHooked('exec', [head, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '1' } });
+    t.same(warm.calls.filter((c) => c.path === head), [], 'warm: nothing is read');
+  });
+
   t.test('notes the shim ignores cost no request with the check on', async (t) => {
     const me = inspect(prog);
     t.ok(me.descOffset > 0, 'the note descriptor is found');

@@ -83,6 +83,12 @@ ssize_t __wrap_readahead(int fd, off64_t off, size_t len) {
 }
 
 int __wrap_posix_fadvise(int fd, off_t off, off_t len, int advice) {
+  if (advice == POSIX_FADV_RANDOM) { /* epf_own_reads_only: the whole file, before the shim's own reads */
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode), "posix_fadvise(RANDOM) on fd %d, not an open regular file", fd);
+    CHECK(off == 0 && len == 0, "posix_fadvise(%d, %lld, %lld, RANDOM): not the whole file", fd, (long long)off, (long long)len);
+    return 0;
+  }
   check_request("posix_fadvise", fd, off, len);
   CHECK(advice == POSIX_FADV_WILLNEED, "posix_fadvise advice %d", advice);
   return 0;
