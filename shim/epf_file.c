@@ -29,12 +29,18 @@ void epf_own_add(struct epf_own *own, uint64_t off, uint64_t len) {
     own->overflow = 1;
     return;
   }
-  for (uint32_t i = 0; i < own->n; i++)
-    if (from <= own->to[i] && to >= own->from[i]) { /* overlapping or adjacent: one range */
-      if (from < own->from[i]) own->from[i] = (uint32_t)from;
-      if (to > own->to[i]) own->to[i] = (uint32_t)to;
-      return;
+  /* Ranges that overlap or touch the new one are folded into it, and it takes the last's place. */
+  for (uint32_t i = 0; i < own->n;) {
+    if (from <= own->to[i] && to >= own->from[i]) {
+      if (own->from[i] < from) from = own->from[i];
+      if (own->to[i] > to) to = own->to[i];
+      own->n--;
+      own->from[i] = own->from[own->n];
+      own->to[i] = own->to[own->n];
+    } else {
+      i++;
     }
+  }
   if (own->n >= EPF_OWN_MAX) {
     own->overflow = 1;
     return;
@@ -43,7 +49,13 @@ void epf_own_add(struct epf_own *own, uint64_t off, uint64_t len) {
   own->to[own->n++] = (uint32_t)to;
 }
 
-void epf_own_reads_only(int fd) { posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); }
+void epf_own_read(struct epf_file *f, uint64_t off, uint64_t len) {
+  if (!f->own.advised) {
+    f->own.advised = 1;
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_RANDOM);
+  }
+  epf_own_add(&f->own, off, len);
+}
 
 int epf_open_ro(const char *path, int flags) {
   /* O_LARGEFILE as open() adds it: the kernel forces it only for a 64-bit caller (0 where not needed). */
@@ -160,7 +172,7 @@ const uint8_t *epf_file_bytes(struct epf_file *f, const uint8_t *head, size_t he
   if (m == MAP_FAILED) return 0;
   r->map = m;
   r->len = (size_t)len;
-  epf_own_add(&f->own, off, len);
+  epf_own_read(f, off, len);
   if (epf_pread_full(f->fd, m, (size_t)len, off) != 0) {
     epf_region_release(r);
     return 0;

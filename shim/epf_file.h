@@ -27,32 +27,38 @@ void epf_region_release(struct epf_region *r);
 /*
  * The byte ranges of a file the shim read itself (its head, program headers, note headers, its
  * note). The pages they brought into the page cache say nothing about whether the rest of the
- * file is there, so the residency checks look past them (epf_resident.h). Reads beyond
- * EPF_OWN_MAX set `overflow`, and then no page of the file counts as cached.
+ * file is there, so the residency checks look past them (epf_resident.h). More than EPF_OWN_MAX
+ * separate ranges set `overflow`, and then no page of the file counts as cached (every request
+ * is issued, as with the check off).
  */
 #define EPF_OWN_MAX 4
 struct epf_own {               /* small: it is on the stack of a dlopen */
-  uint16_t n, overflow;
+  uint8_t n, overflow;
+  uint8_t advised;            /* POSIX_FADV_RANDOM given (epf_own_read) */
   uint32_t from[EPF_OWN_MAX]; /* 4 KiB units: its first, */
   uint32_t to[EPF_OWN_MAX];   /* and one past its last (files of up to 16 TiB; larger: overflow) */
 };
+/* Records [off, off + len) as read by the shim. */
 void epf_own_add(struct epf_own *own, uint64_t off, uint64_t len);
-
-/*
- * Asks the kernel to read nothing ahead of the shim's own reads of fd (POSIX_FADV_RANDOM on this
- * open file only: readahead(2) and WILLNEED are not affected), so that they bring exactly their
- * own pages into the page cache: a note header followed by its note would otherwise read four or
- * more pages past them, which `own` does not know of.
- */
-void epf_own_reads_only(int fd);
 
 /* An open file whose fstat is done only when needed (objects without a note never need it). */
 struct epf_file {
   int fd;
   int have_st;
   struct stat st;
-  struct epf_own own; /* what the shim read of it (n = 0 when opened) */
+  struct epf_own own; /* what the shim read of it (all 0 when opened) */
 };
+
+/*
+ * Records a read of [off, off + len) beyond the file's head (a note, program headers or note
+ * segments outside it), after asking the kernel, at the first such read, to read nothing ahead of
+ * the shim's reads of this open file (POSIX_FADV_RANDOM; readahead(2) and WILLNEED do not heed
+ * it): a note read right after its header looks sequential to the kernel, which then brings pages
+ * past it into the page cache that `own` does not know of. The head's read-ahead is one block
+ * from page 0, and a lone 24-byte probe for a note header far from it is read as its page alone;
+ * those need no advice, so a file without a note gets none.
+ */
+void epf_own_read(struct epf_file *f, uint64_t off, uint64_t len);
 
 int epf_file_stat(struct epf_file *f);
 

@@ -144,6 +144,7 @@ static int find_beside(struct epf_file *f, const uint8_t *head, size_t head_len,
     uint8_t buf[24];
     const uint8_t *h = buf;
     if (at <= head_len && head_len - at >= sizeof buf) h = head + at;
+    /* a lone small read far from the head: the kernel reads that page alone, no advice needed */
     else if (epf_own_add(&f->own, at, sizeof buf), epf_pread_full(f->fd, buf, sizeof buf, at) != 0) continue;
     uint32_t descsz;
     if (!our_note_header(h, &descsz) || descsz > EPF_MAX_DESC_SIZE || overlaps_load(ph, phnum, at, 24 + (uint64_t)descsz)) continue;

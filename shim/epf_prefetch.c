@@ -92,13 +92,12 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
   const char *label = self_label(o, path, name, sizeof name);
   struct epf_file f;
   f.have_st = !loaded;
-  f.own.n = f.own.overflow = 0;
+  f.own.n = f.own.overflow = f.own.advised = 0;
   f.fd = loaded ? epf_open_ro(path, O_NONBLOCK | O_NOCTTY) : epf_open_regular(path, &f.st, 0);
   if (f.fd < 0) {
     epf_debug(o, label, "cannot open", 0);
     count = -1;
   } else {
-    epf_own_reads_only(f.fd);
     count = prefetch_open(label, &f, o, seen);
     close(f.fd);
   }
@@ -114,8 +113,7 @@ int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, stru
   struct epf_file f;
   f.fd = fd;
   f.have_st = 0;
-  f.own.n = f.own.overflow = 0;
-  epf_own_reads_only(fd);
+  f.own.n = f.own.overflow = f.own.advised = 0;
   int count = prefetch_open(label, &f, o, seen);
   errno = saved;
   return count;

@@ -230,9 +230,10 @@ int main(int argc, char **argv) { printf("head %d %u\\n", argc, (unsigned)table[
     const o = await runHooked('exec', [head, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '1' } });
     t.equal(o.status, 0, 'the program ran');
     t.same(o.calls.filter((c) => c.path === head).map((c) => `${c.offset}+${c.length}`), [`0+${(notePage + 1) * PAGE}`], 'cold: the request is read');
-    // warm: nothing
-    const warm = await runHooked('exec', [head, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_DEVICE: 'nvme', ELFPREFETCH_RESIDENCY: '1' } });
+    // warm: nothing, and the device is not looked at
+    const warm = await runHooked('exec', [head, 'x'], { trace: true, env: { ELFPREFETCH_DEBUG: '1', ELFPREFETCH_RESIDENCY: '1' } });
     t.same(warm.calls.filter((c) => c.path === head), [], 'warm: nothing is read');
+    t.match(warm.stderr, /head: prefetched 1 runs, 0 bytes in 0 requests \(device not looked at\), 1 requests of \d+ bytes cached already$/m, 'warm: the warm look found it cached');
   });
 
   t.test('notes the shim ignores cost no request with the check on', async (t) => {

@@ -83,7 +83,7 @@ ssize_t __wrap_readahead(int fd, off64_t off, size_t len) {
 }
 
 int __wrap_posix_fadvise(int fd, off_t off, off_t len, int advice) {
-  if (advice == POSIX_FADV_RANDOM) { /* epf_own_reads_only: the whole file, before the shim's own reads */
+  if (advice == POSIX_FADV_RANDOM) { /* epf_own_read: the whole file, before the shim's reads past the head */
     struct stat st;
     CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode), "posix_fadvise(RANDOM) on fd %d, not an open regular file", fd);
     CHECK(off == 0 && len == 0, "posix_fadvise(%d, %lld, %lld, RANDOM): not the whole file", fd, (long long)off, (long long)len);

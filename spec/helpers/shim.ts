@@ -64,7 +64,7 @@ export function parseStrace(text: string): { calls: Call[]; unparsed: string[] }
   const calls: Call[] = [];
   const unparsed: string[] = [];
   for (const line of text.split('\n')) {
-    // the shim's POSIX_FADV_RANDOM before its own reads of a file reads nothing (epf_own_reads_only)
+    // the shim's POSIX_FADV_RANDOM before its own reads of a file reads nothing (epf_own_read)
     if (!line.trim() || line.includes('POSIX_FADV_RANDOM')) continue;
     const m = CALL.exec(line);
     if (!m) {
