@@ -46,7 +46,7 @@ struct epf_file {
   int fd;
   int have_st;
   struct stat st;
-  struct epf_own own; /* what the shim read of it (all 0 when opened) */
+  struct epf_own own; /* what the shim read of it: declare the file zeroed ({.fd = ...}) */
 };
 
 /*

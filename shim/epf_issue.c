@@ -380,9 +380,7 @@ static int prefetch_library(const struct epf_note *n, uint32_t index, const char
     return 0;
   }
   int done = 0;
-  struct epf_file f;
-  f.have_st = 1;
-  f.own.n = f.own.overflow = f.own.advised = 0;
+  struct epf_file f = {.have_st = 1};
   if (held >= 0) {
     f.fd = held;
     f.st = *held_st;

@@ -90,9 +90,7 @@ static int prefetch_path(const char *path, const struct epf_options *o, struct e
   int saved = errno, count = 0;
   char name[256];
   const char *label = self_label(o, path, name, sizeof name);
-  struct epf_file f;
-  f.have_st = !loaded;
-  f.own.n = f.own.overflow = f.own.advised = 0;
+  struct epf_file f = {.have_st = !loaded};
   f.fd = loaded ? epf_open_ro(path, O_NONBLOCK | O_NOCTTY) : epf_open_regular(path, &f.st, 0);
   if (f.fd < 0) {
     epf_debug(o, label, "cannot open", 0);
@@ -110,10 +108,7 @@ int epf_prefetch_path(const char *path, const struct epf_options *o, struct epf_
 int epf_prefetch_fd(int fd, const char *label, const struct epf_options *o, struct epf_seen *seen) {
   if (o->disabled || fd < 0) return 0;
   int saved = errno;
-  struct epf_file f;
-  f.fd = fd;
-  f.have_st = 0;
-  f.own.n = f.own.overflow = f.own.advised = 0;
+  struct epf_file f = {.fd = fd};
   int count = prefetch_open(label, &f, o, seen);
   errno = saved;
   return count;

@@ -48,11 +48,10 @@ static uint64_t page_size(void) {
 
 int epf_resident_narrow(const struct epf_resident *c, uint64_t *first, uint64_t *last) {
   const struct epf_own *own = c->own;
-  if (!own || !own->n) return 1;
-  if (own->overflow) return -1;
+  if (own && own->overflow) return -1;
   uint64_t ps = page_size(), a = *first & ~(ps - 1), b = *last & ~(ps - 1);
   /* Past every page an own range touches, from both ends, until neither end is in one. */
-  for (int moved = 1; moved && a <= b;) {
+  for (int moved = own != 0; moved && a <= b;) {
     moved = 0;
     for (uint32_t i = 0; i < own->n && a <= b; i++) {
       uint64_t lo = ((uint64_t)own->from[i] << 12) & ~(ps - 1), hi = (((uint64_t)own->to[i] << 12) - 1) & ~(ps - 1); /* its first and last pages */

@@ -21,8 +21,9 @@ int epf_page_cached(struct epf_resident *c, uint64_t off);
 
 /*
  * Narrows the byte offsets *first..*last to pages the shim did not read itself (c->own): 1 with
- * the first and last such pages' offsets, 0 when the shim read every page of the range, -1 when
- * it read too much to tell (own->overflow: look at nothing as cached).
+ * the offsets of the first and last such pages (equal for a one-page range, which then needs one
+ * check), 0 when the shim read every page of the range, -1 when it read too much to tell
+ * (own->overflow: look at nothing as cached).
  */
 int epf_resident_narrow(const struct epf_resident *c, uint64_t *first, uint64_t *last);
 /* Unmaps what the checks mapped; the struct can be used again. */

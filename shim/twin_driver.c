@@ -45,9 +45,7 @@ static void print_hex(const uint8_t *p, size_t n) {
 }
 
 static void file_cmd(const char *path) {
-  struct epf_file f;
-  f.have_st = 0;
-  f.own.n = f.own.overflow = f.own.advised = 0;
+  struct epf_file f = {.have_st = 0};
   f.fd = open(path, O_RDONLY | O_CLOEXEC);
   if (f.fd < 0) {
     printf("refused cannot open\n");
